@@ -1,0 +1,138 @@
+"""Reading WAV files safely and turning them into cached log-magnitude spectrograms."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+
+from utils.atomic_io import write_with_atomic
+
+log = logging.getLogger(__name__)
+
+LOG_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class SpectrogramParams:
+    sample_rate: int = 48_000
+    n_fft: int = 2048
+    hop_length: int = 256
+    clip_seconds: float = 1.0
+    resample: bool = True
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    def key(self) -> str:
+        return json.dumps(
+            {"sr": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop_length, "clip": self.clip_seconds, "v": 1},
+            sort_keys=True,
+        )
+
+
+def _check_riff_complete(path: Path, data: bytes) -> None:
+    """Refuse a WAV whose `data` chunk claims more bytes than the file holds (a cut-off copy)."""
+    if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
+        return  # not RIFF/WAVE: soundfile decides whether it can read it
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk_id = data[pos : pos + 4]
+        (size,) = struct.unpack("<I" if data[:4] == b"RIFF" else ">I", data[pos + 4 : pos + 8])
+        if chunk_id == b"data":
+            if pos + 8 + size > len(data):
+                raise ValueError(
+                    f"{path}: truncated WAV (header promises {size} bytes of audio, file holds {len(data) - pos - 8})"
+                )
+            return
+        pos += 8 + size + (size & 1)
+    raise ValueError(f"{path}: WAV has no audio data chunk")
+
+
+def read_mono(path: str | Path, params: SpectrogramParams, data: bytes | None = None) -> np.ndarray:
+    """Read a recording as float32 mono at `params.sample_rate`. Shape (samples,).
+
+    Stereo is mixed to mono; another sample rate is resampled (or refused when
+    `params.resample` is False). Empty, truncated, non-audio and NaN files are refused.
+    """
+    path = Path(path)
+    if data is None:
+        data = path.read_bytes()
+    if not data:
+        raise ValueError(f"{path}: empty file")
+    _check_riff_complete(path, data)
+    try:
+        audio, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise ValueError(f"{path}: not a readable audio file ({str(exc).splitlines()[0]})") from None
+    if audio.shape[0] == 0:
+        raise ValueError(f"{path}: no audio samples")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError(f"{path}: contains NaN or infinite samples")
+    if audio.shape[1] > 1:
+        log.debug("%s: %d channels mixed to mono", path, audio.shape[1])
+    mono = audio.mean(axis=1)
+    if sr != params.sample_rate:
+        if not params.resample:
+            raise ValueError(f"{path}: sample rate {sr} Hz, expected {params.sample_rate} Hz (resampling is off)")
+        log.warning("%s: resampling %d Hz -> %d Hz", path, sr, params.sample_rate)
+        mono = torchaudio.functional.resample(torch.from_numpy(mono), sr, params.sample_rate).numpy()
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def fit_length(wave: np.ndarray, num_samples: int, path: Path | str = "") -> np.ndarray:
+    """Centre-crop a longer recording, zero-pad a shorter one (with a warning). Shape (num_samples,)."""
+    n = wave.shape[0]
+    if n == num_samples:
+        return wave
+    if n > num_samples:
+        start = (n - num_samples) // 2
+        return wave[start : start + num_samples]
+    log.warning("%s: %d samples long, zero-padded to %d", path, n, num_samples)
+    out = np.zeros(num_samples, dtype=wave.dtype)
+    out[:n] = wave
+    return out
+
+
+_TRANSFORMS: dict[tuple[int, int], torchaudio.transforms.Spectrogram] = {}
+
+
+def log_spectrogram(wave: np.ndarray, params: SpectrogramParams) -> torch.Tensor:
+    """Log-magnitude STFT, `log(|X| + 1e-6)`. Shape (n_fft // 2 + 1, frames), float32."""
+    key = (params.n_fft, params.hop_length)
+    if key not in _TRANSFORMS:
+        _TRANSFORMS[key] = torchaudio.transforms.Spectrogram(
+            n_fft=params.n_fft, hop_length=params.hop_length, power=1.0
+        )
+    mag = _TRANSFORMS[key](torch.from_numpy(wave))
+    return torch.log(mag + LOG_EPS)
+
+
+def cached_spectrogram(path: Path, params: SpectrogramParams, cache_dir: Path | None) -> torch.Tensor:
+    """Spectrogram of one file, read from / written to `cache_dir` keyed by file bytes + params."""
+    if not path.is_file():
+        raise FileNotFoundError(f"recording not found: {path}")
+    data = path.read_bytes()
+    cache_file = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(data + params.key().encode()).hexdigest()[:32]
+        cache_file = cache_dir / f"{digest}.npy"
+        if cache_file.is_file():
+            try:
+                return torch.from_numpy(np.load(cache_file, allow_pickle=False))
+            except (ValueError, OSError):
+                log.warning("ignoring unreadable cache entry %s", cache_file)
+    wave = fit_length(read_mono(path, params, data), params.num_samples, path)
+    spec = log_spectrogram(wave, params)
+    if cache_file is not None:
+        write_with_atomic(cache_file, lambda h: np.save(h, spec.numpy(), allow_pickle=False), binary=True)
+    return spec

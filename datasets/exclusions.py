@@ -1,0 +1,72 @@
+"""The exclusion list: a text file a person reads and edits, one sample id per line.
+
+Tolerated: `#` comments (whole-line or trailing), blank lines, surrounding spaces, CRLF
+line ends, a UTF-8 byte-order mark, and duplicates (collapsed, first order kept). A line
+that is a comment holding only a sample id (`# plastic_deg036_500hz_04`) marks an id the
+user deliberately commented out; tools that rewrite the list keep it out.
+"""
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from utils.constants import SAMPLE_ID_RE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExclusionList:
+    ids: list[str] = field(default_factory=list)
+    commented_out: list[str] = field(default_factory=list)
+
+
+def parse_exclusions(text: str) -> ExclusionList:
+    """Parse the text of an exclusion file (see module docstring)."""
+    text = text.lstrip("\ufeff")
+    ids: dict[str, None] = {}
+    commented: dict[str, None] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            body = line.lstrip("#").strip()
+            if SAMPLE_ID_RE.match(body):
+                commented[body] = None
+            continue
+        entry = line.split("#", 1)[0].strip()
+        if entry:
+            ids[entry] = None
+    return ExclusionList(ids=list(ids), commented_out=[c for c in commented if c not in ids])
+
+
+def load_exclusions(path: str | Path) -> ExclusionList:
+    """Read and parse an exclusion file; a missing file is an error, never silently ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"exclusions file not found: {path}")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"exclusions file {path} is not UTF-8 text") from None
+    return parse_exclusions(text)
+
+
+def closest_id(unknown: str, known: Iterable[str]) -> str | None:
+    """The known id most similar to `unknown` (difflib ratio), or None if nothing is close."""
+    matches = difflib.get_close_matches(unknown, list(known), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def describe_unknown_ids(unknown: Iterable[str], known: Iterable[str]) -> list[str]:
+    """One phrase per unknown id: `'x' (closest: 'y')`."""
+    known = list(known)
+    phrases = []
+    for uid in unknown:
+        near = closest_id(uid, known)
+        phrases.append(f"'{uid}' (closest: '{near}')" if near else f"'{uid}' (no similar id)")
+    return phrases

@@ -1,0 +1,1 @@
+"""Shared helpers: constants, atomic file I/O, CLI plumbing, devices, demo data."""

@@ -1,0 +1,73 @@
+"""Atomic writes: a reader never sees half a file, and a crash never destroys the old one."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, IO
+
+
+def _atomic_write(path: Path, write: Callable[[IO], None], mode: str) -> None:
+    path = Path(path)
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise PermissionError(f"cannot write to folder {parent}: permission denied")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `text` (UTF-8) to `path` via a temp file in the same folder and a rename."""
+    _atomic_write(Path(path), lambda h: h.write(text), "w")
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> None:
+    """Write `data` as JSON to `path` atomically (no NaN allowed: strict JSON only)."""
+    _atomic_write(
+        Path(path),
+        lambda h: json.dump(data, h, indent=indent, ensure_ascii=False, allow_nan=False),
+        "w",
+    )
+
+
+def write_with_atomic(path: str | Path, writer: Callable[[IO], None], binary: bool = False) -> None:
+    """Call `writer(handle)` on a temp file in the target folder, then rename it over `path`."""
+    _atomic_write(Path(path), writer, "wb" if binary else "w")
+
+
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """Read a JSON file; raise a one-line `ValueError` / `FileNotFoundError` naming it on failure."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    try:
+        with open(path, "r", encoding="utf-8-sig") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} {path} is not UTF-8 text") from None
+
+
+def backup_file(path: str | Path, suffix: str = ".bak") -> Path | None:
+    """Copy `path` to `path + suffix` (atomically) before it is replaced; return the backup path."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    backup = path.with_name(path.name + suffix)
+    _atomic_write(backup, lambda h: h.write(path.read_bytes()), "wb")
+    shutil.copystat(path, backup)
+    return backup

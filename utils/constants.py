@@ -1,0 +1,98 @@
+"""File names, folder names and JSON keys shared by every script.
+
+These strings are a public interface: users plot the JSON files with their own snippets
+and older tools wrote the same names, so change them only with a migration.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+FREQUENCIES = ("500hz", "1000hz", "3000hz")
+ALL_FREQUENCIES = "all"
+DEFAULT_MATERIAL = "plastic"
+DEFAULT_ANGLES = (0, 36, 72, 108, 144, 180)
+SAMPLE_RATE = 48_000
+
+DATA_ROOT_ENV = "SINETONE_DATA_ROOT"
+DEFAULT_DEMO_ROOT = "data/demo"
+
+CHECKPOINTS_DIR = "checkpoints"
+METADATA_DIR = "metadata"
+EXCLUSIONS_DIR = "exclusions"
+CACHE_DIR = ".spectrogram_cache"
+
+CHECKPOINT_PREFIX = "model_checkpoint_epoch"
+RUN_FILE = "run.json"
+HISTORY_FILE = "history.json"
+SUMMARY_FILE = "summary.json"
+SCORES_FILE = "scores.json"
+CURVES_FILE = "training_curves.png"
+
+INFLUENCE_KEY_PREFIX = "tracin_influence_"
+INFLUENCE_MATRIX_SUFFIX = "_influence_matrix.npz"
+INFLUENCE_RUN_SUFFIX = "_influence_run.json"
+
+
+def metadata_file_name(material: str, frequency: str) -> str:
+    """`plastic_500hz_metadata.json`: the per-recording metadata store."""
+    return f"{material}_{frequency}_metadata.json"
+
+
+def influence_file_name(material: str, frequency: str) -> str:
+    """`plastic_500hz_influence_metadata.json`: nested train pair -> val pair scores."""
+    return f"{material}_{frequency}_influence_metadata.json"
+
+
+def exclusions_file_name(material: str, frequency: str) -> str:
+    """`plastic_500hz_tracin_exclusions.txt`: the list a person reviews and edits."""
+    return f"{material}_{frequency}_tracin_exclusions.txt"
+
+
+def checkpoint_file_name(epoch: int, prefix: str = CHECKPOINT_PREFIX) -> str:
+    return f"{prefix}_{epoch}.pt"
+
+
+INFLUENCE_SUFFIX = "_influence_metadata.json"
+METADATA_SUFFIX = "_metadata.json"
+
+
+def sample_metadata_path_for(influence_path: str | Path) -> Path:
+    """The sample metadata file beside an influence file (`x_influence_metadata.json` -> `x_metadata.json`)."""
+    p = Path(influence_path)
+    name = p.name
+    if not name.endswith(INFLUENCE_SUFFIX):
+        raise ValueError(
+            f"cannot find the sample metadata beside {p}: influence files end with '{INFLUENCE_SUFFIX}'"
+        )
+    return p.with_name(name[: -len(INFLUENCE_SUFFIX)] + METADATA_SUFFIX)
+
+
+def matrix_path_for(influence_path: str | Path) -> Path:
+    """The dense `.npz` written beside an influence JSON file."""
+    p = Path(influence_path)
+    stem = p.name[: -len(INFLUENCE_SUFFIX)] if p.name.endswith(INFLUENCE_SUFFIX) else p.stem
+    return p.with_name(stem + INFLUENCE_MATRIX_SUFFIX)
+
+
+# Sample records in {material}_{frequency}_metadata.json.
+K_ID = "id"
+K_FILE_PATH = "file_path"
+K_ANGLE = "angle"
+K_MATERIAL = "material"
+K_FREQUENCY = "frequency"
+K_SEQ = "seq_num"
+K_EXCLUDED = "excluded"
+K_NOTES = "notes"
+K_TRACIN_INFO = "tracin_info"
+K_SELF_INFLUENCE = "tracin_self_influence"
+K_SPLIT = "split"
+
+# tracin_info sub-keys (the tutorial names these).
+K_EXCLUSION_DATE = "exclusion_date"
+K_NEG_OCCURRENCES = "negative_occurrences"
+K_AVG_INFLUENCE = "average_influence"
+K_AFFECTED = "affected_test_samples"
+
+# Sample id: {material}_deg{angle:03d}_{frequency}_{seq}.
+SAMPLE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d{3})_(?P<frequency>\d+hz)_(?P<seq>\d+)$")
