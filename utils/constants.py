@@ -96,3 +96,15 @@ K_AFFECTED = "affected_test_samples"
 
 # Sample id: {material}_deg{angle:03d}_{frequency}_{seq}.
 SAMPLE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d{3})_(?P<frequency>\d+hz)_(?P<seq>\d+)$")
+
+# generate_tracin_exclusions.py: how candidates are ranked, and the extra tracin_info keys.
+CRITERION_PAIRS = "pairs"
+CRITERION_RECORDINGS = "recordings"
+CRITERION_SELF_INFLUENCE = "self-influence"
+CRITERIA = (CRITERION_PAIRS, CRITERION_RECORDINGS, CRITERION_SELF_INFLUENCE)
+EXCLUSIONS_SUFFIX = "_tracin_exclusions.txt"
+K_CRITERION = "criterion"
+K_THRESHOLD = "threshold"
+K_HARMFUL_PAIRS = "harmful_pairs"
+K_INFO_SELF_INFLUENCE = "self_influence"
+K_REINCLUDED_DATE = "reincluded_date"

@@ -1,0 +1,291 @@
+"""Training the angle ranker and writing a complete, reproducible run folder."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from datasets import AudioSpectrumDataset, DatasetConfig, stratified_split
+from datasets.exclusions import describe_unknown_ids
+from datasets.pairs import DEFAULT_SPLIT
+from losses import PairLoss, build_loss
+from models import SimpleCNNAudioRanker
+from utils.atomic_io import write_json_atomic, write_with_atomic
+from utils.checkpoints import CHECKPOINT_FORMAT
+from utils.constants import (
+    CHECKPOINT_PREFIX,
+    CHECKPOINTS_DIR,
+    CURVES_FILE,
+    HISTORY_FILE,
+    RUN_FILE,
+    SCORES_FILE,
+    SUMMARY_FILE,
+    checkpoint_file_name,
+)
+from utils.device import select_device
+from utils.metrics import pairwise_accuracy, spearman
+from utils.plots import plot_training_curves
+from utils.seeding import seed_everything
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "holdout")
+
+
+@dataclass
+class TrainConfig:
+    frequency: str
+    material: str = "plastic"
+    data_root: str = ""
+    loss_type: str = "standard"
+    margin: float = 1.0
+    ghm_bins: int = 10
+    ghm_alpha: float = 0.75
+    ghm_momentum: float = 0.75
+    epochs: int = 30
+    checkpoint_interval: int = 5
+    learning_rate: float = 3e-3
+    lr_schedule: str = "cosine"
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    seed: int = 0
+    split_seed: int = 0
+    split_fractions: tuple[float, float, float] = DEFAULT_SPLIT
+    device: str = "auto"
+    exclusions_file: str | None = None
+    metadata_file: str | None = None
+    run_name: str | None = None
+    overwrite: bool = False
+    allow_unknown_exclusions: bool = False
+    n_fft: int = 2048
+    hop_length: int = 256
+    progress: bool = True
+
+    def default_run_name(self) -> str:
+        """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, so the baseline survives."""
+        base = f"{self.material}_{self.frequency}_{self.loss_type}"
+        if self.exclusions_file:
+            base += f"_excl_{Path(self.exclusions_file).stem}"
+        return base
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    history: list[dict] = field(default_factory=list)
+
+
+def harmonic_bins(frequency: str, sample_rate: int, n_fft: int, harmonics: int = 9) -> int | None:
+    """Frequency bins that hold the first `harmonics` harmonics of the tone; None = all bins."""
+    if frequency == "all":
+        return None
+    f0 = float(frequency[:-2])
+    bins = int(np.ceil(harmonics * f0 * n_fft / sample_rate)) + 8
+    return None if bins >= n_fft // 2 + 1 else bins
+
+
+def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate in force during `epoch` (1-based): constant, or cosine down to 10%."""
+    if cfg.lr_schedule == "constant":
+        return cfg.learning_rate
+    if cfg.lr_schedule == "cosine":
+        progress = (epoch - 1) / max(cfg.epochs - 1, 1)
+        return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+    raise ValueError(f"unknown --lr-schedule {cfg.lr_schedule!r}: choose constant or cosine")
+
+
+@torch.no_grad()
+def score_all(model: nn.Module, specs: torch.Tensor, device: torch.device, batch: int = 64) -> np.ndarray:
+    """Eval-mode score of every recording. specs (N, F, T) -> (N,) float64."""
+    model.eval()
+    out = [model(specs[i : i + batch].to(device)).double().cpu() for i in range(0, len(specs), batch)]
+    return torch.cat(out).numpy()
+
+
+def _check_split_survives(split: dict[str, list[str]], dataset: AudioSpectrumDataset) -> None:
+    excluded = set(dataset.excluded_ids)
+    for name in ("train", "validation"):
+        left = [s for s in split[name] if s not in excluded]
+        angles_all = {dataset.angles[dataset.index_of[s]] for s in split[name]}
+        angles_left = {dataset.angles[dataset.index_of[s]] for s in left}
+        if not left:
+            raise ValueError(f"the exclusions remove every {name} recording")
+        if angles_left != angles_all:
+            lost = ", ".join(f"{a:g}" for a in sorted(angles_all - angles_left))
+            raise ValueError(f"the exclusions remove every {name} recording at angle(s) {lost} degrees")
+
+
+def _prepare_run_dir(cfg: TrainConfig, root: Path) -> Path:
+    run_dir = root / CHECKPOINTS_DIR / (cfg.run_name or cfg.default_run_name())
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not cfg.overwrite:
+            raise FileExistsError(
+                f"run folder {run_dir} already exists: pass --run-name NAME for a new run, or --overwrite"
+                " (the old folder is then kept as a dated copy)"
+            )
+        kept = run_dir.with_name(run_dir.name + datetime.now().strftime(".old-%Y%m%d-%H%M%S"))
+        run_dir.rename(kept)
+        log.warning("moved the previous run to %s", kept)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: TrainConfig, run: dict) -> dict:
+    return {
+        "format_version": CHECKPOINT_FORMAT,
+        "model_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "optimizer_state": optimizer.state_dict(),
+        "epoch": epoch,
+        "learning_rate": lr,
+        "config": run["config"],
+        "seed": cfg.seed,
+        "model_class": type(model).__name__,
+        "model_kwargs": model.constructor_kwargs(),
+        "loss_type": loss.name,
+        "loss_config": loss.config(),
+        "loss_state": loss.state_dict(),
+        "split": run["split"],
+        "excluded_ids": run["excluded_ids"],
+    }
+
+
+def _save_checkpoint(ckpt: dict, path: Path) -> None:
+    write_with_atomic(path, lambda h: torch.save(ckpt, h), binary=True)
+
+
+def train(cfg: TrainConfig) -> RunResult:
+    """Train the ranker as `cfg` says and write the run folder. Returns its path and summary."""
+    started = time.perf_counter()
+    if cfg.epochs < 1 or cfg.checkpoint_interval < 1 or cfg.batch_size < 1:
+        raise ValueError("--epochs, --checkpoint-interval and --batch-size must be at least 1")
+    if cfg.learning_rate <= 0:
+        raise ValueError(f"--learning-rate must be positive, got {cfg.learning_rate}")
+    learning_rate_at(cfg, 1)
+    device = select_device(cfg.device)
+    loss = build_loss(cfg.loss_type, cfg.margin, cfg.ghm_bins, cfg.ghm_alpha, cfg.ghm_momentum)
+    root = Path(cfg.data_root)
+    dcfg = DatasetConfig(
+        data_root=root,
+        material=cfg.material,
+        frequency=cfg.frequency,
+        exclusions_file=Path(cfg.exclusions_file) if cfg.exclusions_file else None,
+        metadata_file=Path(cfg.metadata_file) if cfg.metadata_file else None,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+    )
+    dataset = AudioSpectrumDataset(dcfg, progress=cfg.progress)
+    if dataset.unknown_exclusions and not cfg.allow_unknown_exclusions:
+        raise ValueError(
+            f"exclusions file {cfg.exclusions_file} names unknown id(s): "
+            + ", ".join(describe_unknown_ids(dataset.unknown_exclusions, dataset.sample_ids))
+            + " (fix the file, or pass --allow-unknown-exclusions)"
+        )
+    # The split covers every recording, before exclusions, so a retrain is judged on the same holdout.
+    split = stratified_split(dataset.sample_ids, dataset.angles, cfg.split_fractions, cfg.split_seed)
+    _check_split_survives(split, dataset)
+    run_dir = _prepare_run_dir(cfg, root)
+
+    gen = seed_everything(cfg.seed)
+    model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dcfg.sample_rate, cfg.n_fft)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    pairs = {name: dataset.pairs(split[name]) for name in SPLITS}
+    all_pairs = {name: dataset.pairs(split[name], valid_only=False) for name in SPLITS}
+    train_pairs = torch.from_numpy(pairs["train"][0])
+    train_targets = torch.from_numpy(pairs["train"][1])
+    if len(train_pairs) == 0:
+        raise ValueError("no training pairs: the training split needs recordings at two or more angles")
+    specs = dataset.spectrograms
+    config_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+    config_dict["data_root"] = str(root.resolve())
+    run_info = {
+        "config": config_dict,
+        "seed": cfg.seed,
+        "split": split,
+        "excluded_ids": dataset.excluded_ids,
+        "unknown_excluded_ids": dataset.unknown_exclusions,
+        "counts": {
+            "recordings": len(dataset.sample_ids),
+            "excluded_recordings": len(dataset.excluded_ids),
+            **{f"{n}_recordings": int(len(dataset.indices(split[n]))) for n in SPLITS},
+            **{f"{n}_pairs": int(len(pairs[n][0])) for n in SPLITS},
+            **{f"{n}_pairs_removed": int(len(all_pairs[n][0]) - len(pairs[n][0])) for n in SPLITS},
+        },
+        "device": str(device),
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }
+    write_json_atomic(run_dir / RUN_FILE, run_info)
+
+    history: list[dict] = []
+    val_pairs, val_targets = pairs["validation"]
+    bar = tqdm(range(1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress)
+    for epoch in bar:
+        lr = learning_rate_at(cfg, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        order = torch.randperm(len(train_pairs), generator=gen)
+        total, count = 0.0, 0
+        for start in range(0, len(order), cfg.batch_size):
+            batch = order[start : start + cfg.batch_size]
+            bp, bt = train_pairs[batch], train_targets[batch].to(device)
+            # Score each distinct recording once, then index the margins.
+            uniq, inverse = torch.unique(bp, return_inverse=True)
+            scores = model(specs[uniq].to(device))
+            margins = scores[inverse[:, 0]] - scores[inverse[:, 1]]
+            batch_loss = loss.pair_losses(margins, bt, update=True).mean()
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            optimizer.step()
+            total += float(batch_loss.detach()) * len(batch)
+            count += len(batch)
+        all_scores = score_all(model, specs, device)
+        val_margins = torch.from_numpy(all_scores[val_pairs[:, 0]] - all_scores[val_pairs[:, 1]])
+        record = {
+            "epoch": epoch,
+            "learning_rate": lr,
+            "train_loss": total / count,
+            "validation_loss": float(loss.evaluation_losses(val_margins, torch.from_numpy(val_targets).double()).mean())
+            if len(val_pairs)
+            else float("nan"),
+            "validation_pairwise_accuracy": pairwise_accuracy(all_scores, val_pairs, val_targets),
+        }
+        history.append(record)
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
+        if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
+            ckpt = _checkpoint(model, optimizer, loss, epoch, lr, cfg, run_info)
+            _save_checkpoint(ckpt, run_dir / checkpoint_file_name(epoch, CHECKPOINT_PREFIX))
+
+    final_scores = score_all(model, specs, device)
+    summary: dict[str, Any] = {"run": run_dir.name, "epochs": cfg.epochs, "seed": cfg.seed}
+    for name in SPLITS:
+        idx = dataset.indices(split[name])
+        summary[f"{name}_pairwise_accuracy"] = pairwise_accuracy(final_scores, *pairs[name])
+        summary[f"{name}_spearman"] = spearman(final_scores[idx], dataset.angles[idx])
+    summary["excluded_recordings"] = len(dataset.excluded_ids)
+    summary["train_pairs_removed"] = run_info["counts"]["train_pairs_removed"]
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    write_json_atomic(run_dir / HISTORY_FILE, _finite(history))
+    write_json_atomic(run_dir / SUMMARY_FILE, _finite(summary))
+    write_json_atomic(run_dir / SCORES_FILE, {sid: float(s) for sid, s in zip(dataset.sample_ids, final_scores)})
+    plot_training_curves(history, run_dir / CURVES_FILE, f"{run_dir.name} (seed {cfg.seed})")
+    return RunResult(run_dir=run_dir, summary=summary, history=history)
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN / inf by None so the JSON stays strict."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
