@@ -99,7 +99,7 @@ def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
         return cfg.learning_rate
     if cfg.lr_schedule == "cosine":
         progress = (epoch - 1) / max(cfg.epochs - 1, 1)
-        return cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress)))
+        return float(cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress))))
     raise ValueError(f"unknown --lr-schedule {cfg.lr_schedule!r}: choose constant or cosine")
 
 

@@ -1,0 +1,138 @@
+"""The fast engine against a brute-force loop of torch.autograd.grad per pair per checkpoint."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from losses import GHMPairLoss, MarginRankingPairLoss
+from models import SimpleCNNAudioRanker
+from tracin import PairSet, TracInEngine
+from tracin.reference import naive_tracin
+from datasets.pairs import make_pairs
+from utils.influence import checkpoint_spec, reference_checkpoint
+
+ETAS = (0.5, 0.1, 0.02)
+ANGLES = [0, 0, 36, 72, 72, 108, 144, 180]
+
+
+def tiny_model() -> SimpleCNNAudioRanker:
+    return SimpleCNNAudioRanker(time_pool=2, channels=(3, 4, 4), hidden=6, freq_cells=2).double()
+
+
+def checkpoint_state(seed: int) -> dict[str, torch.Tensor]:
+    """A seeded random state whose scores spread over about +-1 (the init's spread is tiny)."""
+    torch.manual_seed(seed)
+    state = {k: v.clone() for k, v in tiny_model().state_dict().items()}
+    state["head.0.weight"] *= 4.0
+    state["head.2.weight"] *= 10.0
+    return state
+
+
+@pytest.fixture(scope="module")
+def fixture():
+    gen = torch.Generator().manual_seed(0)
+    inputs = torch.randn(len(ANGLES), 24, 8, generator=gen, dtype=torch.float64)
+    states = [checkpoint_state(seed) for seed in (1, 2, 3)]
+    # Recording 4 is in both sets, as a validation recording may share nothing or a lot.
+    tr_pairs, tr_targets = make_pairs([0, 1, 2, 3, 4], ANGLES)
+    te_pairs, te_targets = make_pairs([4, 5, 6, 7], ANGLES)
+    train = PairSet(torch.from_numpy(tr_pairs), torch.from_numpy(tr_targets).double())
+    test = PairSet(torch.from_numpy(te_pairs), torch.from_numpy(te_targets).double())
+    return inputs, states, train, test
+
+
+def make_losses(kind: str) -> list:
+    if kind == "standard":
+        # A small margin, so that some pairs are beyond it (zero gradient) and some are not.
+        return [MarginRankingPairLoss(margin=0.3) for _ in ETAS]
+    losses = []
+    for c in range(len(ETAS)):
+        loss = GHMPairLoss(bins=4, alpha=0.75)
+        loss.load_state_dict({"density": torch.tensor([3.0 + c, 1.0, 0.0, 2.0 + c], dtype=torch.float64)})
+        losses.append(loss)
+    return losses
+
+
+def engine_and_reference(fixture, kind: str, grad_batch_size: int = 3, test_is_train: bool = False):
+    inputs, states, train, test = fixture
+    if test_is_train:
+        test = train
+    losses = make_losses(kind)
+    model = tiny_model()
+    specs = [checkpoint_spec(s, eta, loss, f"c{c}") for c, (s, eta, loss) in enumerate(zip(states, ETAS, losses))]
+    if test_is_train:
+        for spec, loss in zip(specs, losses):
+            spec.test_derivative = spec.train_derivative
+    engine = TracInEngine(model, inputs, train, test, "cpu", torch.float64, grad_batch_size)
+    terms = engine.all_terms(specs)
+    ref_model = tiny_model()
+    refs = [reference_checkpoint(ref_model, s, eta, loss, inputs, train) for s, eta, loss in zip(states, ETAS, losses)]
+    if test_is_train:
+        for ref in refs:
+            ref.test_pair_loss = ref.train_pair_loss
+    return engine, terms, ref_model, refs, train, test
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("kind", ["standard", "ghm"])
+def test_matches_brute_force(fixture, kind):
+    engine, terms, ref_model, refs, train, test = engine_and_reference(fixture, kind)
+    fast = engine.influence_matrix(terms)
+    slow = naive_tracin(ref_model, fixture[0], train, test, refs)
+    assert fast.shape == (len(train), len(test))
+    assert slow.abs().max() > 0
+    assert rel_err(fast, slow) <= 1e-6
+    if kind == "standard":
+        zero_pairs = torch.stack([t.train_deriv == 0 for t in terms])
+        assert zero_pairs.any() and not zero_pairs.all(), "fixture must mix active and inactive pairs"
+
+
+@pytest.mark.parametrize("kind", ["standard", "ghm"])
+def test_self_influence_is_diagonal_of_train_by_train(fixture, kind):
+    engine, terms, ref_model, refs, train, _ = engine_and_reference(fixture, kind, test_is_train=True)
+    full = engine.influence_matrix(terms)
+    assert torch.allclose(engine.pair_self_influence(terms), torch.diagonal(full), rtol=1e-10, atol=1e-14)
+    slow = naive_tracin(ref_model, fixture[0], train, train, refs)
+    assert rel_err(torch.diagonal(full), torch.diagonal(slow)) <= 1e-6
+
+
+@pytest.mark.parametrize("kind", ["standard", "ghm"])
+def test_recording_influence_sums_its_pairs(fixture, kind):
+    engine, terms, ref_model, refs, train, test = engine_and_reference(fixture, kind)
+    recordings = torch.tensor([0, 1, 2, 3, 4])
+    rec_infl, rec_self = engine.recording_influence(terms, recordings)
+    pair_infl = engine.influence_matrix(terms)
+    for k, r in enumerate(recordings.tolist()):
+        member = (train.pairs == r).any(dim=1)
+        assert torch.allclose(rec_infl[k], pair_infl[member].sum(dim=0), rtol=1e-9, atol=1e-14)
+    # Self-influence of removing a recording: |sum of its pairs' gradients|^2, by brute force.
+    train_by_train = naive_tracin(ref_model, fixture[0], train, train, [
+        type(r)(r.state, r.eta, r.train_pair_loss, r.train_pair_loss) for r in refs
+    ])
+    for k, r in enumerate(recordings.tolist()):
+        member = (train.pairs == r).any(dim=1)
+        expected = train_by_train[member][:, member].sum()
+        assert abs(float(rec_self[k] - expected)) <= 1e-6 * float(train_by_train.abs().max())
+
+
+def test_independent_of_batch_and_block_sizes(fixture):
+    results = []
+    for grad_batch in (1, 3, 64):
+        engine, terms, *_ = engine_and_reference(fixture, "ghm", grad_batch_size=grad_batch)
+        for block_rows in (1, 7, 4096):
+            results.append(engine.influence_matrix(terms, block_rows))
+    for r in results[1:]:
+        assert torch.allclose(r, results[0], rtol=1e-10, atol=1e-15)
+
+
+def test_learning_rates_weight_each_checkpoint(fixture):
+    """Scaling one checkpoint's eta scales exactly its share of the total."""
+    engine, terms, *_ = engine_and_reference(fixture, "standard")
+    base = engine.influence_matrix(terms)
+    only_first = engine.influence_matrix(terms[:1])
+    terms[0].eta *= 3.0
+    tripled = engine.influence_matrix(terms)
+    assert torch.allclose(tripled - base, 2.0 * only_first, rtol=1e-9, atol=1e-15)

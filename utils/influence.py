@@ -1,0 +1,273 @@
+"""From a training run's checkpoints to TracIn files: the library behind compute_tracin_influence.py."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from datasets import AudioSpectrumDataset, DatasetConfig, make_pairs
+from losses import PairLoss, loss_from_config
+from tracin import CheckpointSpec, PairSet, TracInEngine
+from tracin.reference import ReferenceCheckpoint
+from utils.atomic_io import write_json_atomic
+from utils.checkpoints import checkpoint_learning_rate, list_checkpoints, load_checkpoint, model_from_checkpoint
+from utils.constants import (
+    CHECKPOINT_PREFIX,
+    INFLUENCE_RUN_SUFFIX,
+    K_SELF_INFLUENCE,
+    K_SPLIT,
+    influence_file_name,
+)
+from utils.device import select_device
+from utils.exclusion_rules import suggest_threshold
+from utils.influence_io import InfluenceData, save_influence
+
+log = logging.getLogger(__name__)
+
+K_PAIR_SELF_INFLUENCE_MEAN = "tracin_pair_self_influence_mean"
+
+
+@dataclass
+class InfluenceConfig:
+    frequency: str
+    material: str
+    checkpoint_dir: str
+    checkpoint_prefix: str = CHECKPOINT_PREFIX
+    data_root: str | None = None
+    metadata_dir: str | None = None
+    compute_influence: bool = True
+    compute_self_influence: bool = True
+    batch_size: int = 32
+    device: str = "auto"
+    double_precision: bool = False
+    write_json: bool = True
+    block_rows: int = 4096
+    loss_type: str | None = None
+    margin: float | None = None
+    ghm_bins: int | None = None
+    ghm_alpha: float | None = None
+    progress: bool = True
+
+
+@dataclass
+class LoadedCheckpoint:
+    epoch: int
+    path: Path
+    data: dict[str, Any]
+    eta: float
+
+
+def loss_for_checkpoint(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> PairLoss:
+    """The checkpoint's loss with its saved state; flags that override it warn."""
+    loss_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", "standard")
+    loss_cfg = dict(ckpt.get("loss_config") or {})
+    overrides = {"margin": cfg.margin, "bins": cfg.ghm_bins, "alpha": cfg.ghm_alpha}
+    if cfg.loss_type is not None and cfg.loss_type != loss_type:
+        log.warning("--loss-type %s overrides the checkpoints' %s", cfg.loss_type, loss_type)
+        loss_type, loss_cfg = cfg.loss_type, {}
+    loss = loss_from_config(loss_type, {k: v for k, v in loss_cfg.items() if k != "margin" or loss_type == "standard"})
+    for key, value in overrides.items():
+        if value is None or not hasattr(loss, key):
+            continue
+        if getattr(loss, key) != value:
+            log.warning("flag overrides the checkpoints' %s: %s -> %s", key, getattr(loss, key), value)
+            setattr(loss, key, type(getattr(loss, key))(value))
+    if ckpt.get("loss_state") and loss_type == ckpt.get("loss_type"):
+        loss.load_state_dict(ckpt["loss_state"])
+    return loss
+
+
+def checkpoint_spec(state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, name: str = "") -> CheckpointSpec:
+    """Engine input: training pairs use the weighted training loss, test pairs the plain loss."""
+    return CheckpointSpec(
+        state=state,
+        eta=eta,
+        train_derivative=lambda m, t: loss.margin_derivative(m, t, weighted=True),
+        test_derivative=lambda m, t: loss.margin_derivative(m, t, weighted=False),
+        name=name,
+    )
+
+
+def reference_checkpoint(
+    model: nn.Module, state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, inputs: torch.Tensor, train: PairSet
+) -> ReferenceCheckpoint:
+    """Reference input: per-pair losses whose (detached) weights are those over the whole training set."""
+    model.load_state_dict(state)
+    model.eval()
+    dtype = next(model.parameters()).dtype
+    with torch.no_grad():
+        scores = model(inputs.to(dtype))
+    targets = train.targets.to(dtype)
+    weights = loss.weights(scores[train.pairs[:, 0]] - scores[train.pairs[:, 1]], targets)
+    return ReferenceCheckpoint(
+        state=state,
+        eta=eta,
+        train_pair_loss=lambda p, m, y: weights[p] * loss.base_losses(m.reshape(1), y.reshape(1))[0],
+        test_pair_loss=lambda p, m, y: loss.base_losses(m.reshape(1), y.reshape(1))[0],
+    )
+
+
+def load_run_checkpoints(folder: str | Path, prefix: str) -> list[LoadedCheckpoint]:
+    """All checkpoints of one run, by epoch; they must share architecture, split and exclusions."""
+    loaded = []
+    for epoch, path in list_checkpoints(folder, prefix):
+        data = load_checkpoint(path)
+        loaded.append(LoadedCheckpoint(epoch, path, data, checkpoint_learning_rate(data, path)))
+    first = loaded[0].data
+    for ck in loaded[1:]:
+        for key in ("model_class", "model_kwargs", "split", "excluded_ids"):
+            if ck.data.get(key) != first.get(key):
+                raise ValueError(f"{ck.path} differs from {loaded[0].path} in {key}: checkpoints of different runs?")
+    if "split" not in first:
+        raise ValueError(f"{loaded[0].path} stores no train/validation split; retrain with this toolkit's train.py")
+    return loaded
+
+
+def _dataset_for(cfg: InfluenceConfig, first: Mapping[str, Any]) -> AudioSpectrumDataset:
+    run_cfg = first.get("config", {})
+    root = cfg.data_root or run_cfg.get("data_root") or str(Path(cfg.checkpoint_dir).resolve().parent.parent)
+    if run_cfg.get("material") not in (None, cfg.material) or run_cfg.get("frequency") not in (None, cfg.frequency):
+        raise ValueError(
+            f"the checkpoints were trained on {run_cfg.get('material')} {run_cfg.get('frequency')},"
+            f" not {cfg.material} {cfg.frequency}"
+        )
+    dcfg = DatasetConfig(
+        data_root=Path(root),
+        material=cfg.material,
+        frequency=cfg.frequency,
+        metadata_file=Path(cfg.metadata_dir) / f"{cfg.material}_{cfg.frequency}_metadata.json" if cfg.metadata_dir else None,
+        n_fft=run_cfg.get("n_fft", 2048),
+        hop_length=run_cfg.get("hop_length", 256),
+    )
+    return AudioSpectrumDataset(dcfg, progress=cfg.progress)
+
+
+def _pair_set(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str]) -> PairSet:
+    missing = [s for s in ids if s not in dataset.index_of]
+    if missing:
+        raise ValueError(f"{len(missing)} recording(s) of the run's split are not in the data, e.g. {missing[0]}")
+    pairs, targets = make_pairs([dataset.index_of[s] for s in sorted(ids) if s not in excluded], dataset.angles)
+    return PairSet(torch.from_numpy(pairs), torch.from_numpy(targets))
+
+
+def summarize(data: InfluenceData, train_zero_rows: int, test_zero_cols: int) -> dict[str, Any]:
+    """Quantiles, the share of exact zeros and why, and a suggested threshold."""
+    scores = data.influence.ravel()
+    qs = [0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0]
+    summary: dict[str, Any] = {
+        "train_pairs": len(data.train_pairs),
+        "validation_pairs": len(data.val_pairs),
+        "quantiles": {f"{q:g}": float(np.quantile(scores, q)) for q in qs} if scores.size else {},
+        "zero_share": float(np.mean(scores == 0)) if scores.size else 0.0,
+        "train_pairs_beyond_margin_at_every_checkpoint": train_zero_rows,
+        "validation_pairs_beyond_margin_at_every_checkpoint": test_zero_cols,
+        "negative_share": float(np.mean(scores < 0)) if scores.size else 0.0,
+    }
+    try:
+        summary["suggested_threshold"] = suggest_threshold(scores)
+    except ValueError:
+        summary["suggested_threshold"] = None
+    return summary
+
+
+def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, Any]]:
+    """Run TracIn over a run's checkpoints and write the influence files and sample metadata."""
+    started = time.perf_counter()
+    if not cfg.compute_influence and not cfg.compute_self_influence:
+        raise ValueError("nothing to do: pass --compute-influence and/or --compute-self-influence")
+    device = select_device(cfg.device)
+    checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix)
+    first = checkpoints[0].data
+    dataset = _dataset_for(cfg, first)
+    metadata_dir = Path(cfg.metadata_dir) if cfg.metadata_dir else dataset.config.data_root / "metadata"
+    _check_writable(metadata_dir)
+
+    split = first["split"]
+    excluded = set(first.get("excluded_ids", []))
+    train = _pair_set(dataset, split["train"], excluded)
+    val = _pair_set(dataset, split["validation"], excluded)
+    if len(train) == 0 or len(val) == 0:
+        raise ValueError("the run has no training or no validation pairs to score")
+
+    model = model_from_checkpoint(first, checkpoints[0].path)
+    dtype = torch.float64 if cfg.double_precision else torch.float32
+    engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress)
+    specs = []
+    for ck in checkpoints:
+        model_from_checkpoint(ck.data, ck.path)  # fails clearly on a foreign architecture
+        specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss_for_checkpoint(ck.data, cfg), f"epoch {ck.epoch}"))
+    terms = engine.all_terms(specs)
+
+    influence = engine.influence_matrix(terms, cfg.block_rows).double().numpy() if cfg.compute_influence else np.zeros((len(train), len(val)))
+    train_ids = [s for s in sorted(split["train"]) if s not in excluded]
+    rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
+    rec_influence, rec_self = engine.recording_influence(terms, rec_index)
+    pair_self = engine.pair_self_influence(terms).double().numpy()
+    ids = dataset.sample_ids
+    info = {
+        "config": asdict(cfg),
+        "seed": first.get("seed"),
+        "run_config": first.get("config", {}),
+        "checkpoints": [{"epoch": c.epoch, "path": str(c.path), "eta": c.eta} for c in checkpoints],
+        "loss_type": first.get("loss_type"),
+        "loss_config": first.get("loss_config"),
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+    }
+    data = InfluenceData(
+        train_pairs=[(ids[i], ids[j]) for i, j in train.pairs.tolist()],
+        val_pairs=[(ids[i], ids[j]) for i, j in val.pairs.tolist()],
+        influence=influence,
+        train_pair_self_influence=pair_self,
+        recording_ids=train_ids,
+        recording_influence=rec_influence.double().numpy(),
+        recording_self_influence=rec_self.double().numpy(),
+        info=info,
+    )
+    train_zero = int(torch.stack([t.train_deriv == 0 for t in terms]).all(dim=0).sum())
+    test_zero = int(torch.stack([t.test_deriv == 0 for t in terms]).all(dim=0).sum())
+    summary = summarize(data, train_zero, test_zero) if cfg.compute_influence else {}
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    info["summary"] = summary
+
+    json_path = metadata_dir / influence_file_name(cfg.material, cfg.frequency)
+    if cfg.compute_influence:
+        save_influence(json_path, data, write_json=cfg.write_json)
+    write_json_atomic(metadata_dir / f"{cfg.material}_{cfg.frequency}{INFLUENCE_RUN_SUFFIX}", info)
+    _write_sample_metadata(dataset, split, train, pair_self, train_ids, rec_self.double().numpy())
+    info["influence_file"] = str(json_path)
+    return data, info
+
+
+def _write_sample_metadata(dataset, split, train: PairSet, pair_self: np.ndarray, train_ids, rec_self: np.ndarray) -> None:
+    """Record each recording's split and, for training recordings, its self-influence."""
+    store = dataset.metadata
+    membership = {sid: name for name, members in split.items() for sid in members}
+    for sid in dataset.sample_ids:
+        if sid in membership:
+            store.update(sid, **{K_SPLIT: membership[sid]})
+    pair_sum = np.zeros(len(dataset.sample_ids))
+    pair_count = np.zeros(len(dataset.sample_ids))
+    for col in (0, 1):
+        np.add.at(pair_sum, train.pairs[:, col].numpy(), pair_self)
+        np.add.at(pair_count, train.pairs[:, col].numpy(), 1)
+    for sid, value in zip(train_ids, rec_self):
+        k = dataset.index_of[sid]
+        store.update(sid, **{K_SELF_INFLUENCE: float(value), K_PAIR_SELF_INFLUENCE_MEAN: float(pair_sum[k] / max(pair_count[k], 1))})
+    store.save()
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PermissionError(f"cannot create metadata folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise PermissionError(f"metadata folder {folder} cannot be written")
