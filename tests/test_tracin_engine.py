@@ -53,7 +53,7 @@ def make_losses(kind: str) -> list:
     return losses
 
 
-def engine_and_reference(fixture, kind: str, grad_batch_size: int = 3, test_is_train: bool = False):
+def engine_and_reference(fixture, kind: str, grad_batch_size: int = 3, test_is_train: bool = False, method: str = "auto"):
     inputs, states, train, test = fixture
     if test_is_train:
         test = train
@@ -63,7 +63,7 @@ def engine_and_reference(fixture, kind: str, grad_batch_size: int = 3, test_is_t
     if test_is_train:
         for spec, loss in zip(specs, losses):
             spec.test_derivative = spec.train_derivative
-    engine = TracInEngine(model, inputs, train, test, "cpu", torch.float64, grad_batch_size)
+    engine = TracInEngine(model, inputs, train, test, "cpu", torch.float64, grad_batch_size, gradient_method=method)
     terms = engine.all_terms(specs)
     ref_model = tiny_model()
     refs = [reference_checkpoint(ref_model, s, eta, loss, inputs, train) for s, eta, loss in zip(states, ETAS, losses)]
@@ -77,9 +77,10 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
+@pytest.mark.parametrize("method", ["loop", "vmap"])
 @pytest.mark.parametrize("kind", ["standard", "ghm"])
-def test_matches_brute_force(fixture, kind):
-    engine, terms, ref_model, refs, train, test = engine_and_reference(fixture, kind)
+def test_matches_brute_force(fixture, kind, method):
+    engine, terms, ref_model, refs, train, test = engine_and_reference(fixture, kind, method=method)
     fast = engine.influence_matrix(terms)
     slow = naive_tracin(ref_model, fixture[0], train, test, refs)
     assert fast.shape == (len(train), len(test))

@@ -75,7 +75,8 @@ class TracInEngine:
         train, test: the pair sets; only the inputs they use get gradients.
         device: where gradients and Gram matrices live.
         dtype: float32, or float64 for reference-grade accuracy (not on MPS).
-        grad_batch_size: inputs per vmap call (bounds activation memory).
+        grad_batch_size: inputs per gradient batch (bounds activation memory).
+        gradient_method: `auto` (vmap on accelerators, a per-example loop on the CPU), `vmap` or `loop`.
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class TracInEngine:
         dtype: torch.dtype = torch.float32,
         grad_batch_size: int = 32,
         progress: bool = False,
+        gradient_method: str = "auto",
     ):
         self.device = torch.device(device)
         if self.device.type == "mps" and dtype == torch.float64:
@@ -107,6 +109,7 @@ class TracInEngine:
         self.inputs = inputs[used]
         self.grad_batch_size = grad_batch_size
         self.progress = progress
+        self.gradient_method = gradient_method
 
     def checkpoint_terms(self, spec: CheckpointSpec) -> CheckpointTerms:
         """Load one checkpoint, take one gradient per used input, and form its Gram matrix."""
@@ -118,6 +121,7 @@ class TracInEngine:
                 self.inputs.to(self.device, self.dtype),
                 self.grad_batch_size,
                 progress=bar.update,
+                method=self.gradient_method,
             )
         gram = grads @ grads.T
         del grads

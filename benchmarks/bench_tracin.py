@@ -1,0 +1,144 @@
+"""Benchmark: the TracIn engine against a naive autograd loop, on the demo recordings.
+
+    python benchmarks/bench_tracin.py                 # makes demo data + a 30-epoch run in a temp folder
+    python benchmarks/bench_tracin.py --data-root data/demo --run plastic_500hz_standard
+
+Scores all training pairs x all validation pairs over every checkpoint, both ways:
+- engine: one gradient per recording per checkpoint (torch.func), Gram matrix, indexing;
+- naive: one torch.autograd.grad per pair per checkpoint, then dot products.
+Each method runs in its own process so that peak memory (max RSS) is its own. Prints wall
+time, peak memory, their ratio, and the maximum relative deviation between the results.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
+    """Time one method in this process (fresh, so its peak memory is its own); save its matrix to `out`.
+
+    `engine` and `naive` both start from loaded recordings and checkpoints; `end-to-end` is
+    what compute_tracin_influence.py does: load, compute, write JSON + npz + metadata.
+    """
+    import torch
+
+    from datasets import AudioSpectrumDataset, DatasetConfig
+    from tracin import TracInEngine
+    from tracin.reference import naive_tracin
+    from utils.checkpoints import model_from_checkpoint
+    from utils.influence import (
+        InfluenceConfig,
+        _pair_set,
+        checkpoint_spec,
+        compute_influence,
+        load_run_checkpoints,
+        loss_for_checkpoint,
+        reference_checkpoint,
+    )
+
+    ckdir = data_root / "checkpoints" / run
+    cfg = InfluenceConfig("500hz", "plastic", str(ckdir), metadata_dir=str(out.parent / "metadata"), device="cpu",
+                          progress=False)
+    if method == "end-to-end":
+        start = time.perf_counter()
+        data, _ = compute_influence(cfg)
+        seconds = time.perf_counter() - start
+        np.save(out, data.influence)
+        return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": None}
+    cks = load_run_checkpoints(ckdir, "model_checkpoint_epoch")
+    first = cks[0].data
+    ds = AudioSpectrumDataset(DatasetConfig(data_root, "plastic", "500hz"), progress=False, register=False)
+    excluded = set(first["excluded_ids"])
+    train = _pair_set(ds, first["split"]["train"], excluded)
+    val = _pair_set(ds, first["split"]["validation"], excluded)
+    model = model_from_checkpoint(first)
+    losses = [loss_for_checkpoint(c.data, cfg) for c in cks]
+    baseline = peak_rss_mb()
+    start = time.perf_counter()
+    if method == "engine":
+        engine = TracInEngine(model, ds.spectrograms, train, val, "cpu", torch.float32, 32)
+        terms = engine.all_terms([checkpoint_spec(c.data["model_state"], c.eta, loss) for c, loss in zip(cks, losses)])
+        matrix = engine.influence_matrix(terms).double().numpy()
+        engine.pair_self_influence(terms)
+        engine.recording_influence(terms, torch.unique(train.pairs))
+    else:
+        refs = [reference_checkpoint(model, c.data["model_state"], c.eta, loss, ds.spectrograms, train)
+                for c, loss in zip(cks, losses)]
+        matrix = naive_tracin(model, ds.spectrograms, train, val, refs).double().numpy()
+    seconds = time.perf_counter() - start
+    np.save(out, matrix)
+    return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": baseline}
+
+
+def prepare(data_root: Path) -> str:
+    """Clean demo recordings (6 angles x 12 takes, 500 Hz) and a 30-epoch run, checkpoint every 5."""
+    from utils.demo_data import DemoDataConfig, generate
+    from utils.training import TrainConfig, train
+
+    generate(DemoDataConfig(output_root=data_root))
+    result = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=30, checkpoint_interval=5, progress=False))
+    return result.run_dir.name
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--run", default="plastic_500hz_standard")
+    p.add_argument("--method", choices=("engine", "naive", "end-to-end"), help=argparse.SUPPRESS)
+    p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.method:
+        print(json.dumps(run_method(args.method, args.data_root, args.run, args.out)))
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data_root = args.data_root
+        if data_root is None:
+            data_root = tmp / "demo"
+            print("preparing demo recordings and a 30-epoch training run ...", flush=True)
+            args.run = prepare(data_root)
+        results = {}
+        for method in ("engine", "naive", "end-to-end"):
+            out = tmp / f"{method}.npy"
+            proc = subprocess.run(
+                [sys.executable, __file__, "--method", method, "--data-root", str(data_root), "--run", args.run, "--out", str(out)],
+                capture_output=True, text=True, check=False,
+            )
+            if proc.returncode != 0:
+                print(proc.stderr, file=sys.stderr)
+                return 1
+            results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[method]["matrix"] = np.load(out)
+    eng, nai, e2e = results["engine"], results["naive"], results["end-to-end"]
+    deviation = float(np.abs(eng["matrix"] - nai["matrix"]).max() / np.abs(nai["matrix"]).max())
+    shape = eng["matrix"].shape
+    print(f"scores: {shape[0]} training pairs x {shape[1]} validation pairs, every checkpoint (float32, CPU)")
+    print(f"{'method':<12}{'wall s':>9}{'peak RSS MB':>13}{'above loaded data MB':>22}")
+    for r in (eng, nai, e2e):
+        extra = f"{r['peak_rss_mb'] - r['baseline_rss_mb']:>22.0f}" if r["baseline_rss_mb"] is not None else f"{'-':>22}"
+        print(f"{r['method']:<12}{r['seconds']:>9.2f}{r['peak_rss_mb']:>13.0f}{extra}")
+    print(f"speed-up (naive / engine): {nai['seconds'] / eng['seconds']:.1f}x")
+    print(f"peak memory ratio (engine / naive): {eng['peak_rss_mb'] / nai['peak_rss_mb']:.2f}")
+    print(f"max relative deviation (engine vs naive): {deviation:.2e}")
+    print(f"end to end (load recordings + checkpoints, TracIn, write JSON + npz + metadata): {e2e['seconds']:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
