@@ -1,0 +1,66 @@
+"""The tutorial's analysis snippets run verbatim on metadata written by generate_tracin_exclusions.py."""
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import generate_tracin_exclusions as gen
+from utils.influence_io import InfluenceData, save_influence
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture()
+def updated_metadata(tmp_path) -> Path:
+    """A sample metadata file after `generate_tracin_exclusions.py --update-metadata` (3 recordings excluded)."""
+    train = [f"plastic_deg{a:03d}_500hz_01" for a in (0, 36, 72, 108)]
+    val = [f"plastic_deg{a:03d}_500hz_02" for a in (0, 72, 144)]
+    meta_dir = tmp_path / "metadata"
+    meta_dir.mkdir()
+    records = {sid: {"id": sid, "angle": int(sid[11:14]), "excluded": False, "notes": ""} for sid in train + val}
+    (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records))
+    pairs = [(train[i], train[j]) for i in range(4) for j in range(i + 1, 4)]
+    influence = np.array([[-4.0, -5.0], [-3.0, 1.0], [0.0, 0.0], [-6.0, -6.0], [1.0, 2.0], [0.5, 0.0]])
+    influence_file = meta_dir / "plastic_500hz_influence_metadata.json"
+    save_influence(influence_file, InfluenceData(pairs, [(val[0], val[1]), (val[1], val[2])], influence))
+    argv = ["--metadata-file", str(influence_file), "--threshold", "-2", "--min-occurrences", "2",
+            "--consider-both-samples", "--update-metadata"]
+    try:
+        assert gen.main(argv) == 0
+    finally:
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
+            root.removeHandler(handler)
+    path = meta_dir / "plastic_500hz_metadata.json"
+    assert sum(1 for r in json.loads(path.read_text()).values() if r["excluded"]) == 3
+    return path
+
+
+def test_analysis_snippet_writes_both_histograms(updated_metadata, tmp_path):
+    out = tmp_path / "plots"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    r = subprocess.run([sys.executable, str(REPO / "examples" / "analyze_excluded_samples.py"), str(updated_metadata),
+                        str(out)], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    for name in ("excluded_angles.png", "excluded_influence_scores.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tutorial_one_liner_lists_the_excluded_records(updated_metadata):
+    # The tutorial's `python -c` command, with the tutorial's path replaced.
+    code = ("import json; f=open('METADATA'); m=json.load(f); "
+            "print(json.dumps([v for k,v in m.items() if v.get('excluded')], indent=2))").replace(
+        "METADATA", str(updated_metadata))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    listed = json.loads(r.stdout)
+    assert len(listed) == 3
+    for record in listed:
+        info = record["tracin_info"]
+        assert set(info) >= {"exclusion_date", "negative_occurrences", "average_influence", "affected_test_samples"}
+        assert info["average_influence"] < 0 and record["notes"].startswith("Excluded by TracIn")

@@ -1,0 +1,297 @@
+"""Recording why recordings were excluded: the list header, the sample metadata, and a plot.
+
+Sample metadata (`{material}_{frequency}_metadata.json`), for each excluded recording:
+
+- `excluded: true`;
+- `notes`: the reason and the date, e.g. `Excluded by TracIn (criterion=pairs,
+  threshold=-3.0) on 2026-11-28: 12 negative occurrences, average influence -4.2`. Text a
+  person wrote in `notes` is kept: the TracIn part is one ` | `-separated segment that
+  starts with `Excluded by TracIn` or `No longer excluded by TracIn`, and only that
+  segment is replaced;
+- `tracin_info = {exclusion_date, negative_occurrences, average_influence,
+  affected_test_samples, criterion, threshold, harmful_pairs?, self_influence?}`.
+
+A recording excluded by an earlier run (`excluded: true` with a `tracin_info`) that is no
+longer selected goes back to `excluded: false`, its note saying why, and its `tracin_info`
+keeps the old numbers plus `reincluded_date`. A recording set `excluded: true` by hand
+(without `tracin_info`) is left alone. When a recording is selected again with the same
+numbers its record is not touched (same date, same note), so a re-run with the same inputs
+changes nothing. Every other key survives.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from utils.atomic_io import write_with_atomic
+from utils.constants import (
+    CRITERION_SELF_INFLUENCE,
+    K_AFFECTED,
+    K_ANGLE,
+    K_AVG_INFLUENCE,
+    K_CRITERION,
+    K_EXCLUDED,
+    K_EXCLUSION_DATE,
+    K_FREQUENCY,
+    K_HARMFUL_PAIRS,
+    K_ID,
+    K_INFO_SELF_INFLUENCE,
+    K_MATERIAL,
+    K_NEG_OCCURRENCES,
+    K_NOTES,
+    K_REINCLUDED_DATE,
+    K_SEQ,
+    K_THRESHOLD,
+    K_TRACIN_INFO,
+    SAMPLE_ID_RE,
+)
+from utils.exclusion_rules import Exclusion, Selection
+
+log = logging.getLogger(__name__)
+
+NOTE_EXCLUDED = "Excluded by TracIn"
+NOTE_REINCLUDED = "No longer excluded by TracIn"
+NOTE_SEPARATOR = " | "
+
+
+def describe_rule(criterion: str, threshold: float | None) -> str:
+    """`criterion=pairs, threshold=-3.0` (no threshold for self-influence)."""
+    return f"criterion={criterion}" + ("" if threshold is None else f", threshold={threshold:g}")
+
+
+def tracin_info_for(
+    exclusion: Exclusion, criterion: str, threshold: float | None, date: str, val_pair_ids: Sequence[str]
+) -> dict[str, Any]:
+    """The `tracin_info` record of one excluded recording (JSON-ready)."""
+    info: dict[str, Any] = {
+        K_EXCLUSION_DATE: date,
+        K_NEG_OCCURRENCES: int(exclusion.negative_occurrences),
+        K_AVG_INFLUENCE: float(exclusion.average_influence),
+        K_AFFECTED: sorted(val_pair_ids[q] for q in exclusion.affected.tolist()),
+        K_CRITERION: criterion,
+    }
+    if threshold is not None:
+        info[K_THRESHOLD] = float(threshold)
+    if exclusion.harmful_pairs is not None:
+        info[K_HARMFUL_PAIRS] = int(exclusion.harmful_pairs)
+    if exclusion.self_influence is not None:
+        info[K_INFO_SELF_INFLUENCE] = float(exclusion.self_influence)
+    return info
+
+
+def exclusion_note(exclusion: Exclusion, criterion: str, threshold: float | None, date: str) -> str:
+    """The `notes` segment of an excluded recording."""
+    text = (
+        f"{NOTE_EXCLUDED} ({describe_rule(criterion, threshold)}) on {date}: "
+        f"{exclusion.negative_occurrences} negative occurrences, average influence {exclusion.average_influence:.4g}"
+    )
+    if exclusion.self_influence is not None:
+        text += f", self-influence {exclusion.self_influence:.4g}"
+    return text
+
+
+def merge_note(old: Any, segment: str) -> str:
+    """Replace the TracIn segment of `notes`, keeping what a person wrote."""
+    parts = [p.strip() for p in ("" if old is None else str(old)).split(NOTE_SEPARATOR)]
+    kept = [p for p in parts if p and not p.startswith((NOTE_EXCLUDED, NOTE_REINCLUDED))]
+    return NOTE_SEPARATOR.join(kept + [segment])
+
+
+def base_fields(sample_id: str) -> dict[str, Any]:
+    """id, angle, material, frequency, seq_num parsed from a sample id (empty if it does not parse)."""
+    m = SAMPLE_ID_RE.match(sample_id)
+    if m is None:
+        return {K_ID: sample_id}
+    return {
+        K_ID: sample_id,
+        K_ANGLE: int(m["angle"]),
+        K_MATERIAL: m["material"],
+        K_FREQUENCY: m["frequency"],
+        K_SEQ: int(m["seq"]),
+    }
+
+
+def _same_numbers(old: Any, new: Mapping[str, Any]) -> bool:
+    if not isinstance(old, dict):
+        return False
+    strip = (K_EXCLUSION_DATE, K_REINCLUDED_DATE)
+    return {k: v for k, v in old.items() if k not in strip} == {k: v for k, v in new.items() if k not in strip}
+
+
+@dataclass
+class MetadataUpdate:
+    """Sample ids by what `apply_to_metadata` did to their records."""
+
+    newly_excluded: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    reincluded: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+
+
+def apply_to_metadata(
+    records: dict[str, dict[str, Any]],
+    selection: Selection,
+    val_pair_ids: Sequence[str],
+    date: str,
+    commented_out: Iterable[str] = (),
+    list_name: str = "the exclusions file",
+) -> MetadataUpdate:
+    """Update `records` (sample id -> record, in place) for `selection`; see the module docstring."""
+    result = MetadataUpdate()
+    selected = set(selection.ids)
+    for exc in selection.exclusions:
+        sid = exc.sample_id
+        info = tracin_info_for(exc, selection.criterion, selection.threshold, date, val_pair_ids)
+        if sid not in records:
+            result.created.append(sid)
+            log.warning("sample %s is not in the sample metadata; adding a record for it", sid)
+        record = records.setdefault(sid, {})
+        for key, value in base_fields(sid).items():
+            record.setdefault(key, value)
+        if record.get(K_EXCLUDED) is True and _same_numbers(record.get(K_TRACIN_INFO), info):
+            result.unchanged.append(sid)
+            continue
+        (result.updated if record.get(K_EXCLUDED) is True else result.newly_excluded).append(sid)
+        record[K_EXCLUDED] = True
+        record[K_NOTES] = merge_note(record.get(K_NOTES), exclusion_note(exc, selection.criterion, selection.threshold, date))
+        record[K_TRACIN_INFO] = info
+
+    commented = set(commented_out)
+    for sid, record in records.items():
+        if sid in selected or not isinstance(record, dict):
+            continue
+        info = record.get(K_TRACIN_INFO)
+        if record.get(K_EXCLUDED) is not True or not isinstance(info, dict):
+            continue  # never excluded by TracIn, or excluded by hand
+        if sid in commented:
+            reason = f"commented out by hand in {list_name}"
+        else:
+            reason = f"not selected by {describe_rule(selection.criterion, selection.threshold)}"
+        since = info.get(K_EXCLUSION_DATE)
+        record[K_EXCLUDED] = False
+        record[K_NOTES] = merge_note(
+            record.get(K_NOTES),
+            f"{NOTE_REINCLUDED} on {date}: {reason}" + (f" (excluded since {since})" if since else ""),
+        )
+        info[K_REINCLUDED_DATE] = date
+        result.reincluded.append(sid)
+    return result
+
+
+def _summarise(value: Any) -> str | None:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, dict) and "epoch" in v for v in value):  # checkpoints: epochs and rates
+            parts = [f"epochs {json.dumps([v['epoch'] for v in value])}"]
+            if all("eta" in v for v in value):
+                parts.append(f"learning rates {json.dumps([v['eta'] for v in value])}")
+            return ", ".join(parts)
+        if len(value) <= 8 and all(isinstance(v, (str, int, float, bool)) or v is None for v in value):
+            return json.dumps(list(value), ensure_ascii=False)
+        return f"<{len(value)} items>"
+    if isinstance(value, dict):
+        return f"<{len(value)} keys>"
+    return None
+
+
+def run_info_lines(info: Mapping[str, Any], max_lines: int = 40) -> list[str]:
+    """`run <key>: <value>` lines summarising the compute step's `info` (one level of nesting)."""
+    flat: list[tuple[str, Any]] = []
+    for key in sorted(info, key=lambda k: (k != "seed", str(k))):
+        value = info[key]
+        if isinstance(value, dict) and len(value) <= 30:
+            flat.extend((f"{key}.{sub}", value[sub]) for sub in sorted(value, key=str))
+        else:
+            flat.append((str(key), value))
+    lines = []
+    for key, value in flat:
+        text = _summarise(value)
+        if text is not None:
+            lines.append(f"run {key}: {text}".replace("\n", " ").replace("\r", " "))
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"run ...: {len(lines) - max_lines} more keys in the influence file"]
+    return lines
+
+
+def header_lines(
+    source: Path,
+    criterion: str,
+    threshold_text: str,
+    min_occurrences: int,
+    max_exclusions: int,
+    consider_both: bool,
+    selection: Selection,
+    info: Mapping[str, Any],
+) -> list[str]:
+    """The `# ` header of the list (after the date line): source, every parameter, the run."""
+    what = "harmful training pairs" if selection.criterion == "pairs" else "qualifying recordings"
+    lines = [
+        f"source: {json.dumps(str(source), ensure_ascii=False)}",
+        f"criterion: {criterion}",
+        f"threshold: {threshold_text}",
+        f"min-occurrences: {min_occurrences}" + (" (not used)" if criterion == CRITERION_SELF_INFLUENCE else ""),
+        f"max-exclusions: {max_exclusions}",
+        f"consider-both-samples: {'yes' if consider_both else 'no'}"
+        + ("" if criterion == "pairs" else " (not used)"),
+        f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed",
+    ]
+    lines += run_info_lines(info)
+    lines.append("One sample id per line, most harmful first. Comment an id out to keep it in training on re-runs.")
+    return [f"# {line}" for line in lines]
+
+
+def plot_exclusions(
+    path: str | Path,
+    recording_ids: Sequence[str],
+    recording_influence: np.ndarray,
+    selection: Selection,
+    recording_self_influence: np.ndarray | None = None,
+) -> None:
+    """A PNG: left, the distribution of every training recording's mean influence (mean over Q
+    of `recording_influence` (R, Q)), or of its self-influence under criterion self-influence,
+    with the excluded recordings marked; right, mean influence against angle, excluded in red."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    mean = np.asarray(recording_influence, dtype=np.float64).mean(axis=1)
+    excluded = set(selection.ids)
+    is_excl = np.asarray([sid in excluded for sid in recording_ids], dtype=bool)
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+
+    use_self = selection.criterion == CRITERION_SELF_INFLUENCE and recording_self_influence is not None
+    values = np.asarray(recording_self_influence, dtype=np.float64) if use_self else mean
+    finite = values[np.isfinite(values)]
+    left.hist(finite, bins=min(40, max(5, finite.size // 3)), color="0.7", label="all training recordings")
+    for k, v in enumerate(values[is_excl]):
+        left.axvline(v, color="tab:red", lw=1, alpha=0.8, label="excluded" if k == 0 else None)
+    if use_self and selection.cut is not None:
+        left.axvline(selection.cut, color="k", ls="--", lw=1, label="outlier cut")
+    left.set_xlabel("self-influence" if use_self else "mean influence over validation pairs")
+    left.set_ylabel("recordings")
+    left.set_title(f"Training recordings ({describe_rule(selection.criterion, selection.threshold)})", fontsize=10)
+    left.legend(fontsize=8)
+
+    angles = np.asarray(
+        [float(m["angle"]) if (m := SAMPLE_ID_RE.match(s)) else np.nan for s in recording_ids], dtype=np.float64
+    )
+    ok = np.isfinite(angles)
+    right.scatter(angles[ok & ~is_excl], mean[ok & ~is_excl], s=12, color="0.6", label="kept")
+    right.scatter(angles[ok & is_excl], mean[ok & is_excl], s=28, color="tab:red", label="excluded")
+    for sid, a, m in zip(recording_ids, angles, mean):
+        if sid in excluded and np.isfinite(a):
+            right.annotate(sid, (a, m), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    right.axhline(0, color="k", lw=0.5)
+    right.set_xlabel("angle (degrees)")
+    right.set_ylabel("mean influence over validation pairs")
+    right.set_title(f"Harmful recordings by angle ({len(excluded)} excluded)", fontsize=10)
+    right.legend(fontsize=8)
+    write_with_atomic(path, lambda h: fig.savefig(h, format="png", dpi=120), binary=True)
