@@ -35,7 +35,10 @@ class SpectrogramParams:
 
     def key(self) -> str:
         return json.dumps(
-            {"sr": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop_length, "clip": self.clip_seconds, "v": 1},
+            # `resample` is part of the key: a file resampled into the cache must still be
+            # refused when resampling is off.
+            {"sr": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop_length, "clip": self.clip_seconds,
+             "resample": self.resample, "v": 1},
             sort_keys=True,
         )
 

@@ -27,8 +27,9 @@ def search_pattern(config: DatasetConfig, frequency: str) -> str:
 def discover_recordings(config: DatasetConfig) -> list[Recording]:
     """Find `{root}/deg*/{material}/{material}_deg*_{freq}_*.wav`; angle from folder and name must agree."""
     root = config.data_root
+    patterns = " or ".join(search_pattern(config, f) for f in config.frequencies)
     if not root.is_dir():
-        raise FileNotFoundError(f"data root not found: {root}")
+        raise FileNotFoundError(f"data root not found: {root} (searched {patterns})")
     found: list[Recording] = []
     for frequency in config.frequencies:
         for path in sorted(root.glob(f"deg*/{config.material}/{config.material}_deg*_{frequency}_*.wav")):
@@ -43,7 +44,6 @@ def discover_recordings(config: DatasetConfig) -> list[Recording]:
                 Recording(path.stem, int(match["angle"]), config.material, match["frequency"], int(match["seq"]), path)
             )
     if not found:
-        patterns = " or ".join(search_pattern(config, f) for f in config.frequencies)
         raise FileNotFoundError(f"no recordings match {patterns}")
     return found
 

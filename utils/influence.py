@@ -185,6 +185,8 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     device = select_device(cfg.device)
     checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix)
     first = checkpoints[0].data
+    if cfg.metadata_dir:
+        _check_writable(Path(cfg.metadata_dir))  # before the data set registers its metadata there
     dataset = _dataset_for(cfg, first)
     metadata_dir = Path(cfg.metadata_dir) if cfg.metadata_dir else dataset.config.data_root / "metadata"
     _check_writable(metadata_dir)

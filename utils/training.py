@@ -18,7 +18,7 @@ from datasets.exclusions import describe_unknown_ids
 from datasets.pairs import DEFAULT_SPLIT
 from losses import PairLoss, build_loss
 from models import SimpleCNNAudioRanker
-from utils.atomic_io import write_json_atomic, write_with_atomic
+from utils.atomic_io import json_safe, write_json_atomic, write_with_atomic
 from utils.checkpoints import CHECKPOINT_FORMAT
 from utils.constants import (
     CHECKPOINT_PREFIX,
@@ -133,6 +133,10 @@ def _prepare_run_dir(cfg: TrainConfig, root: Path) -> Path:
                 " (the old folder is then kept as a dated copy)"
             )
         kept = run_dir.with_name(run_dir.name + datetime.now().strftime(".old-%Y%m%d-%H%M%S"))
+        n = 1
+        while kept.exists():
+            n += 1
+            kept = kept.with_name(f"{run_dir.name}{datetime.now():.old-%Y%m%d-%H%M%S}-{n}")
         run_dir.rename(kept)
         log.warning("moved the previous run to %s", kept)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -273,19 +277,8 @@ def train(cfg: TrainConfig) -> RunResult:
     summary["excluded_recordings"] = len(dataset.excluded_ids)
     summary["train_pairs_removed"] = run_info["counts"]["train_pairs_removed"]
     summary["seconds"] = round(time.perf_counter() - started, 2)
-    write_json_atomic(run_dir / HISTORY_FILE, _finite(history))
-    write_json_atomic(run_dir / SUMMARY_FILE, _finite(summary))
+    write_json_atomic(run_dir / HISTORY_FILE, json_safe(history))
+    write_json_atomic(run_dir / SUMMARY_FILE, json_safe(summary))
     write_json_atomic(run_dir / SCORES_FILE, {sid: float(s) for sid, s in zip(dataset.sample_ids, final_scores)})
     plot_training_curves(history, run_dir / CURVES_FILE, f"{run_dir.name} (seed {cfg.seed})")
     return RunResult(run_dir=run_dir, summary=summary, history=history)
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN / inf by None so the JSON stays strict."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

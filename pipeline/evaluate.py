@@ -1,0 +1,87 @@
+"""Scoring a run and an exclusion list against the planted faults (reports only: the
+pipeline itself never reads the truth file)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets.pairs import make_pairs
+from utils.atomic_io import read_json
+from utils.constants import RUN_FILE, SAMPLE_ID_RE, SCORES_FILE
+from utils.metrics import pairwise_accuracy, spearman
+
+
+def angle_of(sample_id: str) -> int:
+    match = SAMPLE_ID_RE.match(sample_id)
+    if match is None:
+        raise ValueError(f"not a sample id: {sample_id!r}")
+    return int(match["angle"])
+
+
+@dataclass
+class HoldoutScore:
+    clean_pairwise_accuracy: float
+    clean_spearman: float
+    clean_pairs: int
+    pairwise_accuracy: float
+    spearman: float
+
+
+def clean_holdout_score(run_dir: Path, faults: dict[str, Any]) -> HoldoutScore:
+    """Ranking quality on the run's holdout recordings, with and without planted faults.
+
+    Clean: pairs among holdout recordings that are not planted faults, judged by their
+    stored angle (which is their true angle). The holdout split is fixed before any
+    exclusion, and TracIn never sees it.
+    """
+    run = read_json(run_dir / RUN_FILE, "run file")
+    scores_by_id = read_json(run_dir / SCORES_FILE, "scores file")
+    holdout = sorted(run["split"]["holdout"])
+    clean = [s for s in holdout if s not in faults]
+    ids = sorted(scores_by_id)
+    index = {s: i for i, s in enumerate(ids)}
+    scores = np.asarray([scores_by_id[s] for s in ids], dtype=np.float64)
+    angles = np.asarray([angle_of(s) for s in ids], dtype=np.float64)
+
+    def quality(members: list[str]) -> tuple[float, float, int]:
+        idx = [index[s] for s in members]
+        pairs, targets = make_pairs(idx, angles)
+        return pairwise_accuracy(scores, pairs, targets), spearman(scores[idx], angles[idx]), len(pairs)
+
+    acc, rho, n = quality(clean)
+    acc_all, rho_all, _ = quality(holdout)
+    return HoldoutScore(acc, rho, n, acc_all, rho_all)
+
+
+@dataclass
+class DetectionScore:
+    listed: int
+    planted_in_train: int
+    mislabeled_in_train: int
+    caught: int
+    caught_mislabeled: int
+    recall: float
+    mislabeled_recall: float
+    precision: float
+
+
+def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, Any]) -> DetectionScore:
+    """How many planted training faults an exclusion list caught, and how much of it is right."""
+    in_train = [s for s in train_ids if s in faults]
+    mislabeled = [s for s in in_train if faults[s]["kind"] == "mislabel"]
+    caught = [s for s in listed if s in faults]
+    caught_mis = [s for s in listed if s in mislabeled]
+    nan = float("nan")
+    return DetectionScore(
+        listed=len(listed),
+        planted_in_train=len(in_train),
+        mislabeled_in_train=len(mislabeled),
+        caught=len(caught),
+        caught_mislabeled=len(caught_mis),
+        recall=len([s for s in caught if s in in_train]) / len(in_train) if in_train else nan,
+        mislabeled_recall=len(caught_mis) / len(mislabeled) if mislabeled else nan,
+        precision=len(caught) / len(listed) if listed else nan,
+    )

@@ -1,0 +1,351 @@
+"""compute_tracin_influence.py on a tiny trained run: the files it writes, and how it refuses
+bad input (issue 4). The engine's math is tested in test_tracin_engine.py; here a few
+entries are checked against a plain autograd loop to be sure the script feeds it the
+right checkpoints, learning rates, pairs and loss."""
+from __future__ import annotations
+
+import json
+import os
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import compute_tracin_influence as cti
+from datasets import AudioSpectrumDataset, DatasetConfig, make_pairs
+from models import SimpleCNNAudioRanker, build_model
+from utils.cli import run_cli
+from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, matrix_path_for
+from utils.demo_data import DemoDataConfig, generate
+from utils.influence_io import load_influence
+from utils.training import TrainConfig, train
+
+REPO = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _one_torch_thread
+PREFIX = "model_checkpoint_epoch"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """The models here are tiny: one thread is fastest, and two OpenMP threads on a busy
+    2-core machine can be a hundred times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def _reset_logging():
+    """main() points logging at the captured stderr of its test; detach it afterwards."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("influence") / "data"
+    generate(DemoDataConfig(output_root=root, takes=4, seed=1))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(data_root) -> dict:
+    """A 3-epoch run (a checkpoint each epoch) with one training recording excluded, then the
+    script itself, as a user runs it."""
+    probe = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=1, run_name="probe",
+                              device="cpu", progress=False))
+    split = json.loads((probe.run_dir / "run.json").read_text())["split"]
+    excluded = split["train"][3]
+    excl = data_root.parent / "excl.txt"
+    excl.write_text(f"{excluded}\n")
+    result = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=3, checkpoint_interval=1,
+                               exclusions_file=str(excl), device="cpu", progress=False))
+    proc = subprocess.run(
+        [sys.executable, "compute_tracin_influence.py", "--frequency", "500hz", "--material", "plastic",
+         "--checkpoint-dir", str(result.run_dir), "--checkpoint-prefix", PREFIX, "--compute-influence",
+         "--no-progress"],
+        cwd=REPO, capture_output=True, text=True, env=ENV,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return {"dir": result.run_dir, "split": split, "excluded": excluded, "stdout": proc.stdout, "stderr": proc.stderr,
+            "meta": data_root / "metadata"}
+
+
+def cli(argv: list[str], capsys) -> tuple[int, str]:
+    """compute_tracin_influence.py's main() as the shell runs it: (exit code, stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        run_cli(lambda: cti.main(argv), "compute_tracin_influence.py")
+    return exc.value.code, capsys.readouterr().err
+
+
+def base_args(checkpoint_dir: Path, *extra: str) -> list[str]:
+    return ["--frequency", "500hz", "--checkpoint-dir", str(checkpoint_dir), "--compute-influence", "--no-progress",
+            *extra]
+
+
+def one_error_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("compute_tracin_influence.py: error: ")
+    return lines[0]
+
+
+def load_ckpt(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def copy_run(run_dir: Path, dest: Path) -> Path:
+    shutil.copytree(run_dir, dest)
+    return dest
+
+
+def id_pairs(ids: list[str], angle_of) -> list[tuple[str, str]]:
+    """Expected pairs of a split's surviving recordings: sorted ids, `make_pairs` order."""
+    pairs, _ = make_pairs(range(len(ids)), [angle_of(s) for s in ids])
+    return [(ids[i], ids[j]) for i, j in pairs]
+
+
+def angle_of(sample_id: str) -> int:
+    return int(sample_id.split("_deg")[1][:3])
+
+
+# --------------------------------------------------------------------------- the files written
+
+
+def test_writes_nested_json_matrix_and_run_file(run):
+    meta = run["meta"]
+    json_path = meta / "plastic_500hz_influence_metadata.json"
+    assert matrix_path_for(json_path) == meta / "plastic_500hz_influence_matrix.npz"
+    assert matrix_path_for(json_path).is_file()
+    assert (meta / "plastic_500hz_influence_distribution.png").is_file()
+    assert "plastic_500hz_influence_metadata.json" in run["stdout"]
+
+    train_ids = sorted(s for s in run["split"]["train"] if s != run["excluded"])
+    val_ids = sorted(run["split"]["validation"])
+    expected_train = id_pairs(train_ids, angle_of)
+    expected_val = id_pairs(val_ids, angle_of)
+    assert len(expected_train) == 11 * 10 // 2 - 5 and len(expected_val) == 15
+
+    nested = json.loads(json_path.read_text())
+    assert list(nested) == [f"{a}_{b}" for a, b in expected_train]
+    val_keys = [f"{INFLUENCE_KEY_PREFIX}{a}_{b}" for a, b in expected_val]
+    for row in nested.values():
+        assert list(row) == val_keys
+        assert all(isinstance(v, float) for v in row.values())
+
+    data = load_influence(json_path)
+    assert data.train_pairs == expected_train
+    assert data.val_pairs == expected_val
+    dense = np.array([[nested[f"{a}_{b}"][k] for k in val_keys] for a, b in expected_train])
+    np.testing.assert_array_equal(data.influence, dense)
+    assert np.any(data.influence != 0)
+    assert data.recording_ids == train_ids
+
+    info = json.loads((meta / "plastic_500hz_influence_run.json").read_text())
+    assert [c["epoch"] for c in info["checkpoints"]] == [1, 2, 3]
+    for c in info["checkpoints"]:
+        assert Path(c["path"]).name == f"{PREFIX}_{c['epoch']}.pt"
+        assert c["eta"] == load_ckpt(run["dir"] / f"{PREFIX}_{c['epoch']}.pt")["learning_rate"]
+    etas = [c["eta"] for c in info["checkpoints"]]
+    assert etas[0] > etas[1] > etas[2]  # the cosine schedule, in epoch order
+    assert info["loss_type"] == "standard"
+
+    records = json.loads((meta / "plastic_500hz_metadata.json").read_text())
+    assert len(records) == 24
+    for sid, record in records.items():
+        if sid in train_ids:
+            assert record[K_SPLIT] == "train"
+            k = train_ids.index(sid)
+            assert record[K_SELF_INFLUENCE] == pytest.approx(data.recording_self_influence[k], rel=1e-12)
+            assert record[K_SELF_INFLUENCE] > 0
+        else:
+            assert K_SELF_INFLUENCE not in record, sid
+    assert records[run["excluded"]][K_SPLIT] == "train"
+    assert {r[K_SPLIT] for s, r in records.items() if s in val_ids} == {"validation"}
+
+
+def test_scores_match_a_plain_autograd_loop(run, data_root):
+    """TracIn(p, q) = sum_c eta_c <grad l_p, grad l_q>, and self(p) = sum_c eta_c |grad l_p|^2."""
+    data = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json")
+    ds = AudioSpectrumDataset(DatasetConfig(data_root=data_root, use_cache=True), progress=False, register=False)
+    specs = ds.spectrograms.double()
+    checkpoints = [load_ckpt(run["dir"] / f"{PREFIX}_{e}.pt") for e in (1, 2, 3)]
+
+    def pair_grad(model, a: str, b: str, margin: float = 1.0) -> torch.Tensor:
+        x = specs[[ds.index_of[a], ds.index_of[b]]]
+        y = 1.0 if angle_of(a) > angle_of(b) else -1.0
+        scores = model(x)
+        loss = torch.relu(margin - y * (scores[0] - scores[1]))
+        grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+        return torch.cat([(g if g is not None else torch.zeros_like(p)).ravel()
+                          for g, p in zip(grads, model.parameters())])
+
+    rng = np.random.default_rng(0)
+    cells = [(int(p), int(q)) for p, q in zip(rng.integers(0, len(data.train_pairs), 4),
+                                              rng.integers(0, len(data.val_pairs), 4))]
+    expected = np.zeros(len(cells))
+    expected_self = np.zeros(len(cells))
+    for ck in checkpoints:
+        model = build_model(ck["model_class"], ck["model_kwargs"]).double()
+        model.load_state_dict(ck["model_state"])
+        model.eval()
+        for n, (p, q) in enumerate(cells):
+            gp = pair_grad(model, *data.train_pairs[p])
+            gq = pair_grad(model, *data.val_pairs[q])
+            expected[n] += ck["learning_rate"] * float(gp @ gq)
+            expected_self[n] += ck["learning_rate"] * float(gp @ gp)
+    got = np.array([data.influence[p, q] for p, q in cells])
+    got_self = np.array([data.train_pair_self_influence[p] for p, _ in cells])
+    scale = np.abs(data.influence).max()
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * scale)
+    np.testing.assert_allclose(got_self, expected_self, rtol=1e-3, atol=1e-4 * np.abs(got_self).max())
+
+
+def test_checkpoints_in_epoch_order_and_batch_size_does_not_matter(data_root, tmp_path, capsys):
+    result = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=10, checkpoint_interval=2,
+                               run_name="long", device="cpu", progress=False))
+    run_dir = result.run_dir
+    assert sorted(p.name for p in run_dir.glob("*.pt"))[:2] == [f"{PREFIX}_10.pt", f"{PREFIX}_2.pt"]  # as strings
+    results = {}
+    for batch in (1, 16):
+        meta = tmp_path / f"meta_b{batch}"
+        code, err = cli(base_args(run_dir, "--metadata-dir", str(meta), "--batch-size", str(batch)), capsys)
+        assert code == 0, err
+        info = json.loads((meta / "plastic_500hz_influence_run.json").read_text())
+        assert [c["epoch"] for c in info["checkpoints"]] == [2, 4, 6, 8, 10]
+        history = json.loads((run_dir / "history.json").read_text())
+        assert [c["eta"] for c in info["checkpoints"]] == [history[e - 1]["learning_rate"] for e in (2, 4, 6, 8, 10)]
+        results[batch] = (load_influence(meta / "plastic_500hz_influence_metadata.json"),
+                          json.loads((meta / "plastic_500hz_metadata.json").read_text()))
+    (d1, m1), (d16, m16) = results[1], results[16]
+    assert d1.train_pairs == d16.train_pairs and d1.val_pairs == d16.val_pairs
+    scale = np.abs(d1.influence).max()
+    assert scale > 0
+    np.testing.assert_allclose(d1.influence, d16.influence, rtol=1e-5, atol=1e-6 * scale)
+    np.testing.assert_allclose(d1.recording_self_influence, d16.recording_self_influence, rtol=1e-5)
+    train_ids = d1.recording_ids
+    np.testing.assert_allclose([m1[s][K_SELF_INFLUENCE] for s in train_ids],
+                               [m16[s][K_SELF_INFLUENCE] for s in train_ids], rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_no_checkpoint_matches_the_prefix(run, capsys):
+    code, err = cli(base_args(run["dir"], "--checkpoint-prefix", "ckpt_epoch"), capsys)
+    assert code == 1
+    line = one_error_line(err)
+    assert "ckpt_epoch_<epoch>.pt" in line
+    for name in (f"{PREFIX}_1.pt", f"{PREFIX}_3.pt", "run.json"):
+        assert name in line
+
+
+def test_checkpoint_of_another_architecture(run, tmp_path, capsys):
+    folder = copy_run(run["dir"], tmp_path / "arch")
+    path = folder / f"{PREFIX}_2.pt"
+    ckpt = load_ckpt(path)
+    other = SimpleCNNAudioRanker(max_freq_bins=ckpt["model_kwargs"]["max_freq_bins"], channels=(4, 8, 8))
+    ckpt["model_state"] = other.state_dict()
+    torch.save(ckpt, path)
+    code, err = cli(base_args(folder, "--metadata-dir", str(tmp_path / "meta")), capsys)
+    assert code == 1
+    line = one_error_line(err)
+    assert str(path) in line and "different architecture" in line
+    assert not (tmp_path / "meta" / "plastic_500hz_influence_metadata.json").exists()
+
+    # Checkpoints that disagree on the architecture belong to different runs.
+    ckpt = load_ckpt(run["dir"] / f"{PREFIX}_2.pt")
+    ckpt["model_kwargs"] = dict(ckpt["model_kwargs"], hidden=64)
+    torch.save(ckpt, path)
+    code, err = cli(base_args(folder, "--metadata-dir", str(tmp_path / "meta")), capsys)
+    assert code == 1
+    line = one_error_line(err)
+    assert str(path) in line and "model_kwargs" in line
+
+
+def test_truncated_checkpoint(run, tmp_path, capsys):
+    folder = copy_run(run["dir"], tmp_path / "cut")
+    path = folder / f"{PREFIX}_3.pt"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    code, err = cli(base_args(folder, "--metadata-dir", str(tmp_path / "meta")), capsys)
+    assert code == 1
+    line = one_error_line(err)
+    assert str(path) in line and "not a readable checkpoint" in line
+
+
+def _touch(path: str) -> None:  # what a malicious checkpoint would run on loading
+    Path(path).write_text("executed")
+
+
+class Payload:
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (_touch, (self.marker,))
+
+
+def test_checkpoint_with_a_python_object_is_refused_without_running_it(run, tmp_path, capsys):
+    folder = copy_run(run["dir"], tmp_path / "unsafe")
+    path = folder / f"{PREFIX}_2.pt"
+    marker = tmp_path / "marker.txt"
+    ckpt = load_ckpt(path)
+    ckpt["config"] = Payload(marker)
+    torch.save(ckpt, path)
+    code, err = cli(base_args(folder, "--metadata-dir", str(tmp_path / "meta")), capsys)
+    assert code == 1
+    line = one_error_line(err)
+    assert str(path) in line and "unsafe" in line
+    assert not marker.exists()
+    # The file really does run code when loaded without weights_only: the check above means something.
+    torch.load(path, map_location="cpu", weights_only=False)
+    assert marker.read_text() == "executed"
+
+
+def test_checkpoint_without_learning_rate_uses_one(run, tmp_path, capsys):
+    folder = copy_run(run["dir"], tmp_path / "nolr")
+    path = folder / f"{PREFIX}_2.pt"
+    ckpt = load_ckpt(path)
+    del ckpt["learning_rate"]
+    torch.save(ckpt, path)
+    meta = tmp_path / "meta"
+    code, err = cli(base_args(folder, "--metadata-dir", str(meta)), capsys)
+    assert code == 0, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("WARNING:") and str(path) in ln]
+    assert len(warnings) == 1 and "using 1.0" in warnings[0]
+    info = json.loads((meta / "plastic_500hz_influence_run.json").read_text())
+    lrs = {c["epoch"]: c["eta"] for c in info["checkpoints"]}
+    assert lrs[2] == 1.0
+    assert lrs[1] == load_ckpt(folder / f"{PREFIX}_1.pt")["learning_rate"]
+
+
+def test_metadata_folder_that_cannot_be_written(run, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder\n")
+    code, err = cli(base_args(run["dir"], "--metadata-dir", str(blocker / "metadata")), capsys)
+    assert code == 1
+    line = one_error_line(err)
+    assert str(blocker / "metadata") in line and "metadata folder" in line
+    assert blocker.read_text() == "not a folder\n"
+
+
+def test_margin_override_warns(run, tmp_path, capsys):
+    meta = tmp_path / "meta"
+    code, err = cli(base_args(run["dir"], "--metadata-dir", str(meta), "--margin", "0.001"), capsys)
+    assert code == 0, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("WARNING:") and "margin" in ln]
+    assert warnings and "1.0 -> 0.001" in warnings[0]
+    # The override is used: with so small a margin only misranked pairs have a gradient.
+    ours = load_influence(meta / "plastic_500hz_influence_metadata.json").influence
+    theirs = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json").influence
+    assert not np.allclose(ours, theirs)
