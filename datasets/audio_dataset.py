@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset

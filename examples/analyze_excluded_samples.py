@@ -44,7 +44,6 @@ _use_a_cjk_font()
 # ---- the tutorial's snippet (only the path in open() differs) ----
 import json
 import matplotlib.pyplot as plt
-import numpy as np
 
 # 加載元數據
 with open(METADATA_FILE, 'r') as f:
@@ -62,7 +61,7 @@ plt.ylabel('樣本數')
 plt.savefig('excluded_angles.png')
 
 # 分析影響力分數
-influence_scores = [sample.get('tracin_info', {}).get('average_influence', 0) 
+influence_scores = [sample.get('tracin_info', {}).get('average_influence', 0)
                     for sample in excluded_samples.values()]
 plt.figure()
 plt.hist(influence_scores, bins=20)

@@ -89,7 +89,8 @@ def aggregate(all_results: list[dict[str, Any]]) -> tuple[list[str], dict[str, A
         lines.append(f"| {run_label(key)} | {pm([x['clean_pairwise_accuracy'] for x in h])} | "
                      f"{pm([x['clean_spearman'] for x in h])} | {pm([x['pairwise_accuracy'] for x in h])} | "
                      f"{pm([x['spearman'] for x in h])} |")
-    lines += ["", "## Per seed", "", "| seed | faults in train (mislabeled) | listed | mislabeled caught | baseline acc. | retrain acc. | random | oracle |",
+    lines += ["", "## Per seed", "",
+              "| seed | faults in train (mislabeled) | listed | mislabeled caught | baseline acc. | retrain acc. | random | oracle |",
               "|---|---|---|---|---|---|---|---|"]
     for r in all_results:
         d, h = r["detection"][criterion], r["holdout"]
@@ -107,7 +108,7 @@ def plot_seeds(all_results: list[dict[str, Any]], path: Path) -> None:
     keys = [k for k in ["baseline", f"tracin_{all_results[0]['config']['criterion']}", "random", "oracle"]
             if k in all_results[0]["holdout"]]
     fig, ax = plt.subplots(figsize=(8, 4))
-    for i, r in enumerate(all_results):
+    for r in all_results:
         ax.plot(range(len(keys)), [r["holdout"][k]["clean_pairwise_accuracy"] for k in keys], marker="o", alpha=0.6,
                 label=f"seed {r['seed']}")
     means = [mean_std([r["holdout"][k]["clean_pairwise_accuracy"] for r in all_results])[0] for k in keys]

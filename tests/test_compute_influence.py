@@ -5,7 +5,6 @@ right checkpoints, learning rates, pairs and loss."""
 from __future__ import annotations
 
 import json
-import os
 import logging
 import shutil
 import subprocess
@@ -26,18 +25,8 @@ from utils.influence_io import load_influence
 from utils.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _one_torch_thread
 PREFIX = "model_checkpoint_epoch"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The models here are tiny: one thread is fastest, and two OpenMP threads on a busy
-    2-core machine can be a hundred times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +62,7 @@ def run(data_root) -> dict:
         [sys.executable, "compute_tracin_influence.py", "--frequency", "500hz", "--material", "plastic",
          "--checkpoint-dir", str(result.run_dir), "--checkpoint-prefix", PREFIX, "--compute-influence",
          "--no-progress"],
-        cwd=REPO, capture_output=True, text=True, env=ENV,
+        cwd=REPO, capture_output=True, text=True,
     )
     assert proc.returncode == 0, proc.stderr
     return {"dir": result.run_dir, "split": split, "excluded": excluded, "stdout": proc.stdout, "stderr": proc.stderr,

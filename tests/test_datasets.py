@@ -3,7 +3,6 @@ cache, broken recordings, pairs, the split and the sample metadata (issue 2)."""
 from __future__ import annotations
 
 import json
-import os
 import logging
 import subprocess
 import sys
@@ -22,19 +21,9 @@ from utils.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate
 from utils.demo_data import main as demo_main
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _one_torch_thread
 FRAMES = 1 + SAMPLE_RATE // 256  # centred STFT of 1 s at hop 256
 BINS = 2048 // 2 + 1
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The models here are tiny: one thread is fastest, and two OpenMP threads on a busy
-    2-core machine can be a hundred times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_data(root: Path, takes: int = 2, angles=DEFAULT_ANGLES, seed: int = 0, **kw) -> Path:
@@ -136,7 +125,7 @@ def test_demo_refuses_truth_file_inside_data_root(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "utils.demo_data", "--output-root", str(root), "--takes", "1",
          "--truth-file", str(root / "sub" / "truth.json")],
-        cwd=REPO, capture_output=True, text=True, env=ENV,
+        cwd=REPO, capture_output=True, text=True,
     )
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()

@@ -61,7 +61,7 @@ def engine_and_reference(fixture, kind: str, grad_batch_size: int = 3, test_is_t
     model = tiny_model()
     specs = [checkpoint_spec(s, eta, loss, f"c{c}") for c, (s, eta, loss) in enumerate(zip(states, ETAS, losses))]
     if test_is_train:
-        for spec, loss in zip(specs, losses):
+        for spec in specs:
             spec.test_derivative = spec.train_derivative
     engine = TracInEngine(model, inputs, train, test, "cpu", torch.float64, grad_batch_size, gradient_method=method)
     terms = engine.all_terms(specs)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import logging
 import math
 import subprocess
@@ -24,21 +23,11 @@ from utils.demo_data import DemoDataConfig, generate
 from utils.training import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # see _one_torch_thread
 SPLITS = ("train", "validation", "holdout")
 # 6 angles x 4 takes; the default split puts 2 / 1 / 1 takes of every angle in train / validation / holdout.
 TAKES = 4
 FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-progress"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The models here are tiny: one thread is fastest, and two OpenMP threads on a busy
-    2-core machine can be a hundred times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(autouse=True)
@@ -375,7 +364,7 @@ def test_existing_run_folder_is_kept(baseline, data_root, capsys):
     proc = subprocess.run(
         [sys.executable, "train.py", "--frequency", "500hz", "--data-root", str(data_root), "--run-name", name,
          "--epochs", "1", "--device", "cpu", "--no-progress"],
-        cwd=REPO, capture_output=True, text=True, env=ENV,
+        cwd=REPO, capture_output=True, text=True,
     )
     assert proc.returncode == 1
     line = one_error_line(proc.stderr)
@@ -429,7 +418,7 @@ def test_device_cuda_without_gpu_is_one_line(data_root):
     proc = subprocess.run(
         [sys.executable, "train.py", "--frequency", "500hz", "--data-root", str(data_root), "--device", "cuda",
          "--epochs", "1", "--run-name", "cuda_run", "--no-progress"],
-        cwd=REPO, capture_output=True, text=True, env=ENV,
+        cwd=REPO, capture_output=True, text=True,
     )
     assert proc.returncode == 1
     assert "--device cuda" in one_error_line(proc.stderr) and "no CUDA" in proc.stderr

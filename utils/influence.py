@@ -207,7 +207,10 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss_for_checkpoint(ck.data, cfg), f"epoch {ck.epoch}"))
     terms = engine.all_terms(specs)
 
-    influence = engine.influence_matrix(terms, cfg.block_rows).double().numpy() if cfg.compute_influence else np.zeros((len(train), len(val)))
+    if cfg.compute_influence:
+        influence = engine.influence_matrix(terms, cfg.block_rows).double().numpy()
+    else:
+        influence = np.zeros((len(train), len(val)))
     train_ids = [s for s in sorted(split["train"]) if s not in excluded]
     rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
     rec_influence, rec_self = engine.recording_influence(terms, rec_index)
