@@ -1,0 +1,90 @@
+"""The demo pipeline end to end on a tiny data set, and the scoring it reports (issue 6)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from pipeline.demo import DemoConfig, run_demo
+from pipeline.evaluate import clean_holdout_score, detection_score
+from pipeline.multi_seed import aggregate, main as multi_seed_main
+from utils.atomic_io import write_json_atomic
+
+FAULTS = {
+    "plastic_deg000_500hz_01": {"kind": "mislabel", "stored_angle": 0, "true_angle": 144},
+    "plastic_deg036_500hz_02": {"kind": "clip", "stored_angle": 36, "true_angle": 36},
+    "plastic_deg072_500hz_03": {"kind": "mislabel", "stored_angle": 72, "true_angle": 180},
+}
+
+
+def test_detection_score_counts_the_actual_ids():
+    train = ["plastic_deg000_500hz_01", "plastic_deg036_500hz_02", "plastic_deg108_500hz_05", "plastic_deg144_500hz_06"]
+    listed = ["plastic_deg000_500hz_01", "plastic_deg108_500hz_05", "plastic_deg072_500hz_03"]
+    score = detection_score(listed, train, FAULTS)
+    # deg072_03 is a planted fault but not in the training split: it is no training catch.
+    assert (score.planted_in_train, score.mislabeled_in_train) == (2, 1)
+    assert score.caught_mislabeled == 1 and score.mislabeled_recall == 1.0
+    assert score.recall == 0.5
+    assert score.precision == pytest.approx(2 / 3)  # both planted ids on the list count as right
+    assert math.isnan(detection_score([], [], FAULTS).precision)
+
+
+def test_clean_holdout_leaves_out_pairs_with_planted_faults(tmp_path):
+    holdout = ["plastic_deg000_500hz_01", "plastic_deg000_500hz_05", "plastic_deg036_500hz_04", "plastic_deg072_500hz_06"]
+    # The mislabeled take scores like 144 degrees; the clean ones are ranked perfectly.
+    scores = {"plastic_deg000_500hz_01": 4.0, "plastic_deg000_500hz_05": 0.0,
+              "plastic_deg036_500hz_04": 1.0, "plastic_deg072_500hz_06": 2.0}
+    write_json_atomic(tmp_path / "run.json", {"split": {"train": [], "validation": [], "holdout": holdout}})
+    write_json_atomic(tmp_path / "scores.json", scores)
+    result = clean_holdout_score(tmp_path, FAULTS)
+    assert result.clean_pairs == 3 and result.clean_pairwise_accuracy == 1.0
+    # With the fault: pairs (01, 36) and (01, 72) are ranked the wrong way round: 3 of 5 right.
+    assert result.pairwise_accuracy == pytest.approx(3 / 5)
+
+
+def test_demo_runs_every_step_and_reports(tmp_path):
+    cfg = DemoConfig(output_dir=tmp_path, seed=1, takes=4, mislabel=2, clip=1, epochs=3, checkpoint_interval=1,
+                     expected_fault_rate=0.2, compare_criteria=False)
+    results = run_demo(cfg)
+    seed_dir = tmp_path / "seed_1"
+    truth = json.loads((seed_dir / "truth.json").read_text())
+    assert not (seed_dir / "data" / "truth.json").exists()
+    assert set(results["faults"]) == set(truth["faults"])
+    listed = [ln.strip() for ln in (seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions.txt").read_text().splitlines()
+              if ln.strip() and not ln.startswith("#")]
+    # Tiny data may hold no self-influence outlier: the list may be empty, never too long.
+    assert listed == results["lists"]["self-influence"] and len(listed) <= results["max_exclusions"]
+    train_ids = set(json.loads((seed_dir / "data/checkpoints/plastic_500hz_standard/run.json").read_text())["split"]["train"])
+    assert set(listed) <= train_ids
+    oracle = [ln for ln in (seed_dir / "controls/oracle.txt").read_text().splitlines() if not ln.startswith("#")]
+    assert sorted(oracle) == sorted(s for s in truth["faults"] if s in train_ids)
+    for run in ("baseline", "tracin_self-influence", "random", "oracle"):
+        assert 0.0 <= results["holdout"][run]["clean_pairwise_accuracy"] <= 1.0
+    for run, ids in (("retrain_tracin_self-influence", listed), ("retrain_oracle", oracle)):
+        excluded = json.loads((seed_dir / f"data/checkpoints/{run}/run.json").read_text())["excluded_ids"]
+        assert excluded == sorted(ids)
+    report = (seed_dir / "report.md").read_text()
+    for heading in ("Where the planted faults landed", "Detection", "Holdout ranking quality"):
+        assert heading in report
+    for png in ("holdout_accuracy.png", "self_influence.png", "excluded_recordings.png"):
+        assert (seed_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Aggregation across seeds (the same seed twice is enough to check the arithmetic).
+    lines, summary = aggregate([results, results])
+    assert summary["mislabeled_recall_mean"] == results["detection"]["self-influence"]["mislabeled_recall"] or math.isnan(
+        results["detection"]["self-influence"]["mislabeled_recall"])
+    assert any("± 0.000" in ln for ln in lines)
+    assert multi_seed_main(["--seeds", "1", "--output-dir", str(tmp_path), "--from-results"]) == 0
+    assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_accuracy.png").exists()
+
+
+def test_failed_step_is_one_line(tmp_path, capsys):
+    from pipeline.demo import main
+
+    # Too few takes for 5 planted faults of 2 kinds in 6 x 1 recordings: the generator refuses.
+    code = main(["--output-dir", str(tmp_path), "--takes", "1", "--mislabel", "6", "--clip", "2", "--no-compare"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "generate recordings" in err[0]
+    assert Path(err[0].split("[log: ")[1].rstrip("]")).exists()
