@@ -2,6 +2,7 @@
 
     python benchmarks/bench_tracin.py                 # makes demo data + a 30-epoch run in a temp folder
     python benchmarks/bench_tracin.py --data-root data/demo --run plastic_500hz_standard
+    python benchmarks/bench_tracin.py --takes 24       # twice the recordings, four times the pairs
 
 Scores all training pairs x all validation pairs over every checkpoint, both ways:
 - engine: one gradient per recording per checkpoint (torch.func), Gram matrix, indexing;
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,8 +26,24 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def _status_mb(field: str) -> float:
+    """A memory line of /proc/self/status in MB (VmHWM: peak resident, VmRSS: resident now).
+
+    Not getrusage: Linux carries ru_maxrss across fork and exec, so a child would report
+    its parent's peak.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return _status_mb("VmHWM")
+
+
+def rss_now_mb() -> float:
+    return _status_mb("VmRSS")
 
 
 def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
@@ -69,7 +85,7 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     val = _pair_set(ds, first["split"]["validation"], excluded)
     model = model_from_checkpoint(first)
     losses = [loss_for_checkpoint(c.data, cfg) for c in cks]
-    baseline = peak_rss_mb()
+    baseline = rss_now_mb()
     start = time.perf_counter()
     if method == "engine":
         engine = TracInEngine(model, ds.spectrograms, train, val, "cpu", torch.float32, 32)
@@ -86,12 +102,12 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": baseline}
 
 
-def prepare(data_root: Path) -> str:
+def prepare(data_root: Path, takes: int) -> str:
     """Clean demo recordings (6 angles x 12 takes, 500 Hz) and a 30-epoch run, checkpoint every 5."""
     from utils.demo_data import DemoDataConfig, generate
     from utils.training import TrainConfig, train
 
-    generate(DemoDataConfig(output_root=data_root))
+    generate(DemoDataConfig(output_root=data_root, takes=takes))
     result = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=30, checkpoint_interval=5, progress=False))
     return result.run_dir.name
 
@@ -100,6 +116,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--run", default="plastic_500hz_standard")
+    p.add_argument("--takes", type=int, default=12, help="takes per angle of the generated recordings")
     p.add_argument("--method", choices=("engine", "naive", "end-to-end"), help=argparse.SUPPRESS)
     p.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -111,8 +128,8 @@ def main() -> int:
         data_root = args.data_root
         if data_root is None:
             data_root = tmp / "demo"
-            print("preparing demo recordings and a 30-epoch training run ...", flush=True)
-            args.run = prepare(data_root)
+            print(f"preparing demo recordings (6 angles x {args.takes} takes) and a 30-epoch run ...", flush=True)
+            args.run = prepare(data_root, args.takes)
         results = {}
         for method in ("engine", "naive", "end-to-end"):
             out = tmp / f"{method}.npy"
