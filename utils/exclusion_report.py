@@ -184,40 +184,33 @@ def apply_to_metadata(
     return result
 
 
-def _summarise(value: Any) -> str | None:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+def run_info_lines(info: Mapping[str, Any]) -> list[str]:
+    """A few `run ...` lines saying where the scores came from: seed, checkpoints, loss, data.
+
+    The full configuration stays in the influence run file; a list a person reads gets
+    only what identifies the run.
+    """
+    def quoted(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        if value and all(isinstance(v, dict) and "epoch" in v for v in value):  # checkpoints: epochs and rates
-            parts = [f"epochs {json.dumps([v['epoch'] for v in value])}"]
-            if all("eta" in v for v in value):
-                parts.append(f"learning rates {json.dumps([v['eta'] for v in value])}")
-            return ", ".join(parts)
-        if len(value) <= 8 and all(isinstance(v, (str, int, float, bool)) or v is None for v in value):
-            return json.dumps(list(value), ensure_ascii=False)
-        return f"<{len(value)} items>"
-    if isinstance(value, dict):
-        return f"<{len(value)} keys>"
-    return None
 
-
-def run_info_lines(info: Mapping[str, Any], max_lines: int = 40) -> list[str]:
-    """`run <key>: <value>` lines summarising the compute step's `info` (one level of nesting)."""
-    flat: list[tuple[str, Any]] = []
-    for key in sorted(info, key=lambda k: (k != "seed", str(k))):
-        value = info[key]
-        if isinstance(value, dict) and len(value) <= 30:
-            flat.extend((f"{key}.{sub}", value[sub]) for sub in sorted(value, key=str))
-        else:
-            flat.append((str(key), value))
+    config = info.get("config") if isinstance(info.get("config"), Mapping) else {}
+    run_config = info.get("run_config") if isinstance(info.get("run_config"), Mapping) else {}
     lines = []
-    for key, value in flat:
-        text = _summarise(value)
-        if text is not None:
-            lines.append(f"run {key}: {text}".replace("\n", " ").replace("\r", " "))
-    if len(lines) > max_lines:
-        lines = lines[:max_lines] + [f"run ...: {len(lines) - max_lines} more keys in the influence file"]
-    return lines
+    if "seed" in info:
+        lines.append(f"run seed: {quoted(info['seed'])}")
+    if config.get("checkpoint_dir"):
+        lines.append(f"run checkpoint folder: {quoted(str(config['checkpoint_dir']))}")
+    checkpoints = info.get("checkpoints")
+    if isinstance(checkpoints, list) and all(isinstance(c, Mapping) and "epoch" in c for c in checkpoints):
+        lines.append("run epochs (learning rate): " + ", ".join(
+            f"{c['epoch']} ({c['eta']:.3g})" if isinstance(c.get("eta"), (int, float)) else str(c["epoch"])
+            for c in checkpoints))
+    if info.get("loss_type"):
+        lines.append(f"run loss: {info['loss_type']} {quoted(info.get('loss_config') or {})}")
+    for key in ("data_root", "exclusions_file"):
+        if run_config.get(key):
+            lines.append(f"run {key.replace('_', ' ')}: {quoted(str(run_config[key]))}")
+    return [line.replace("\n", " ").replace("\r", " ") for line in lines]
 
 
 def header_lines(
