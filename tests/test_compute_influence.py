@@ -5,7 +5,6 @@ right checkpoints, learning rates, pairs and loss."""
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
@@ -27,16 +26,6 @@ from utils.training import TrainConfig, train
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "model_checkpoint_epoch"
 
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging():
-    """main() points logging at the captured stderr of its test; detach it afterwards."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="module")

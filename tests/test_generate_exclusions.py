@@ -5,7 +5,6 @@ threshold -1 and min-occurrences 2 give the list [A, D, B] (one recording per pa
 [A, B, C, D, E] (both recordings).
 """
 import json
-import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -36,16 +35,6 @@ INFLUENCE = np.array(
         [-1.5, -1.5, 0.0, 0.0],
     ]
 )
-
-
-@pytest.fixture(autouse=True)
-def _reset_logging():
-    """main() points logging at the captured stderr of its test; detach it afterwards."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
 
 
 def make_root(tmp_path: Path, self_influence: bool = False) -> Path:

@@ -30,16 +30,6 @@ FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-
 
 
 
-@pytest.fixture(autouse=True)
-def _reset_logging():
-    """main() points logging at the captured stderr of its test; detach it afterwards."""
-    yield
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-
-
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("train") / "data"

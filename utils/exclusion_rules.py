@@ -55,7 +55,7 @@ What is reported per excluded recording (`Exclusion`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Sequence
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
@@ -255,6 +255,28 @@ def select_by_pairs(
     return Selection(CRITERION_PAIRS, threshold, exclusions, int(harmful.index.size), list(vetoed))
 
 
+def _take_ranked(
+    rows: Sequence[int],
+    recording_ids: Sequence[str],
+    max_exclusions: int | None,
+    forbidden: Collection[str],
+    make: Callable[[int], Exclusion],
+) -> tuple[list[Exclusion], list[str]]:
+    """Walk ranked recording rows: skip (and report) forbidden ids, stop at `max_exclusions`."""
+    forbidden = set(forbidden)
+    cap = max_exclusions if max_exclusions is not None else len(rows)
+    exclusions: list[Exclusion] = []
+    vetoed: list[str] = []
+    for r in rows:
+        if len(exclusions) >= cap:
+            break
+        if recording_ids[r] in forbidden:
+            vetoed.append(recording_ids[r])
+            continue
+        exclusions.append(make(r))
+    return exclusions, vetoed
+
+
 def select_by_recordings(
     recording_ids: Sequence[str],
     recording_influence: np.ndarray,
@@ -271,21 +293,12 @@ def select_by_recordings(
     mean = rec.mean(axis=1)
     rows = [r for r in range(len(recording_ids)) if occ[r] >= min_occurrences]
     rows.sort(key=lambda r: (-int(occ[r]), float(mean[r]), recording_ids[r]))
-    forbidden = set(forbidden)
-    cap = max_exclusions if max_exclusions is not None else len(rows)
-    exclusions: list[Exclusion] = []
-    vetoed: list[str] = []
-    for r in rows:
-        if len(exclusions) >= cap:
-            break
-        sid = recording_ids[r]
-        if sid in forbidden:
-            vetoed.append(sid)
-            continue
+
+    def exclusion(r: int) -> Exclusion:
         affected = np.flatnonzero(below[r]).astype(np.int64)
-        exclusions.append(
-            Exclusion(sid, int(affected.size), float(rec[r, below[r]].mean()), affected)
-        )
+        return Exclusion(recording_ids[r], int(affected.size), float(rec[r, below[r]].mean()), affected)
+
+    exclusions, vetoed = _take_ranked(rows, recording_ids, max_exclusions, forbidden, exclusion)
     return Selection(CRITERION_RECORDINGS, threshold, exclusions, len(rows), vetoed)
 
 
@@ -304,22 +317,12 @@ def select_by_self_influence(
     cut = robust_high_cut(si)
     rows = [r for r in range(len(recording_ids)) if np.isfinite(si[r]) and si[r] > cut]
     rows.sort(key=lambda r: (-float(si[r]), recording_ids[r]))
-    forbidden = set(forbidden)
-    cap = max_exclusions if max_exclusions is not None else len(rows)
-    exclusions: list[Exclusion] = []
-    vetoed: list[str] = []
-    for r in rows:
-        if len(exclusions) >= cap:
-            break
-        sid = recording_ids[r]
-        if sid in forbidden:
-            vetoed.append(sid)
-            continue
-        negative = rec[r] < 0
-        affected = np.flatnonzero(negative).astype(np.int64)
-        exclusions.append(
-            Exclusion(sid, int(affected.size), float(rec[r].mean()), affected, self_influence=float(si[r]))
-        )
+
+    def exclusion(r: int) -> Exclusion:
+        affected = np.flatnonzero(rec[r] < 0).astype(np.int64)
+        return Exclusion(recording_ids[r], int(affected.size), float(rec[r].mean()), affected, self_influence=float(si[r]))
+
+    exclusions, vetoed = _take_ranked(rows, recording_ids, max_exclusions, forbidden, exclusion)
     return Selection(CRITERION_SELF_INFLUENCE, None, exclusions, len(rows), vetoed, cut=cut)
 
 
