@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from utils.atomic_io import backup_file, write_text_atomic
 from utils.constants import SAMPLE_ID_RE
 
 log = logging.getLogger(__name__)
@@ -56,9 +58,23 @@ def load_exclusions(path: str | Path) -> ExclusionList:
     return parse_exclusions(text)
 
 
+_LOOSE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d+)_(?P<frequency>\d+hz)_(?P<seq>\d+)$", re.IGNORECASE)
+
+
 def closest_id(unknown: str, known: Iterable[str]) -> str | None:
-    """The known id most similar to `unknown` (difflib ratio), or None if nothing is close."""
-    matches = difflib.get_close_matches(unknown, list(known), n=1, cutoff=0.6)
+    """The known id most similar to `unknown`, or None if nothing is close.
+
+    An id typed without zero padding or in another case (`plastic_deg36_500Hz_4`) maps to
+    its canonical form first; otherwise the highest difflib ratio wins.
+    """
+    known = list(known)
+    loose = _LOOSE_ID_RE.match(unknown.strip())
+    if loose:
+        canonical = (f"{loose['material'].lower()}_deg{int(loose['angle']):03d}_"
+                     f"{loose['frequency'].lower()}_{int(loose['seq']):02d}")
+        if canonical in set(known):
+            return canonical
+    matches = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
@@ -77,7 +93,6 @@ def describe_unknown_ids(unknown: Iterable[str], known: Iterable[str]) -> list[s
 # file is copied to `<name>.bak` first, ids commented out by hand stay commented out, and the
 # caller prints which ids were added and removed.
 
-from utils.atomic_io import backup_file, write_text_atomic  # noqa: E402
 
 DATE_LINE_PREFIX = "# TracIn exclusion list, written "
 HEADER_END = "# " + "-" * 70

@@ -434,3 +434,13 @@ def test_malformed_metadata_is_refused_and_left_alone(tmp_path, content):
     assert "\n" not in str(exc.value)
     assert path.read_bytes() == before
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp or backup files left
+
+
+def test_closest_id_undoes_missing_zero_padding_and_case():
+    from datasets.exclusions import closest_id
+
+    known = ["plastic_deg108_500hz_01", "plastic_deg108_500hz_12", "plastic_deg036_500hz_04"]
+    assert closest_id("plastic_deg108_500hz_1", known) == "plastic_deg108_500hz_01"
+    assert closest_id("Plastic_deg36_500Hz_4", known) == "plastic_deg036_500hz_04"
+    assert closest_id("plastik_deg036_500hz_04", known) == "plastic_deg036_500hz_04"
+    assert closest_id("something else entirely", known) is None
