@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from datasets import default_data_root
 from losses import LOSS_TYPES
 from utils.cli import run_cli, setup_logging
-from utils.constants import ALL_FREQUENCIES, DEFAULT_MATERIAL, FREQUENCIES
+from utils.constants import ALL_FREQUENCIES, DATA_ROOT_ENV, DEFAULT_DEMO_ROOT, DEFAULT_MATERIAL, FREQUENCIES
 from utils.device import DEVICE_CHOICES
 from utils.training import TrainConfig, train
 
@@ -57,10 +58,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
+    data_root = args.data_root or default_data_root()
+    if args.data_root is None and not Path(data_root).exists():
+        raise FileNotFoundError(
+            f"no --data-root given and ${DATA_ROOT_ENV} is not set, and the demo data folder {data_root} does not"
+            f" exist: make it with `python -m utils.demo_data --output-root {DEFAULT_DEMO_ROOT}`, or pass --data-root"
+        )
     cfg = TrainConfig(
         frequency=args.frequency,
         material=args.material,
-        data_root=str(args.data_root or default_data_root()),
+        data_root=str(data_root),
         loss_type=args.loss_type,
         margin=args.margin,
         ghm_bins=args.ghm_bins,
