@@ -65,6 +65,7 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
         compute_influence,
         load_run_checkpoints,
         loss_for_checkpoint,
+        resolve_loss_settings,
         reference_checkpoint,
     )
 
@@ -84,7 +85,8 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     train = _pair_set(ds, first["split"]["train"], excluded)
     val = _pair_set(ds, first["split"]["validation"], excluded)
     model = model_from_checkpoint(first)
-    losses = [loss_for_checkpoint(c.data, cfg) for c in cks]
+    settings = resolve_loss_settings(first, cfg)
+    losses = [loss_for_checkpoint(c.data, settings) for c in cks]
     baseline = rss_now_mb()
     start = time.perf_counter()
     if method == "engine":

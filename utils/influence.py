@@ -64,22 +64,37 @@ class LoadedCheckpoint:
     eta: float
 
 
-def loss_for_checkpoint(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> PairLoss:
-    """The checkpoint's loss with its saved state; flags that override it warn."""
-    loss_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", "standard")
-    loss_cfg = dict(ckpt.get("loss_config") or {})
-    overrides = {"margin": cfg.margin, "bins": cfg.ghm_bins, "alpha": cfg.ghm_alpha}
-    if cfg.loss_type is not None and cfg.loss_type != loss_type:
-        log.warning("--loss-type %s overrides the checkpoints' %s", cfg.loss_type, loss_type)
-        loss_type, loss_cfg = cfg.loss_type, {}
-    loss = loss_from_config(loss_type, {k: v for k, v in loss_cfg.items() if k != "margin" or loss_type == "standard"})
-    for key, value in overrides.items():
-        if value is None or not hasattr(loss, key):
-            continue
-        if getattr(loss, key) != value:
-            log.warning("flag overrides the checkpoints' %s: %s -> %s", key, getattr(loss, key), value)
-            setattr(loss, key, type(getattr(loss, key))(value))
-    if ckpt.get("loss_state") and loss_type == ckpt.get("loss_type"):
+@dataclass
+class LossSettings:
+    """The loss TracIn differentiates: from the checkpoints unless a flag overrides it."""
+
+    loss_type: str
+    config: dict[str, Any]
+    use_saved_state: bool
+
+
+def resolve_loss_settings(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> LossSettings:
+    """Read the loss from a checkpoint and apply the flags' overrides, warning once for each."""
+    saved_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", "standard")
+    loss_type, config = saved_type, dict(ckpt.get("loss_config") or {})
+    if cfg.loss_type is not None and cfg.loss_type != saved_type:
+        log.warning("--loss-type %s overrides the checkpoints' %s", cfg.loss_type, saved_type)
+        loss_type, config = cfg.loss_type, {}
+    flags = {"standard": {"margin": cfg.margin}, "ghm": {"bins": cfg.ghm_bins, "alpha": cfg.ghm_alpha}}[loss_type]
+    for key, value in flags.items():
+        if value is not None and config.get(key) != value:
+            flag = key if key == "margin" else f"ghm-{key}"
+            log.warning("--%s overrides the checkpoints' value: %s -> %s", flag, config.get(key, "(default)"), value)
+            config[key] = value
+    # Saved GHM densities only fit the loss they were accumulated for.
+    same = loss_type == saved_type and config.get("bins") == (ckpt.get("loss_config") or {}).get("bins")
+    return LossSettings(loss_type, config, use_saved_state=same)
+
+
+def loss_for_checkpoint(ckpt: Mapping[str, Any], settings: LossSettings) -> PairLoss:
+    """The loss of `settings` with the checkpoint's saved running state (GHM densities) when it fits."""
+    loss = loss_from_config(settings.loss_type, settings.config)
+    if settings.use_saved_state and ckpt.get("loss_state"):
         loss.load_state_dict(ckpt["loss_state"])
     return loss
 
@@ -201,10 +216,12 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     model = model_from_checkpoint(first, checkpoints[0].path)
     dtype = torch.float64 if cfg.double_precision else torch.float32
     engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress)
+    settings = resolve_loss_settings(first, cfg)
     specs = []
     for ck in checkpoints:
         model_from_checkpoint(ck.data, ck.path)  # fails clearly on a foreign architecture
-        specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss_for_checkpoint(ck.data, cfg), f"epoch {ck.epoch}"))
+        loss = loss_for_checkpoint(ck.data, settings)
+        specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}"))
     terms = engine.all_terms(specs)
 
     if cfg.compute_influence:
@@ -221,8 +238,8 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         "seed": first.get("seed"),
         "run_config": first.get("config", {}),
         "checkpoints": [{"epoch": c.epoch, "path": str(c.path), "eta": c.eta} for c in checkpoints],
-        "loss_type": first.get("loss_type"),
-        "loss_config": first.get("loss_config"),
+        "loss_type": settings.loss_type,
+        "loss_config": settings.config,
         "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
     }
