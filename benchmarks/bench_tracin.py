@@ -60,7 +60,7 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     from utils.checkpoints import model_from_checkpoint
     from utils.influence import (
         InfluenceConfig,
-        _pair_set,
+        split_pairs,
         checkpoint_spec,
         compute_influence,
         load_run_checkpoints,
@@ -82,8 +82,8 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     first = cks[0].data
     ds = AudioSpectrumDataset(DatasetConfig(data_root, "plastic", "500hz"), progress=False, register=False)
     excluded = set(first["excluded_ids"])
-    train = _pair_set(ds, first["split"]["train"], excluded)
-    val = _pair_set(ds, first["split"]["validation"], excluded)
+    train = split_pairs(ds, first["split"]["train"], excluded)
+    val = split_pairs(ds, first["split"]["validation"], excluded)
     model = model_from_checkpoint(first)
     settings = resolve_loss_settings(first, cfg)
     losses = [loss_for_checkpoint(c.data, settings) for c in cks]

@@ -327,3 +327,16 @@ def test_margin_override_warns(run, tmp_path, capsys):
     ours = load_influence(meta / "plastic_500hz_influence_metadata.json").influence
     theirs = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json").influence
     assert not np.allclose(ours, theirs)
+
+
+def test_a_moved_data_folder_is_found_beside_its_checkpoints(tmp_path, capsys):
+    """The run stores the absolute data root it trained on; after the folder moves, the data
+    root is the one that holds checkpoints/<run>/."""
+    old = tmp_path / "old" / "data"
+    generate(DemoDataConfig(output_root=old, takes=3, seed=2))
+    train(TrainConfig(frequency="500hz", data_root=str(old), epochs=1, device="cpu", progress=False))
+    new = tmp_path / "new" / "data"
+    shutil.move(str(old.parent), str(new.parent))
+    code, err = cli(base_args(new / "checkpoints" / "plastic_500hz_standard"), capsys)
+    assert code == 0, err
+    assert (new / "metadata" / "plastic_500hz_influence_metadata.json").is_file()

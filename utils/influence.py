@@ -24,6 +24,7 @@ from utils.constants import (
     K_SELF_INFLUENCE,
     K_SPLIT,
     influence_file_name,
+    metadata_file_name,
 )
 from utils.device import select_device
 from utils.exclusion_rules import suggest_threshold
@@ -147,7 +148,10 @@ def load_run_checkpoints(folder: str | Path, prefix: str) -> list[LoadedCheckpoi
 
 def _dataset_for(cfg: InfluenceConfig, first: Mapping[str, Any]) -> AudioSpectrumDataset:
     run_cfg = first.get("config", {})
-    root = cfg.data_root or run_cfg.get("data_root") or str(Path(cfg.checkpoint_dir).resolve().parent.parent)
+    # The folder the run was trained on, unless it moved: then the one holding checkpoints/<run>/.
+    trained_on = run_cfg.get("data_root")
+    root = cfg.data_root or (trained_on if trained_on and Path(trained_on).is_dir() else None)
+    root = root or str(Path(cfg.checkpoint_dir).resolve().parent.parent)
     if run_cfg.get("material") not in (None, cfg.material) or run_cfg.get("frequency") not in (None, cfg.frequency):
         raise ValueError(
             f"the checkpoints were trained on {run_cfg.get('material')} {run_cfg.get('frequency')},"
@@ -157,14 +161,15 @@ def _dataset_for(cfg: InfluenceConfig, first: Mapping[str, Any]) -> AudioSpectru
         data_root=Path(root),
         material=cfg.material,
         frequency=cfg.frequency,
-        metadata_file=Path(cfg.metadata_dir) / f"{cfg.material}_{cfg.frequency}_metadata.json" if cfg.metadata_dir else None,
+        metadata_file=Path(cfg.metadata_dir) / metadata_file_name(cfg.material, cfg.frequency) if cfg.metadata_dir else None,
         n_fft=run_cfg.get("n_fft", 2048),
         hop_length=run_cfg.get("hop_length", 256),
     )
     return AudioSpectrumDataset(dcfg, progress=cfg.progress)
 
 
-def _pair_set(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str]) -> PairSet:
+def split_pairs(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str]) -> PairSet:
+    """The pairs among a split's recordings (by sample id) that the run trained or judged on."""
     missing = [s for s in ids if s not in dataset.index_of]
     if missing:
         raise ValueError(f"{len(missing)} recording(s) of the run's split are not in the data, e.g. {missing[0]}")
@@ -208,8 +213,8 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
 
     split = first["split"]
     excluded = set(first.get("excluded_ids", []))
-    train = _pair_set(dataset, split["train"], excluded)
-    val = _pair_set(dataset, split["validation"], excluded)
+    train = split_pairs(dataset, split["train"], excluded)
+    val = split_pairs(dataset, split["validation"], excluded)
     if len(train) == 0 or len(val) == 0:
         raise ValueError("the run has no training or no validation pairs to score")
 
