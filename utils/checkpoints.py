@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from models import build_model
+from utils.atomic_io import write_with_atomic
 from utils.constants import CHECKPOINT_PREFIX
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,11 @@ def list_checkpoints(folder: str | Path, prefix: str = CHECKPOINT_PREFIX) -> lis
             f"no checkpoint in {folder} matches '{prefix}_<epoch>.pt'; the folder holds: {shown or 'nothing'}"
         )
     return found
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
+    """Write a checkpoint dict atomically (temp file + rename): a crash never leaves half a file."""
+    write_with_atomic(path, lambda handle: torch.save(ckpt, handle), binary=True)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

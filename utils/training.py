@@ -18,8 +18,8 @@ from datasets.exclusions import describe_unknown_ids
 from datasets.pairs import DEFAULT_SPLIT
 from losses import PairLoss, build_loss
 from models import SimpleCNNAudioRanker
-from utils.atomic_io import json_safe, write_json_atomic, write_with_atomic
-from utils.checkpoints import CHECKPOINT_FORMAT
+from utils.atomic_io import json_safe, write_json_atomic
+from utils.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 from utils.constants import (
     CHECKPOINT_PREFIX,
     CHECKPOINTS_DIR,
@@ -162,8 +162,89 @@ def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: Tr
     }
 
 
-def _save_checkpoint(ckpt: dict, path: Path) -> None:
-    write_with_atomic(path, lambda h: torch.save(ckpt, h), binary=True)
+def _load_dataset(cfg: TrainConfig) -> AudioSpectrumDataset:
+    """The recordings with the exclusions applied; unknown ids in the list are an error unless allowed."""
+    dataset = AudioSpectrumDataset(
+        DatasetConfig(
+            data_root=Path(cfg.data_root),
+            material=cfg.material,
+            frequency=cfg.frequency,
+            exclusions_file=Path(cfg.exclusions_file) if cfg.exclusions_file else None,
+            metadata_file=Path(cfg.metadata_file) if cfg.metadata_file else None,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+        ),
+        progress=cfg.progress,
+    )
+    if dataset.unknown_exclusions and not cfg.allow_unknown_exclusions:
+        raise ValueError(
+            f"exclusions file {cfg.exclusions_file} names unknown id(s): "
+            + ", ".join(describe_unknown_ids(dataset.unknown_exclusions, dataset.sample_ids))
+            + " (fix the file, or pass --allow-unknown-exclusions)"
+        )
+    return dataset
+
+
+def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pairs: dict, device: torch.device) -> dict:
+    """run.json: configuration, seed, split by sample id, exclusions and counts."""
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
+    config["data_root"] = str(Path(cfg.data_root).resolve())
+    counts = {"recordings": len(dataset.sample_ids), "excluded_recordings": len(dataset.excluded_ids)}
+    for name in SPLITS:
+        every = dataset.pairs(split[name], valid_only=False)[0]
+        counts[f"{name}_recordings"] = len(dataset.indices(split[name]))
+        counts[f"{name}_pairs"] = len(pairs[name][0])
+        counts[f"{name}_pairs_removed"] = len(every) - len(pairs[name][0])
+    return {
+        "config": config,
+        "seed": cfg.seed,
+        "split": split,
+        "excluded_ids": dataset.excluded_ids,
+        "unknown_excluded_ids": dataset.unknown_exclusions,
+        "counts": counts,
+        "device": str(device),
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: PairLoss,
+    specs: torch.Tensor,
+    pairs: torch.Tensor,
+    targets: torch.Tensor,
+    batch_size: int,
+    gen: torch.Generator,
+    device: torch.device,
+) -> float:
+    """One pass over the training pairs (P, 2) in a seeded order; returns the mean pair loss."""
+    model.train()
+    order = torch.randperm(len(pairs), generator=gen)
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        # Score each distinct recording once, then index the margins.
+        uniq, inverse = torch.unique(pairs[batch], return_inverse=True)
+        scores = model(specs[uniq].to(device))
+        margins = scores[inverse[:, 0]] - scores[inverse[:, 1]]
+        batch_loss = loss.pair_losses(margins, targets[batch].to(device), update=True).mean()
+        optimizer.zero_grad(set_to_none=True)
+        batch_loss.backward()
+        optimizer.step()
+        total += float(batch_loss.detach()) * len(batch)
+    return total / len(order)
+
+
+def _validation_record(loss: PairLoss, scores: np.ndarray, pairs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Held-out loss and pairwise accuracy of the validation pairs."""
+    if len(pairs) == 0:
+        return {"validation_loss": float("nan"), "validation_pairwise_accuracy": float("nan")}
+    margins = torch.from_numpy(scores[pairs[:, 0]] - scores[pairs[:, 1]])
+    return {
+        "validation_loss": float(loss.evaluation_losses(margins, torch.from_numpy(targets).double()).mean()),
+        "validation_pairwise_accuracy": pairwise_accuracy(scores, pairs, targets),
+    }
 
 
 def train(cfg: TrainConfig) -> RunResult:
@@ -176,97 +257,37 @@ def train(cfg: TrainConfig) -> RunResult:
     learning_rate_at(cfg, 1)
     device = select_device(cfg.device)
     loss = build_loss(cfg.loss_type, cfg.margin, cfg.ghm_bins, cfg.ghm_alpha, cfg.ghm_momentum)
-    root = Path(cfg.data_root)
-    dcfg = DatasetConfig(
-        data_root=root,
-        material=cfg.material,
-        frequency=cfg.frequency,
-        exclusions_file=Path(cfg.exclusions_file) if cfg.exclusions_file else None,
-        metadata_file=Path(cfg.metadata_file) if cfg.metadata_file else None,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-    )
-    dataset = AudioSpectrumDataset(dcfg, progress=cfg.progress)
-    if dataset.unknown_exclusions and not cfg.allow_unknown_exclusions:
-        raise ValueError(
-            f"exclusions file {cfg.exclusions_file} names unknown id(s): "
-            + ", ".join(describe_unknown_ids(dataset.unknown_exclusions, dataset.sample_ids))
-            + " (fix the file, or pass --allow-unknown-exclusions)"
-        )
+    dataset = _load_dataset(cfg)
     # The split covers every recording, before exclusions, so a retrain is judged on the same holdout.
     split = stratified_split(dataset.sample_ids, dataset.angles, cfg.split_fractions, cfg.split_seed)
     _check_split_survives(split, dataset)
-    run_dir = _prepare_run_dir(cfg, root)
-
-    gen = seed_everything(cfg.seed)
-    model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dcfg.sample_rate, cfg.n_fft)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     pairs = {name: dataset.pairs(split[name]) for name in SPLITS}
-    all_pairs = {name: dataset.pairs(split[name], valid_only=False) for name in SPLITS}
-    train_pairs = torch.from_numpy(pairs["train"][0])
-    train_targets = torch.from_numpy(pairs["train"][1])
-    if len(train_pairs) == 0:
+    if len(pairs["train"][0]) == 0:
         raise ValueError("no training pairs: the training split needs recordings at two or more angles")
-    specs = dataset.spectrograms
-    config_dict = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    config_dict["data_root"] = str(root.resolve())
-    run_info = {
-        "config": config_dict,
-        "seed": cfg.seed,
-        "split": split,
-        "excluded_ids": dataset.excluded_ids,
-        "unknown_excluded_ids": dataset.unknown_exclusions,
-        "counts": {
-            "recordings": len(dataset.sample_ids),
-            "excluded_recordings": len(dataset.excluded_ids),
-            **{f"{n}_recordings": int(len(dataset.indices(split[n]))) for n in SPLITS},
-            **{f"{n}_pairs": int(len(pairs[n][0])) for n in SPLITS},
-            **{f"{n}_pairs_removed": int(len(all_pairs[n][0]) - len(pairs[n][0])) for n in SPLITS},
-        },
-        "device": str(device),
-        "created": datetime.now().isoformat(timespec="seconds"),
-    }
+    run_dir = _prepare_run_dir(cfg, Path(cfg.data_root))
+    run_info = _run_info(cfg, dataset, split, pairs, device)
     write_json_atomic(run_dir / RUN_FILE, run_info)
 
+    gen = seed_everything(cfg.seed)
+    sample_rate = dataset.config.sample_rate
+    model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, sample_rate, cfg.n_fft)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    train_pairs, train_targets = (torch.from_numpy(a) for a in pairs["train"])
+    specs = dataset.spectrograms
     history: list[dict] = []
-    val_pairs, val_targets = pairs["validation"]
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress)
     for epoch in bar:
         lr = learning_rate_at(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        model.train()
-        order = torch.randperm(len(train_pairs), generator=gen)
-        total, count = 0.0, 0
-        for start in range(0, len(order), cfg.batch_size):
-            batch = order[start : start + cfg.batch_size]
-            bp, bt = train_pairs[batch], train_targets[batch].to(device)
-            # Score each distinct recording once, then index the margins.
-            uniq, inverse = torch.unique(bp, return_inverse=True)
-            scores = model(specs[uniq].to(device))
-            margins = scores[inverse[:, 0]] - scores[inverse[:, 1]]
-            batch_loss = loss.pair_losses(margins, bt, update=True).mean()
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimizer.step()
-            total += float(batch_loss.detach()) * len(batch)
-            count += len(batch)
-        all_scores = score_all(model, specs, device)
-        val_margins = torch.from_numpy(all_scores[val_pairs[:, 0]] - all_scores[val_pairs[:, 1]])
-        record = {
-            "epoch": epoch,
-            "learning_rate": lr,
-            "train_loss": total / count,
-            "validation_loss": float(loss.evaluation_losses(val_margins, torch.from_numpy(val_targets).double()).mean())
-            if len(val_pairs)
-            else float("nan"),
-            "validation_pairwise_accuracy": pairwise_accuracy(all_scores, val_pairs, val_targets),
-        }
+        train_loss = _train_epoch(model, optimizer, loss, specs, train_pairs, train_targets, cfg.batch_size, gen, device)
+        record = {"epoch": epoch, "learning_rate": lr, "train_loss": train_loss,
+                  **_validation_record(loss, score_all(model, specs, device), *pairs["validation"])}
         history.append(record)
-        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
+        bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
         if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
             ckpt = _checkpoint(model, optimizer, loss, epoch, lr, cfg, run_info)
-            _save_checkpoint(ckpt, run_dir / checkpoint_file_name(epoch, CHECKPOINT_PREFIX))
+            save_checkpoint(ckpt, run_dir / checkpoint_file_name(epoch, CHECKPOINT_PREFIX))
 
     final_scores = score_all(model, specs, device)
     summary: dict[str, Any] = {"run": run_dir.name, "epochs": cfg.epochs, "seed": cfg.seed}
