@@ -20,6 +20,7 @@ from models import SimpleCNNAudioRanker, build_model
 from utils.cli import run_cli
 from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, matrix_path_for
 from utils.demo_data import DemoDataConfig, generate
+from utils.influence import InfluenceConfig, compute_influence
 from utils.influence_io import load_influence
 from utils.training import TrainConfig, train
 
@@ -340,3 +341,14 @@ def test_a_moved_data_folder_is_found_beside_its_checkpoints(tmp_path, capsys):
     code, err = cli(base_args(new / "checkpoints" / "plastic_500hz_standard"), capsys)
     assert code == 0, err
     assert (new / "metadata" / "plastic_500hz_influence_metadata.json").is_file()
+
+
+def test_matrix_streams_through_a_scratch_file_that_is_removed(run, tmp_path):
+    """Small row blocks (the memory bound) give the same scores; the scratch map is gone after."""
+    meta = tmp_path / "meta"
+    cfg = InfluenceConfig(frequency="500hz", material="plastic", checkpoint_dir=str(run["dir"]),
+                          metadata_dir=str(meta), block_rows=3, device="cpu", progress=False)
+    data, _ = compute_influence(cfg)
+    reference = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json").influence
+    assert np.allclose(np.asarray(data.influence), reference, rtol=1e-6, atol=1e-12)
+    assert not list(meta.glob(".influence-scratch*"))

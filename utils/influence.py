@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -177,21 +178,37 @@ def split_pairs(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str
     return PairSet(torch.from_numpy(pairs), torch.from_numpy(targets))
 
 
+QUANTILE_SAMPLE = 2_000_000
+SUMMARY_BLOCK_ROWS = 4096
+
+
 def summarize(data: InfluenceData, train_zero_rows: int, test_zero_cols: int) -> dict[str, Any]:
-    """Quantiles, the share of exact zeros and why, and a suggested threshold."""
-    scores = data.influence.ravel()
+    """Quantiles, the share of exact zeros and why, and a suggested threshold.
+
+    Counts run over row blocks, so a memory-mapped matrix is never loaded whole; quantiles
+    and the suggested threshold use every score up to 2 million, else an even stride of them.
+    """
+    matrix = data.influence
+    zeros = negatives = 0
+    for start in range(0, matrix.shape[0], SUMMARY_BLOCK_ROWS):
+        block = np.asarray(matrix[start : start + SUMMARY_BLOCK_ROWS])
+        zeros += int(np.count_nonzero(block == 0))
+        negatives += int(np.count_nonzero(block < 0))
+    flat = matrix.reshape(-1)
+    sample = flat if flat.size <= QUANTILE_SAMPLE else flat[:: -(-flat.size // QUANTILE_SAMPLE)]
     qs = [0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0]
     summary: dict[str, Any] = {
         "train_pairs": len(data.train_pairs),
         "validation_pairs": len(data.val_pairs),
-        "quantiles": {f"{q:g}": float(np.quantile(scores, q)) for q in qs} if scores.size else {},
-        "zero_share": float(np.mean(scores == 0)) if scores.size else 0.0,
+        "quantiles": {f"{q:g}": float(np.quantile(sample, q)) for q in qs} if sample.size else {},
+        "quantiles_from_scores": int(sample.size),
+        "zero_share": zeros / flat.size if flat.size else 0.0,
         "train_pairs_beyond_margin_at_every_checkpoint": train_zero_rows,
         "validation_pairs_beyond_margin_at_every_checkpoint": test_zero_cols,
-        "negative_share": float(np.mean(scores < 0)) if scores.size else 0.0,
+        "negative_share": negatives / flat.size if flat.size else 0.0,
     }
     try:
-        summary["suggested_threshold"] = suggest_threshold(scores)
+        summary["suggested_threshold"] = suggest_threshold(np.asarray(sample))
     except ValueError:
         summary["suggested_threshold"] = None
     return summary
@@ -229,48 +246,73 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}"))
     terms = engine.all_terms(specs)
 
-    if cfg.compute_influence:
-        influence = engine.influence_matrix(terms, cfg.block_rows).double().numpy()
-    else:
-        influence = np.zeros((len(train), len(val)))
-    train_ids = [s for s in sorted(split["train"]) if s not in excluded]
-    rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
-    rec_influence, rec_self = engine.recording_influence(terms, rec_index)
-    pair_self = engine.pair_self_influence(terms).double().numpy()
-    ids = dataset.sample_ids
-    info = {
-        "config": asdict(cfg),
-        "seed": first.get("seed"),
-        "run_config": first.get("config", {}),
-        "checkpoints": [{"epoch": c.epoch, "path": str(c.path), "eta": c.eta} for c in checkpoints],
-        "loss_type": settings.loss_type,
-        "loss_config": settings.config,
-        "device": str(device),
-        "dtype": str(dtype).replace("torch.", ""),
-    }
-    data = InfluenceData(
-        train_pairs=[(ids[i], ids[j]) for i, j in train.pairs.tolist()],
-        val_pairs=[(ids[i], ids[j]) for i, j in val.pairs.tolist()],
-        influence=influence,
-        train_pair_self_influence=pair_self,
-        recording_ids=train_ids,
-        recording_influence=rec_influence.double().numpy(),
-        recording_self_influence=rec_self.double().numpy(),
-        info=info,
-    )
-    train_zero = int(torch.stack([t.train_deriv == 0 for t in terms]).all(dim=0).sum())
-    test_zero = int(torch.stack([t.test_deriv == 0 for t in terms]).all(dim=0).sum())
-    summary = summarize(data, train_zero, test_zero) if cfg.compute_influence else {}
-    summary["seconds"] = round(time.perf_counter() - started, 2)
-    info["summary"] = summary
+    scratch = None
+    try:
+        if cfg.compute_influence:
+            influence, scratch = influence_to_disk(engine, terms, metadata_dir, cfg.block_rows)
+        else:
+            influence = np.zeros((len(train), len(val)))  # lazily allocated pages: never touched
+        train_ids = [s for s in sorted(split["train"]) if s not in excluded]
+        rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
+        rec_influence, rec_self = engine.recording_influence(terms, rec_index)
+        pair_self = engine.pair_self_influence(terms).double().numpy()
+        ids = dataset.sample_ids
+        info = {
+            "config": asdict(cfg),
+            "seed": first.get("seed"),
+            "run_config": first.get("config", {}),
+            "checkpoints": [{"epoch": c.epoch, "path": str(c.path), "eta": c.eta} for c in checkpoints],
+            "loss_type": settings.loss_type,
+            "loss_config": settings.config,
+            "device": str(device),
+            "dtype": str(dtype).replace("torch.", ""),
+        }
+        data = InfluenceData(
+            train_pairs=[(ids[i], ids[j]) for i, j in train.pairs.tolist()],
+            val_pairs=[(ids[i], ids[j]) for i, j in val.pairs.tolist()],
+            influence=influence,
+            train_pair_self_influence=pair_self,
+            recording_ids=train_ids,
+            recording_influence=rec_influence.double().numpy(),
+            recording_self_influence=rec_self.double().numpy(),
+            info=info,
+        )
+        train_zero = int(torch.stack([t.train_deriv == 0 for t in terms]).all(dim=0).sum())
+        test_zero = int(torch.stack([t.test_deriv == 0 for t in terms]).all(dim=0).sum())
+        summary = summarize(data, train_zero, test_zero) if cfg.compute_influence else {}
+        summary["seconds"] = round(time.perf_counter() - started, 2)
+        info["summary"] = summary
 
-    json_path = metadata_dir / influence_file_name(cfg.material, cfg.frequency)
-    if cfg.compute_influence:
-        save_influence(json_path, data, write_json=cfg.write_json)
-    write_json_atomic(metadata_dir / f"{cfg.material}_{cfg.frequency}{INFLUENCE_RUN_SUFFIX}", info)
-    _write_sample_metadata(dataset, split, train, pair_self, train_ids, rec_self.double().numpy())
-    info["influence_file"] = str(json_path)
-    return data, info
+        json_path = metadata_dir / influence_file_name(cfg.material, cfg.frequency)
+        if cfg.compute_influence:
+            save_influence(json_path, data, write_json=cfg.write_json)
+        write_json_atomic(metadata_dir / f"{cfg.material}_{cfg.frequency}{INFLUENCE_RUN_SUFFIX}", info)
+        _write_sample_metadata(dataset, split, train, pair_self, train_ids, rec_self.double().numpy())
+        info["influence_file"] = str(json_path)
+        return data, info
+    finally:
+        if scratch is not None:
+            scratch.unlink(missing_ok=True)  # the mapping stays readable while `data` holds it
+
+
+def influence_to_disk(
+    engine: TracInEngine, terms: list, folder: Path, block_rows: int
+) -> tuple[np.memmap, Path]:
+    """The (P, Q) TracIn matrix, written block by block into a memory-mapped scratch .npy in
+    `folder`: memory holds one block, however large the matrix. Returns the map and its file."""
+    fd, name = tempfile.mkstemp(prefix=".influence-scratch.", suffix=".npy", dir=folder)
+    os.close(fd)
+    path = Path(name)
+    try:
+        matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64,
+                                           shape=(len(engine.train_local), len(engine.test_local)))
+        for rows, block in engine.influence_blocks(terms, block_rows):
+            matrix[rows] = block.double().cpu().numpy()
+        matrix.flush()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return matrix, path
 
 
 def _write_sample_metadata(dataset, split, train: PairSet, pair_self: np.ndarray, train_ids, rec_self: np.ndarray) -> None:

@@ -182,7 +182,8 @@ def save_influence(json_path: str | Path, data: InfluenceData, write_json: bool 
     stays bounded by one row of text; it is written first, and its size recorded in the npz.
     """
     json_path = Path(json_path)
-    if not np.all(np.isfinite(data.influence)):
+    # By row blocks: the matrix may be memory-mapped and larger than memory.
+    if not all(np.isfinite(data.influence[r : r + 4096]).all() for r in range(0, data.influence.shape[0], 4096)):
         raise ValueError("influence scores must be finite (found NaN or infinity)")
     json_bytes = -1
     if write_json:
