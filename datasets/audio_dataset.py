@@ -59,11 +59,13 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
         super().__init__(config, discover_recordings(config))
         params = config.spectrogram_params
         cache = config.cache_dir
-        specs = [
-            cached_spectrogram(r.path, params, cache)
-            for r in tqdm(self.recordings, desc="spectrograms", unit="file", disable=not progress, leave=False)
-        ]
-        self.spectrograms = torch.stack(specs)
+        self.spectrograms = torch.empty(0)
+        # Filled in place: stacking a list would hold every spectrogram twice at the peak.
+        for k, r in enumerate(tqdm(self.recordings, desc="spectrograms", unit="file", disable=not progress, leave=False)):
+            spec = cached_spectrogram(r.path, params, cache)
+            if k == 0:
+                self.spectrograms = torch.empty((len(self.recordings), *spec.shape), dtype=spec.dtype)
+            self.spectrograms[k] = spec
         if register:
             self.register_metadata()
 

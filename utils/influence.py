@@ -182,6 +182,12 @@ QUANTILE_SAMPLE = 2_000_000
 SUMMARY_BLOCK_ROWS = 4096
 
 
+def score_sample(matrix: np.ndarray, limit: int = QUANTILE_SAMPLE) -> np.ndarray:
+    """Every score when there are at most `limit`, else an even stride of them. (P, Q) -> (n,)."""
+    flat = matrix.reshape(-1)
+    return flat if flat.size <= limit else flat[:: -(-flat.size // limit)]
+
+
 def summarize(data: InfluenceData, train_zero_rows: int, test_zero_cols: int) -> dict[str, Any]:
     """Quantiles, the share of exact zeros and why, and a suggested threshold.
 
@@ -195,7 +201,7 @@ def summarize(data: InfluenceData, train_zero_rows: int, test_zero_cols: int) ->
         zeros += int(np.count_nonzero(block == 0))
         negatives += int(np.count_nonzero(block < 0))
     flat = matrix.reshape(-1)
-    sample = flat if flat.size <= QUANTILE_SAMPLE else flat[:: -(-flat.size // QUANTILE_SAMPLE)]
+    sample = score_sample(matrix)
     qs = [0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0]
     summary: dict[str, Any] = {
         "train_pairs": len(data.train_pairs),
