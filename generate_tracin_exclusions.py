@@ -306,4 +306,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main, "generate_tracin_exclusions")
+    run_cli(main, "generate_tracin_exclusions.py")

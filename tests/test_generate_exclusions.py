@@ -72,7 +72,7 @@ def run(root: Path, *flags: str, capsys=None) -> tuple[int, str, str]:
     """Run the script in-process the way `python generate_tracin_exclusions.py` does."""
     argv = ["--metadata-file", str(influence_file(root)), *flags]
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: gen.main(argv), "generate_tracin_exclusions")
+        run_cli(lambda: gen.main(argv), "generate_tracin_exclusions.py")
     out, err = capsys.readouterr() if capsys else ("", "")
     return exit_info.value.code, out, err
 
@@ -140,7 +140,7 @@ def test_self_influence_missing_is_one_line_error(tmp_path, capsys):
     root = make_root(tmp_path)
     code, _, err = run(root, "--criterion", "self-influence", capsys=capsys)
     assert code == 1
-    assert err.startswith("generate_tracin_exclusions: error:") and "self-influence" in err
+    assert err.startswith("generate_tracin_exclusions.py: error:") and "self-influence" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -230,7 +230,7 @@ def test_legacy_influence_file_with_underscored_ids(tmp_path, capsys):
     argv = ["--metadata-file", str(path), "--output-file", str(out_file), "--threshold", "-3",
             "--min-occurrences", "1", "--consider-both-samples"]
     with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: gen.main(argv), "generate_tracin_exclusions")
+        run_cli(lambda: gen.main(argv), "generate_tracin_exclusions.py")
     assert exit_info.value.code == 0
     # (a, b): 2 below -3, mean -5; (a, c): 1 below. Ranked (a, b), (a, c): a (2 pairs) first.
     assert load_exclusions(out_file).ids == [a, b, c]
@@ -239,7 +239,7 @@ def test_legacy_influence_file_with_underscored_ids(tmp_path, capsys):
                for s in (a, b, c, *v[0], *v[1])}
     (meta_dir / "old_plastic_500hz_metadata.json").write_text(json.dumps(records))
     with pytest.raises(SystemExit):
-        run_cli(lambda: gen.main(argv + ["--update-metadata"]), "generate_tracin_exclusions")
+        run_cli(lambda: gen.main(argv + ["--update-metadata"]), "generate_tracin_exclusions.py")
     assert load_exclusions(out_file).ids == [a, b, c]
     meta = json.loads((meta_dir / "old_plastic_500hz_metadata.json").read_text())
     assert meta[a]["tracin_info"]["affected_test_samples"] == sorted(f"{x}_{y}" for x, y in v)
@@ -303,7 +303,7 @@ def test_bad_inputs_in_a_real_process(tmp_path):
     missing = _script("--metadata-file", str(tmp_path / "nope_500hz_influence_metadata.json"), cwd=tmp_path)
     assert missing.returncode == 1
     assert missing.stderr.strip().splitlines() == [
-        f"generate_tracin_exclusions: error: influence file not found: {tmp_path / 'nope_500hz_influence_metadata.json'}"
+        f"generate_tracin_exclusions.py: error: influence file not found: {tmp_path / 'nope_500hz_influence_metadata.json'}"
     ]
 
     bad_json = tmp_path / "metadata" / "box_500hz_influence_metadata.json"
