@@ -51,21 +51,21 @@ class ManagedDataset:
                 ", ".join(describe_unknown_ids(self.unknown_exclusions, self.sample_ids)),
             )
         self.excluded_ids = sorted(sid for sid in exclusions.ids if sid in self.index_of)
-        excluded = set(self.excluded_ids)
+        self._excluded = set(self.excluded_ids)
         self.valid_indices = np.asarray(
-            [i for i, sid in enumerate(self.sample_ids) if sid not in excluded], dtype=np.int64
+            [i for i, sid in enumerate(self.sample_ids) if sid not in self._excluded], dtype=np.int64
         )
         self.metadata = MetadataStore.load(config.resolved_metadata_file)
 
     def is_valid(self, sample_id: str) -> bool:
-        return sample_id in self.index_of and sample_id not in set(self.excluded_ids)
+        return sample_id in self.index_of and sample_id not in self._excluded
 
     def indices(self, sample_ids: Sequence[str], valid_only: bool = True) -> np.ndarray:
         """Registry indices of the given ids (unknown ids are an error), optionally dropping excluded ones."""
         missing = [sid for sid in sample_ids if sid not in self.index_of]
         if missing:
             raise ValueError(f"{len(missing)} sample id(s) not in the dataset, e.g. {missing[0]!r}")
-        excluded = set(self.excluded_ids) if valid_only else set()
+        excluded = self._excluded if valid_only else set()
         return np.asarray([self.index_of[s] for s in sample_ids if s not in excluded], dtype=np.int64)
 
     def pairs(self, sample_ids: Sequence[str] | None = None, valid_only: bool = True) -> tuple[np.ndarray, np.ndarray]:
