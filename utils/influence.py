@@ -22,6 +22,7 @@ from utils.checkpoints import checkpoint_learning_rate, list_checkpoints, load_c
 from utils.constants import (
     CHECKPOINT_PREFIX,
     INFLUENCE_RUN_SUFFIX,
+    METADATA_DIR,
     K_SELF_INFLUENCE,
     K_SPLIT,
     influence_file_name,
@@ -147,22 +148,30 @@ def load_run_checkpoints(folder: str | Path, prefix: str) -> list[LoadedCheckpoi
     return loaded
 
 
-def _dataset_for(cfg: InfluenceConfig, first: Mapping[str, Any]) -> AudioSpectrumDataset:
+def _data_root(cfg: InfluenceConfig, first: Mapping[str, Any]) -> Path:
+    """--data-root; else the folder the run was trained on, unless it moved: then the one holding checkpoints/<run>/."""
     run_cfg = first.get("config", {})
-    # The folder the run was trained on, unless it moved: then the one holding checkpoints/<run>/.
-    trained_on = run_cfg.get("data_root")
-    root = cfg.data_root or (trained_on if trained_on and Path(trained_on).is_dir() else None)
-    root = root or str(Path(cfg.checkpoint_dir).resolve().parent.parent)
     if run_cfg.get("material") not in (None, cfg.material) or run_cfg.get("frequency") not in (None, cfg.frequency):
         raise ValueError(
             f"the checkpoints were trained on {run_cfg.get('material')} {run_cfg.get('frequency')},"
             f" not {cfg.material} {cfg.frequency}"
         )
+    trained_on = run_cfg.get("data_root")
+    if cfg.data_root:
+        return Path(cfg.data_root)
+    if trained_on and Path(trained_on).is_dir():
+        return Path(trained_on)
+    return Path(cfg.checkpoint_dir).resolve().parent.parent
+
+
+def _dataset_for(cfg: InfluenceConfig, first: Mapping[str, Any], root: Path, metadata_dir: Path) -> AudioSpectrumDataset:
+    """The run's recordings, with the spectrogram settings it was trained with."""
+    run_cfg = first.get("config", {})
     dcfg = DatasetConfig(
-        data_root=Path(root),
+        data_root=root,
         material=cfg.material,
         frequency=cfg.frequency,
-        metadata_file=Path(cfg.metadata_dir) / metadata_file_name(cfg.material, cfg.frequency) if cfg.metadata_dir else None,
+        metadata_file=metadata_dir / metadata_file_name(cfg.material, cfg.frequency),
         n_fft=run_cfg.get("n_fft", 2048),
         hop_length=run_cfg.get("hop_length", 256),
     )
@@ -228,11 +237,10 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     device = select_device(cfg.device)
     checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix)
     first = checkpoints[0].data
-    if cfg.metadata_dir:
-        _check_writable(Path(cfg.metadata_dir))  # before the data set registers its metadata there
-    dataset = _dataset_for(cfg, first)
-    metadata_dir = Path(cfg.metadata_dir) if cfg.metadata_dir else dataset.config.data_root / "metadata"
-    _check_writable(metadata_dir)
+    root = _data_root(cfg, first)
+    metadata_dir = Path(cfg.metadata_dir) if cfg.metadata_dir else root / METADATA_DIR
+    _check_writable(metadata_dir)  # before the data set registers its metadata there
+    dataset = _dataset_for(cfg, first, root, metadata_dir)
 
     split = first["split"]
     excluded = set(first.get("excluded_ids", []))
