@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.demo import StepFailed, add_demo_args, config_from_args, run_demo
-from pipeline.report import fmt, run_label
+from pipeline.report import fmt, list_label, run_label
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
 from utils.cli import run_cli, setup_logging
 from utils.plots import plt, save_figure
@@ -73,8 +73,7 @@ def aggregate(all_results: list[dict[str, Any]]) -> tuple[list[str], dict[str, A
     ]
     for key in all_results[0]["detection"]:
         d = [r["detection"][key] for r in all_results]
-        label = f"TracIn --criterion {key}" if key not in ("random", "oracle") else run_label(key)
-        lines.append(f"| {label} | {pm([x['listed'] for x in d], 1)} | {pm([x['mislabeled_recall'] for x in d], 2)} | "
+        lines.append(f"| {list_label(key)} | {pm([x['listed'] for x in d], 1)} | {pm([x['mislabeled_recall'] for x in d], 2)} | "
                      f"{pm([x['recall'] for x in d], 2)} | {pm([x['precision'] for x in d], 2)} |")
     lines += [
         "",

@@ -25,6 +25,11 @@ def run_label(key: str) -> str:
     return RUN_LABELS.get(key, key)
 
 
+def list_label(key: str) -> str:
+    """Label of an exclusion list in the detection tables: a --criterion, or a control."""
+    return RUN_LABELS[key] if key in ("random", "oracle") else f"TracIn --criterion {key}"
+
+
 def fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
@@ -135,8 +140,7 @@ def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
         "|---|---|---|---|---|---|",
     ]
     for key, det in results["detection"].items():
-        label = f"TracIn --criterion {key}" if key not in ("random", "oracle") else RUN_LABELS[key]
-        lines.append(f"| {label} | {det['listed']} | {det['caught_mislabeled']}/{det['mislabeled_in_train']} | "
+        lines.append(f"| {list_label(key)} | {det['listed']} | {det['caught_mislabeled']}/{det['mislabeled_in_train']} | "
                      f"{det['caught']}/{det['planted_in_train']} | {fmt(det['recall'], 2)} | {fmt(det['precision'], 2)} |")
     lines += [
         "",
