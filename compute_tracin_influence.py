@@ -21,8 +21,8 @@ from losses import LOSS_TYPES
 from utils.cli import run_cli, setup_logging
 from utils.constants import ALL_FREQUENCIES, CHECKPOINT_PREFIX, DEFAULT_MATERIAL, FREQUENCIES
 from utils.device import DEVICE_CHOICES
-from utils.influence import InfluenceConfig, compute_influence
-from utils.influence_plots import plot_influence_distribution
+from influence.compute import InfluenceConfig, compute_influence
+from influence.plots import plot_influence_distribution
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -20,7 +20,7 @@ Step 2 of the tutorial, after `compute_tracin_influence.py`:
 
 then `python train.py --exclusions-file data/demo/exclusions/plastic_500hz_tracin_exclusions.txt`.
 
-Criteria (details in `utils/exclusion_rules.py`):
+Criteria (details in `exclusion/rules.py`):
 
 - `pairs` (default): a training pair is harmful when its score is below --threshold on at
   least --min-occurrences validation pairs; pairs are ranked by that count, then by their
@@ -41,7 +41,7 @@ every parameter, then one sample id per line. On a re-run the old file is kept a
 ids added and removed are printed, ids a person commented out (`# plastic_deg036_500hz_04`)
 stay out, and comment lines a person wrote are carried over. With --update-metadata the
 sample metadata beside the influence file (`plastic_500hz_metadata.json`) gets `excluded`,
-`notes` and `tracin_info` for every excluded recording (see `utils/exclusion_report.py`);
+`notes` and `tracin_info` for every excluded recording (see `exclusion/report.py`);
 the old file is kept as `.bak`. A re-run with the same inputs rewrites neither file.
 """
 from __future__ import annotations
@@ -55,7 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.exclusions import load_exclusions, update_exclusion_file
+from datasets.exclusions import load_exclusions
+from exclusion.list_file import update_exclusion_file
 from datasets.metadata import MetadataStore
 from utils.cli import run_cli, setup_logging
 from utils.constants import (
@@ -67,9 +68,11 @@ from utils.constants import (
     INFLUENCE_SUFFIX,
     sample_metadata_path_for,
 )
-from utils.exclusion_report import apply_to_metadata, header_lines, plot_exclusions
-from utils.exclusion_rules import Selection, rank_harmful_pairs, select_exclusions, suggest_threshold
-from utils.influence_io import load_influence
+from exclusion.plots import plot_exclusions
+from exclusion.report import apply_to_metadata, header_lines
+from exclusion.rules import Selection, rank_harmful_pairs, select_exclusions
+from influence.stats import suggest_threshold
+from influence.io import load_influence
 
 log = logging.getLogger("generate_tracin_exclusions")
 

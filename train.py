@@ -18,7 +18,7 @@ from losses import LOSS_TYPES
 from utils.cli import run_cli, setup_logging
 from utils.constants import ALL_FREQUENCIES, DATA_ROOT_ENV, DEFAULT_DEMO_ROOT, DEFAULT_MATERIAL, FREQUENCIES
 from utils.device import DEVICE_CHOICES
-from utils.training import TrainConfig, train
+from training.trainer import TrainConfig, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data_root is None and not Path(data_root).exists():
         raise FileNotFoundError(
             f"no --data-root given and ${DATA_ROOT_ENV} is not set, and the demo data folder {data_root} does not"
-            f" exist: make it with `python -m utils.demo_data --output-root {DEFAULT_DEMO_ROOT}`, or pass --data-root"
+            f" exist: make it with `python -m datasets.demo_data --output-root {DEFAULT_DEMO_ROOT}`, or pass --data-root"
         )
     cfg = TrainConfig(
         frequency=args.frequency,

@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datasets import AudioSpectrumDataset, DatasetConfig  # noqa: E402
-from utils.demo_data import DemoDataConfig, generate  # noqa: E402
+from datasets.demo_data import DemoDataConfig, generate  # noqa: E402
 
 
 def main() -> int:

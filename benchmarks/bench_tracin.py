@@ -57,17 +57,9 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     from datasets import AudioSpectrumDataset, DatasetConfig
     from tracin import TracInEngine
     from tracin.reference import naive_tracin
-    from utils.checkpoints import model_from_checkpoint
-    from utils.influence import (
-        InfluenceConfig,
-        split_pairs,
-        checkpoint_spec,
-        compute_influence,
-        load_run_checkpoints,
-        loss_for_checkpoint,
-        resolve_loss_settings,
-        reference_checkpoint,
-    )
+    from training.checkpoints import model_from_checkpoint
+    from influence.compute import InfluenceConfig, compute_influence, load_run_checkpoints, split_pairs
+    from influence.task import checkpoint_spec, loss_for_checkpoint, reference_checkpoint, resolve_loss_settings
 
     ckdir = data_root / "checkpoints" / run
     cfg = InfluenceConfig("500hz", "plastic", str(ckdir), metadata_dir=str(out.parent / "metadata"), device="cpu",
@@ -106,8 +98,8 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
 
 def prepare(data_root: Path, takes: int) -> str:
     """Clean demo recordings (6 angles x 12 takes, 500 Hz) and a 30-epoch run, checkpoint every 5."""
-    from utils.demo_data import DemoDataConfig, generate
-    from utils.training import TrainConfig, train
+    from datasets.demo_data import DemoDataConfig, generate
+    from training.trainer import TrainConfig, train
 
     generate(DemoDataConfig(output_root=data_root, takes=takes))
     result = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=30, checkpoint_interval=5, progress=False))

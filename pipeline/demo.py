@@ -120,7 +120,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
               "--epochs", str(cfg.epochs), "--checkpoint-interval", str(cfg.checkpoint_interval), *cfg.extra_train_args]
 
     steps.run("generate recordings", [
-        "-m", "utils.demo_data", "--output-root", str(data), "--materials", m, "--frequencies", f,
+        "-m", "datasets.demo_data", "--output-root", str(data), "--materials", m, "--frequencies", f,
         "--takes", str(cfg.takes), "--seed", str(cfg.seed), "--mislabel", str(cfg.mislabel), "--clip", str(cfg.clip),
         "--truth-file", str(truth_file),
     ])

@@ -11,7 +11,7 @@ import numpy as np
 from datasets.pairs import make_pairs
 from utils.atomic_io import read_json
 from utils.constants import RUN_FILE, SAMPLE_ID_RE, SCORES_FILE
-from utils.metrics import pairwise_accuracy, spearman
+from training.metrics import pairwise_accuracy, spearman
 
 
 def angle_of(sample_id: str) -> int:

@@ -18,7 +18,7 @@ from pipeline.demo import StepFailed, add_demo_args, config_from_args, run_demo
 from pipeline.report import fmt, list_label, run_label
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
 from utils.cli import run_cli, setup_logging
-from utils.plots import plt, save_figure
+from utils.figures import plt, save_figure
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -9,8 +9,8 @@ import numpy as np
 
 from utils.atomic_io import write_text_atomic
 from utils.constants import METADATA_DIR, influence_file_name
-from utils.influence_io import load_influence
-from utils.plots import plt, save_figure
+from influence.io import load_influence
+from utils.figures import plt, save_figure
 
 RUN_LABELS = {
     "baseline": "baseline (no exclusions)",

@@ -19,10 +19,10 @@ from datasets import AudioSpectrumDataset, DatasetConfig, make_pairs
 from models import SimpleCNNAudioRanker, build_model
 from utils.cli import run_cli
 from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, matrix_path_for
-from utils.demo_data import DemoDataConfig, generate
-from utils.influence import InfluenceConfig, compute_influence
-from utils.influence_io import load_influence
-from utils.training import TrainConfig, train
+from datasets.demo_data import DemoDataConfig, generate
+from influence.compute import InfluenceConfig, compute_influence
+from influence.io import load_influence
+from training.trainer import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "model_checkpoint_epoch"

@@ -17,8 +17,8 @@ import torch
 from datasets import AudioSpectrumDataset, DatasetConfig, load_exclusions, make_pairs, parse_exclusions, stratified_split
 from datasets.audio import SpectrogramParams, log_spectrogram, read_mono
 from utils.constants import CACHE_DIR, DEFAULT_ANGLES, SAMPLE_RATE
-from utils.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate
-from utils.demo_data import main as demo_main
+from datasets.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate
+from datasets.demo_data import main as demo_main
 
 REPO = Path(__file__).resolve().parent.parent
 FRAMES = 1 + SAMPLE_RATE // 256  # centred STFT of 1 s at hop 256
@@ -123,7 +123,7 @@ def test_demo_refuses_truth_file_inside_data_root(tmp_path):
     assert not (root / "truth.json").exists()
     # The command line: one readable line and exit 1.
     proc = subprocess.run(
-        [sys.executable, "-m", "utils.demo_data", "--output-root", str(root), "--takes", "1",
+        [sys.executable, "-m", "datasets.demo_data", "--output-root", str(root), "--takes", "1",
          "--truth-file", str(root / "sub" / "truth.json")],
         cwd=REPO, capture_output=True, text=True,
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import generate_tracin_exclusions as gen
-from utils.influence_io import InfluenceData, save_influence
+from influence.io import InfluenceData, save_influence
 
 REPO = Path(__file__).resolve().parent.parent
 

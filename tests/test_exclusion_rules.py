@@ -2,17 +2,15 @@
 import numpy as np
 import pytest
 
-from utils.exclusion_rules import (
-    MAD_SCALE,
+from exclusion.rules import (
     rank_harmful_pairs,
-    robust_high_cut,
     select_by_pairs,
     select_by_recordings,
     select_by_self_influence,
     select_exclusions,
-    suggest_threshold,
-    sum_pairs_by_recording,
 )
+from influence.io import sum_pairs_by_recording
+from influence.stats import MAD_SCALE, robust_high_cut, suggest_threshold
 
 # Five training recordings A..E, four validation pairs. Threshold -1, min-occurrences 2:
 #   p0 (A,B) occ 3 mean -1.5   p1 (A,C) occ 2 mean -1.5   p2 (B,D) occ 2 mean 0.25

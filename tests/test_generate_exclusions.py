@@ -16,8 +16,8 @@ import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
 from utils.cli import run_cli
 from utils.constants import matrix_path_for
-from utils.exclusion_rules import suggest_threshold
-from utils.influence_io import InfluenceData, save_influence
+from influence.stats import suggest_threshold
+from influence.io import InfluenceData, save_influence
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from utils.constants import K_SELF_INFLUENCE, matrix_path_for
-from utils.influence_io import InfluenceData, load_influence, save_influence, split_pair_id
+from influence.io import InfluenceData, load_influence, save_influence, split_pair_id
 
 A, B, C = "plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg072_500hz_01"
 V1, V2 = "plastic_deg000_500hz_02", "plastic_deg072_500hz_02"

@@ -9,7 +9,7 @@ from models import SimpleCNNAudioRanker
 from tracin import PairSet, TracInEngine
 from tracin.reference import naive_tracin
 from datasets.pairs import make_pairs
-from utils.influence import checkpoint_spec, reference_checkpoint
+from influence.task import checkpoint_spec, reference_checkpoint
 
 ETAS = (0.5, 0.1, 0.02)
 ANGLES = [0, 0, 36, 72, 72, 108, 144, 180]

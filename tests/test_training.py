@@ -19,8 +19,8 @@ from losses import GHMPairLoss, MarginRankingPairLoss
 from models import SimpleCNNAudioRanker, build_model
 from utils.cli import run_cli
 from utils.constants import DEFAULT_ANGLES, SAMPLE_RATE
-from utils.demo_data import DemoDataConfig, generate
-from utils.training import TrainConfig, train
+from datasets.demo_data import DemoDataConfig, generate
+from training.trainer import TrainConfig, train
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "validation", "holdout")

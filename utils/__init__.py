@@ -1,1 +1,4 @@
-"""Shared helpers: constants, atomic file I/O, CLI plumbing, devices, demo data."""
+"""Generic plumbing every step shares: constants, atomic I/O, CLI, devices, seeding, figures.
+
+Nothing in here imports another package of this project.
+"""

@@ -24,7 +24,7 @@ Three criteria (`select_exclusions(criterion=...)`):
     tie, the one whose harmful pairs' below-threshold scores sum to the more negative
     value; still tied, the smaller sample id.
 
-`recordings` (per-recording rule of DESIGN.md)
+`recordings` (the per-recording rule of docs/design.md)
     Recording r's occurrences are the validation pairs q with `recording_influence[r, q] <
     threshold`; it qualifies with at least `min_occurrences` of them. Ranked by occurrences
     (descending), then by the mean over q of `recording_influence[r, q]` (ascending), then
@@ -33,7 +33,8 @@ Three criteria (`select_exclusions(criterion=...)`):
 `self-influence` (the TracIn paper's detector of mislabeled data)
     Recordings ranked by self-influence, highest first; a recording qualifies when it is a
     high outlier, above median + 3 * 1.4826 * MAD of all training recordings'
-    self-influence (`robust_high_cut`). `threshold` and `min_occurrences` are not used.
+    self-influence (`influence.stats.robust_high_cut`). `threshold` and `min_occurrences`
+    are not used.
 
 Ids in `forbidden` (ids a person commented out of the list by hand) are never selected and
 do not use up a slot; under `pairs` without `consider_both` a pair whose more harmful
@@ -50,7 +51,7 @@ What is reported per excluded recording (`Exclusion`):
 - `self-influence`: the validation pairs with `recording_influence[r, q] < 0`, and the mean
   of `recording_influence[r, :]` over all Q.
 
-`suggest_threshold` gives the value `--threshold auto` uses.
+`influence.stats.suggest_threshold` gives the value `--threshold auto` uses.
 """
 from __future__ import annotations
 
@@ -59,13 +60,8 @@ from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from influence.stats import robust_high_cut
 from utils.constants import CRITERIA, CRITERION_PAIRS, CRITERION_RECORDINGS, CRITERION_SELF_INFLUENCE
-
-MAD_SCALE = 1.4826
-"""Scales the median absolute deviation to the standard deviation of a normal distribution."""
-ROBUST_Z = 3.0
-"""How many robust standard deviations from the median count as an outlier."""
-FALLBACK_PERCENTILE = 1.0
 
 
 @dataclass
@@ -93,64 +89,12 @@ class Selection:
     """Forbidden ids the rule would otherwise have added (in rank order)."""
     cut: float | None = None
     """`self-influence`: the outlier cut used."""
+    ranking: HarmfulPairs | None = None
+    """`pairs`: every harmful pair, most harmful first (what --verbose shows)."""
 
     @property
     def ids(self) -> list[str]:
         return [e.sample_id for e in self.exclusions]
-
-
-def robust_high_cut(values: np.ndarray, z: float = ROBUST_Z) -> float:
-    """median + z * 1.4826 * MAD of the finite `values` (any shape)."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        raise ValueError("no finite values to compute an outlier cut from")
-    med = float(np.median(v))
-    mad = float(np.median(np.abs(v - med)))
-    return med + z * MAD_SCALE * mad
-
-
-def suggest_threshold(scores: np.ndarray) -> float:
-    """A robust low-tail cut for influence scores (any shape); the value of `--threshold auto`.
-
-    Zero scores are left out first: margin loss gives exactly 0 to pairs already beyond the
-    margin, and they would collapse the spread. On the non-zero finite scores the cut is
-    median - 3 * 1.4826 * MAD (three robust standard deviations below the median). When
-    that cut is not negative (the scores are mostly negative, or tightly spread) it falls
-    back to the 1st percentile of the non-zero scores; when that is not negative either
-    (almost nothing is negative) it returns 0.0, so every negative score counts. The result
-    is never positive. Raises ValueError when there is no non-zero finite score.
-    """
-    v = np.asarray(scores, dtype=np.float64).ravel()
-    v = v[np.isfinite(v) & (v != 0)]
-    if v.size == 0:
-        raise ValueError("cannot suggest a threshold: every influence score is 0 (pass --threshold)")
-    med = float(np.median(v))
-    mad = float(np.median(np.abs(v - med)))
-    cut = med - ROBUST_Z * MAD_SCALE * mad
-    if cut < 0:
-        return cut
-    fallback = float(np.percentile(v, FALLBACK_PERCENTILE))
-    return fallback if fallback < 0 else 0.0
-
-
-def sum_pairs_by_recording(
-    train_pairs: Sequence[tuple[str, str]], influence: np.ndarray
-) -> tuple[list[str], np.ndarray]:
-    """Per-recording influence: `(recording_ids, R)`, R (R, Q) = sum of the rows (P, Q) of its pairs.
-
-    `recording_ids` are the sorted distinct ids of `train_pairs`.
-    """
-    influence = np.asarray(influence, dtype=np.float64)
-    ids = sorted({sid for pair in train_pairs for sid in pair})
-    index = {sid: i for i, sid in enumerate(ids)}
-    out = np.zeros((len(ids), influence.shape[1]), dtype=np.float64)
-    if len(train_pairs):
-        ia = np.fromiter((index[a] for a, _ in train_pairs), dtype=np.int64, count=len(train_pairs))
-        ib = np.fromiter((index[b] for _, b in train_pairs), dtype=np.int64, count=len(train_pairs))
-        np.add.at(out, ia, influence)
-        np.add.at(out, ib, influence)
-    return ids, out
 
 
 def _check_params(threshold: float, min_occurrences: int, max_exclusions: int | None) -> None:
@@ -252,7 +196,7 @@ def select_by_pairs(
                 harmful_pairs=len(rows_of[sid]),
             )
         )
-    return Selection(CRITERION_PAIRS, threshold, exclusions, int(harmful.index.size), list(vetoed))
+    return Selection(CRITERION_PAIRS, threshold, exclusions, int(harmful.index.size), list(vetoed), ranking=harmful)
 
 
 def _take_ranked(

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from utils.influence import score_sample
-from utils.influence_io import InfluenceData
-from utils.plots import plt, save_figure
+from influence.io import InfluenceData
+from influence.stats import score_sample
+from utils.figures import plt, save_figure
 
 
 def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold: float | None = None) -> Path:

@@ -1,20 +1,9 @@
-"""PNG figures for people: training curves and influence pictures (matplotlib, Agg backend)."""
+"""The training curves picture of a run folder."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from utils.atomic_io import write_with_atomic  # noqa: E402
-
-
-def save_figure(fig: "plt.Figure", path: str | Path) -> None:
-    """Write a figure atomically as PNG and close it."""
-    write_with_atomic(path, lambda h: fig.savefig(h, format="png", dpi=110, bbox_inches="tight"), binary=True)
-    plt.close(fig)
+from utils.figures import plt, save_figure
 
 
 def plot_training_curves(history: list[dict], path: str | Path, title: str) -> None:

@@ -1,6 +1,6 @@
 """Reading and writing TracIn influence files.
 
-Two files, side by side (see DESIGN.md):
+Two files, side by side (see docs/design.md):
 
 - `{material}_{frequency}_influence_metadata.json`, the nested public shape older tools
   wrote: `{"<id_a>_<id_b>": {"tracin_influence_<val id_a>_<val id_b>": score, ...}, ...}`;
@@ -24,22 +24,17 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from datasets.pairs import pair_id
 from utils.atomic_io import read_json, write_with_atomic
 from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, SAMPLE_ID_RE, matrix_path_for
-from utils.exclusion_rules import sum_pairs_by_recording
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-
-
-def make_pair_id(id_a: str, id_b: str) -> str:
-    """`{id_a}_{id_b}`: the public pair key (same as `datasets.pairs.pair_id`)."""
-    return f"{id_a}_{id_b}"
 
 
 @dataclass
@@ -88,11 +83,11 @@ class InfluenceData:
 
     @property
     def train_pair_ids(self) -> list[str]:
-        return [make_pair_id(a, b) for a, b in self.train_pairs]
+        return [pair_id(a, b) for a, b in self.train_pairs]
 
     @property
     def val_pair_ids(self) -> list[str]:
-        return [make_pair_id(a, b) for a, b in self.val_pairs]
+        return [pair_id(a, b) for a, b in self.val_pairs]
 
     def ensure_recording_influence(self) -> None:
         """Fill `recording_ids` / `recording_influence` by summing pair rows when they are missing."""
@@ -104,6 +99,26 @@ class InfluenceData:
             self.recording_self_influence = np.asarray([by_id.get(s, np.nan) for s in ids], dtype=np.float64)
         self.recording_ids = ids
         self.recording_influence = rec
+
+
+def sum_pairs_by_recording(
+    train_pairs: Sequence[tuple[str, str]], influence: np.ndarray
+) -> tuple[list[str], np.ndarray]:
+    """Per-recording influence: `(recording_ids, R)`, R (R, Q) = sum of the rows (P, Q) of its pairs.
+
+    Removing a recording removes every pair it is in. `recording_ids` are the sorted
+    distinct ids of `train_pairs`.
+    """
+    influence = np.asarray(influence, dtype=np.float64)
+    ids = sorted({sid for pair in train_pairs for sid in pair})
+    index = {sid: i for i, sid in enumerate(ids)}
+    out = np.zeros((len(ids), influence.shape[1]), dtype=np.float64)
+    if len(train_pairs):
+        ia = np.fromiter((index[a] for a, _ in train_pairs), dtype=np.int64, count=len(train_pairs))
+        ib = np.fromiter((index[b] for _, b in train_pairs), dtype=np.int64, count=len(train_pairs))
+        np.add.at(out, ia, influence)
+        np.add.at(out, ib, influence)
+    return ids, out
 
 
 def _vector(values: Any, n: int, name: str) -> np.ndarray:

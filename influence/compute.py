@@ -11,16 +11,16 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch import nn
 
 from datasets import AudioSpectrumDataset, DatasetConfig, make_pairs
-from losses import PairLoss, loss_from_config
-from tracin import CheckpointSpec, PairSet, TracInEngine
-from tracin.reference import ReferenceCheckpoint
+from influence.config import InfluenceConfig
+from influence.io import InfluenceData, save_influence
+from influence.stats import summarize
+from influence.task import checkpoint_spec, loss_for_checkpoint, resolve_loss_settings
+from tracin import PairSet, TracInEngine
+from training.checkpoints import checkpoint_learning_rate, list_checkpoints, load_checkpoint, model_from_checkpoint
 from utils.atomic_io import write_json_atomic
-from utils.checkpoints import checkpoint_learning_rate, list_checkpoints, load_checkpoint, model_from_checkpoint
 from utils.constants import (
-    CHECKPOINT_PREFIX,
     INFLUENCE_RUN_SUFFIX,
     METADATA_DIR,
     K_SELF_INFLUENCE,
@@ -29,34 +29,10 @@ from utils.constants import (
     metadata_file_name,
 )
 from utils.device import select_device
-from utils.exclusion_rules import suggest_threshold
-from utils.influence_io import InfluenceData, save_influence
 
 log = logging.getLogger(__name__)
 
 K_PAIR_SELF_INFLUENCE_MEAN = "tracin_pair_self_influence_mean"
-
-
-@dataclass
-class InfluenceConfig:
-    frequency: str
-    material: str
-    checkpoint_dir: str
-    checkpoint_prefix: str = CHECKPOINT_PREFIX
-    data_root: str | None = None
-    metadata_dir: str | None = None
-    compute_influence: bool = True
-    compute_self_influence: bool = True
-    batch_size: int = 32
-    device: str = "auto"
-    double_precision: bool = False
-    write_json: bool = True
-    block_rows: int = 4096
-    loss_type: str | None = None
-    margin: float | None = None
-    ghm_bins: int | None = None
-    ghm_alpha: float | None = None
-    progress: bool = True
 
 
 @dataclass
@@ -65,71 +41,6 @@ class LoadedCheckpoint:
     path: Path
     data: dict[str, Any]
     eta: float
-
-
-@dataclass
-class LossSettings:
-    """The loss TracIn differentiates: from the checkpoints unless a flag overrides it."""
-
-    loss_type: str
-    config: dict[str, Any]
-    use_saved_state: bool
-
-
-def resolve_loss_settings(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> LossSettings:
-    """Read the loss from a checkpoint and apply the flags' overrides, warning once for each."""
-    saved_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", "standard")
-    loss_type, config = saved_type, dict(ckpt.get("loss_config") or {})
-    if cfg.loss_type is not None and cfg.loss_type != saved_type:
-        log.warning("--loss-type %s overrides the checkpoints' %s", cfg.loss_type, saved_type)
-        loss_type, config = cfg.loss_type, {}
-    flags = {"standard": {"margin": cfg.margin}, "ghm": {"bins": cfg.ghm_bins, "alpha": cfg.ghm_alpha}}[loss_type]
-    for key, value in flags.items():
-        if value is not None and config.get(key) != value:
-            flag = key if key == "margin" else f"ghm-{key}"
-            log.warning("--%s overrides the checkpoints' value: %s -> %s", flag, config.get(key, "(default)"), value)
-            config[key] = value
-    # Saved GHM densities only fit the loss they were accumulated for.
-    same = loss_type == saved_type and config.get("bins") == (ckpt.get("loss_config") or {}).get("bins")
-    return LossSettings(loss_type, config, use_saved_state=same)
-
-
-def loss_for_checkpoint(ckpt: Mapping[str, Any], settings: LossSettings) -> PairLoss:
-    """The loss of `settings` with the checkpoint's saved running state (GHM densities) when it fits."""
-    loss = loss_from_config(settings.loss_type, settings.config)
-    if settings.use_saved_state and ckpt.get("loss_state"):
-        loss.load_state_dict(ckpt["loss_state"])
-    return loss
-
-
-def checkpoint_spec(state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, name: str = "") -> CheckpointSpec:
-    """Engine input: training pairs use the weighted training loss, test pairs the plain loss."""
-    return CheckpointSpec(
-        state=state,
-        eta=eta,
-        train_derivative=lambda m, t: loss.margin_derivative(m, t, weighted=True),
-        test_derivative=lambda m, t: loss.margin_derivative(m, t, weighted=False),
-        name=name,
-    )
-
-
-def reference_checkpoint(
-    model: nn.Module, state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, inputs: torch.Tensor, train: PairSet
-) -> ReferenceCheckpoint:
-    """Reference input: per-pair losses whose (detached) weights are those over the whole training set."""
-    model.load_state_dict(state)
-    model.eval()
-    dtype = next(model.parameters()).dtype
-    with torch.no_grad():
-        scores = model(inputs.to(dtype))
-    targets = train.targets.to(dtype)
-    weights = loss.weights(scores[train.pairs[:, 0]] - scores[train.pairs[:, 1]], targets)
-    return ReferenceCheckpoint(
-        state=state,
-        eta=eta,
-        train_pair_loss=lambda p, m, y: weights[p] * loss.base_losses(m.reshape(1), y.reshape(1))[0],
-        test_pair_loss=lambda p, m, y: loss.base_losses(m.reshape(1), y.reshape(1))[0],
-    )
 
 
 def load_run_checkpoints(folder: str | Path, prefix: str) -> list[LoadedCheckpoint]:
@@ -185,48 +96,6 @@ def split_pairs(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str
         raise ValueError(f"{len(missing)} recording(s) of the run's split are not in the data, e.g. {missing[0]}")
     pairs, targets = make_pairs([dataset.index_of[s] for s in sorted(ids) if s not in excluded], dataset.angles)
     return PairSet(torch.from_numpy(pairs), torch.from_numpy(targets))
-
-
-QUANTILE_SAMPLE = 2_000_000
-SUMMARY_BLOCK_ROWS = 4096
-
-
-def score_sample(matrix: np.ndarray, limit: int = QUANTILE_SAMPLE) -> np.ndarray:
-    """Every score when there are at most `limit`, else an even stride of them. (P, Q) -> (n,)."""
-    flat = matrix.reshape(-1)
-    return flat if flat.size <= limit else flat[:: -(-flat.size // limit)]
-
-
-def summarize(data: InfluenceData, train_zero_rows: int, test_zero_cols: int) -> dict[str, Any]:
-    """Quantiles, the share of exact zeros and why, and a suggested threshold.
-
-    Counts run over row blocks, so a memory-mapped matrix is never loaded whole; quantiles
-    and the suggested threshold use every score up to 2 million, else an even stride of them.
-    """
-    matrix = data.influence
-    zeros = negatives = 0
-    for start in range(0, matrix.shape[0], SUMMARY_BLOCK_ROWS):
-        block = np.asarray(matrix[start : start + SUMMARY_BLOCK_ROWS])
-        zeros += int(np.count_nonzero(block == 0))
-        negatives += int(np.count_nonzero(block < 0))
-    flat = matrix.reshape(-1)
-    sample = score_sample(matrix)
-    qs = [0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 1.0]
-    summary: dict[str, Any] = {
-        "train_pairs": len(data.train_pairs),
-        "validation_pairs": len(data.val_pairs),
-        "quantiles": {f"{q:g}": float(np.quantile(sample, q)) for q in qs} if sample.size else {},
-        "quantiles_from_scores": int(sample.size),
-        "zero_share": zeros / flat.size if flat.size else 0.0,
-        "train_pairs_beyond_margin_at_every_checkpoint": train_zero_rows,
-        "validation_pairs_beyond_margin_at_every_checkpoint": test_zero_cols,
-        "negative_share": negatives / flat.size if flat.size else 0.0,
-    }
-    try:
-        summary["suggested_threshold"] = suggest_threshold(np.asarray(sample))
-    except ValueError:
-        summary["suggested_threshold"] = None
-    return summary
 
 
 def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, Any]]:

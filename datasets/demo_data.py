@@ -1,6 +1,6 @@
 """Synthetic sine-tone recordings in the real layout, with planted faults.
 
-    python -m utils.demo_data --output-root data/demo --truth-file data/demo_truth.json \
+    python -m datasets.demo_data --output-root data/demo --truth-file data/demo_truth.json \
         --mislabel 5 --clip 2 --seed 0
 
 Physics, loosely but honestly: a speaker plays a sine tone; its harmonics lose level

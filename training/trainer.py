@@ -18,8 +18,10 @@ from datasets.exclusions import describe_unknown_ids
 from datasets.pairs import DEFAULT_SPLIT
 from losses import PairLoss, build_loss
 from models import SimpleCNNAudioRanker
+from training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+from training.metrics import pairwise_accuracy, spearman
+from training.plots import plot_training_curves
 from utils.atomic_io import json_safe, write_json_atomic
-from utils.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 from utils.constants import (
     CHECKPOINT_PREFIX,
     CHECKPOINTS_DIR,
@@ -31,8 +33,6 @@ from utils.constants import (
     checkpoint_file_name,
 )
 from utils.device import select_device
-from utils.metrics import pairwise_accuracy, spearman
-from utils.plots import plot_training_curves
 from utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
