@@ -1,14 +1,15 @@
 """Compute exact TracIn scores of every training pair on every validation pair.
 
-    python compute_tracin_influence.py --frequency 500hz --material plastic \
-        --checkpoint-dir data/demo/checkpoints/plastic_500hz_standard \
+    python compute_tracin_influence.py --frequency 500hz --material plastic \\
+        --checkpoint-dir data/demo/checkpoints/plastic_500hz_standard \\
         --checkpoint-prefix model_checkpoint_epoch --metadata-dir data/demo/metadata --compute-influence
 
 Reads the run's checkpoints (ordered by epoch, loaded with weights_only=True), its stored
-split and loss settings, and writes into the metadata folder:
+configuration (data root, spectrogram settings), split and loss settings, and writes into
+the metadata folder:
   {material}_{frequency}_influence_metadata.json  train pair id -> {"tracin_influence_<val pair id>": score}
   {material}_{frequency}_influence_matrix.npz     the same as a dense matrix with id lists (the fast path)
-  {material}_{frequency}_influence_run.json       configuration, checkpoints, learning rates, summary
+  {material}_{frequency}_influence_run.json       configuration, data root, checkpoints, learning rates, summary
   {material}_{frequency}_influence_distribution.png
 and each training recording's self-influence into {material}_{frequency}_metadata.json.
 """
@@ -17,23 +18,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from losses import LOSS_TYPES
-from utils.cli import run_cli, setup_logging
-from utils.constants import ALL_FREQUENCIES, CHECKPOINT_PREFIX, DEFAULT_MATERIAL, FREQUENCIES
-from utils.device import DEVICE_CHOICES
-from influence.compute import InfluenceConfig, compute_influence
-from influence.plots import plot_influence_distribution
+# Only torch-free modules here, so that --help is quick; the computation is imported in main().
+from influence.config import InfluenceConfig
+from losses.config import LOSS_TYPES
+from utils.cli import config_from_args, make_parser, run_cli, setup_logging
+from utils.constants import DEFAULT_FREQUENCY, DEFAULT_MATERIAL, DEVICE_CHOICES, FREQUENCY_CHOICES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    d = InfluenceConfig(frequency="500hz", material=DEFAULT_MATERIAL, checkpoint_dir="")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--frequency", required=True, choices=FREQUENCIES + (ALL_FREQUENCIES,))
-    p.add_argument("--material", default=DEFAULT_MATERIAL)
-    p.add_argument("--data-root", default=None, help="default: the data root the checkpoints were trained on")
-    p.add_argument("--checkpoint-dir", required=True)
-    p.add_argument("--checkpoint-prefix", default=CHECKPOINT_PREFIX)
-    p.add_argument("--metadata-dir", default=None, help="default: {data root}/metadata")
+    d = InfluenceConfig(frequency=DEFAULT_FREQUENCY, material=DEFAULT_MATERIAL, checkpoint_dir=Path())
+    p = make_parser(__doc__)
+    p.add_argument("--frequency", required=True, choices=FREQUENCY_CHOICES)
+    p.add_argument("--material", default=d.material)
+    p.add_argument("--data-root", type=Path, default=None, help="default: the data root the checkpoints were trained on")
+    p.add_argument("--checkpoint-dir", type=Path, required=True)
+    p.add_argument("--checkpoint-prefix", default=d.checkpoint_prefix)
+    p.add_argument("--metadata-dir", type=Path, default=None, help="default: {data root}/metadata")
     p.add_argument("--compute-influence", action="store_true", help="train pair x validation pair scores")
     p.add_argument("--compute-self-influence", action="store_true",
                    help="self-influence of pairs and recordings (always computed with --compute-influence)")
@@ -53,49 +53,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    if args.batch_size < 1:
-        raise ValueError("--batch-size must be at least 1")
-    compute_self = args.compute_self_influence or args.compute_influence
-    cfg = InfluenceConfig(
-        frequency=args.frequency,
-        material=args.material,
-        checkpoint_dir=args.checkpoint_dir,
-        checkpoint_prefix=args.checkpoint_prefix,
-        data_root=args.data_root,
-        metadata_dir=args.metadata_dir,
-        compute_influence=args.compute_influence,
-        compute_self_influence=compute_self,
-        batch_size=args.batch_size,
-        device=args.device,
-        double_precision=args.double_precision,
-        write_json=not args.no_json,
-        loss_type=args.loss_type,
-        margin=args.margin,
-        ghm_bins=args.ghm_bins,
-        ghm_alpha=args.ghm_alpha,
-        progress=not args.no_progress,
+    cfg = config_from_args(
+        InfluenceConfig, args, compute_self_influence=args.compute_self_influence or args.compute_influence,
+        write_json=not args.no_json, progress=not args.no_progress,
     )
+    from influence.compute import compute_influence
+
     data, info = compute_influence(cfg)
     s = info["summary"]
-    etas = ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"])
-    print(f"checkpoints (epoch:learning rate): {etas}")
-    if args.compute_influence:
-        print(f"scored {s['train_pairs']} training pairs x {s['validation_pairs']} validation pairs in {s['seconds']} s")
-        print("quantiles: " + ", ".join(f"{q}: {v:.4g}" for q, v in s["quantiles"].items()))
-        print(
-            f"exact zeros: {s['zero_share']:.1%} of scores ({s['train_pairs_beyond_margin_at_every_checkpoint']} training"
-            f" and {s['validation_pairs_beyond_margin_at_every_checkpoint']} validation pairs were beyond the margin at"
-            " every checkpoint, where the margin loss has zero gradient)"
-        )
-        print(f"negative (harmful) scores: {s['negative_share']:.1%}")
-        if s.get("suggested_threshold") is not None:
-            print(f"suggested --threshold: {s['suggested_threshold']:.4g} (median - 3 robust SD of the non-zero scores)")
-        png = plot_influence_distribution(data, Path(info["influence_file"]).with_name(
-            f"{args.material}_{args.frequency}_influence_distribution.png"), s.get("suggested_threshold"))
-        print(f"influence file: {info['influence_file']}")
-        print(f"picture: {png}")
-    else:
+    print("checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]))
+    if not cfg.compute_influence:
         print(f"self-influence of {len(data.recording_ids)} training recordings written in {s['seconds']} s")
+        return 0
+    print(f"scored {s['train_pairs']} training pairs x {s['validation_pairs']} validation pairs in {s['seconds']} s")
+    print("quantiles: " + ", ".join(f"{q}: {v:.4g}" for q, v in s["quantiles"].items()))
+    print(
+        f"exact zeros: {s['zero_share']:.1%} of scores ({s['train_pairs_beyond_margin_at_every_checkpoint']} training"
+        f" and {s['validation_pairs_beyond_margin_at_every_checkpoint']} validation pairs were beyond the margin at"
+        " every checkpoint, where the margin loss has zero gradient)"
+    )
+    print(f"negative (harmful) scores: {s['negative_share']:.1%}")
+    if s.get("suggested_threshold") is not None:
+        print(f"suggested --threshold: {s['suggested_threshold']:.4g} (median - 3 robust SD of the non-zero scores)")
+    print(f"influence file: {info['influence_file']}")
+    print(f"picture: {info['picture']}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Train the angle ranker and save checkpoints that carry everything TracIn needs.
 
     python train.py --frequency 500hz --material plastic
-    python train.py --frequency 500hz --material plastic \
+    python train.py --frequency 500hz --material plastic \\
         --exclusions-file data/demo/exclusions/plastic_500hz_tracin_exclusions.txt --loss-type ghm
 
 Writes `{data root}/checkpoints/{run}/`: model_checkpoint_epoch_{E}.pt, run.json (config,
@@ -13,25 +13,26 @@ import argparse
 import json
 from pathlib import Path
 
-from datasets import default_data_root
-from losses import LOSS_TYPES
-from utils.cli import run_cli, setup_logging
-from utils.constants import ALL_FREQUENCIES, DATA_ROOT_ENV, DEFAULT_DEMO_ROOT, DEFAULT_MATERIAL, FREQUENCIES
-from utils.device import DEVICE_CHOICES
-from training.trainer import TrainConfig, train
+# Only torch-free modules here, so that --help is quick; the trainer is imported in main().
+from datasets.config import resolve_data_root
+from losses.config import LOSS_TYPES
+from training.config import LR_SCHEDULES, TrainConfig
+from utils.cli import config_from_args, make_parser, run_cli, setup_logging
+from utils.constants import DEFAULT_FREQUENCY, DEVICE_CHOICES, FREQUENCY_CHOICES
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    d = TrainConfig(frequency="500hz")
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig(frequency=DEFAULT_FREQUENCY)
+    p = make_parser(__doc__)
     data = p.add_argument_group("data")
-    data.add_argument("--frequency", required=True, choices=FREQUENCIES + (ALL_FREQUENCIES,))
-    data.add_argument("--material", default=DEFAULT_MATERIAL)
-    data.add_argument("--data-root", default=None, help="default: $SINETONE_DATA_ROOT, else data/demo")
-    data.add_argument("--exclusions-file", default=None, help="sample ids to leave out, one per line")
+    data.add_argument("--frequency", required=True, choices=FREQUENCY_CHOICES)
+    data.add_argument("--material", default=d.material)
+    data.add_argument("--data-root", type=Path, default=None, help="default: $SINETONE_DATA_ROOT, else data/demo")
+    data.add_argument("--exclusions-file", type=Path, default=None, help="sample ids to leave out, one per line")
     data.add_argument("--allow-unknown-exclusions", action="store_true",
                       help="train even if the exclusions file names ids that match no recording")
-    data.add_argument("--metadata-file", default=None, help="default: {root}/metadata/{material}_{frequency}_metadata.json")
+    data.add_argument("--metadata-file", type=Path, default=None,
+                      help="default: {root}/metadata/{material}_{frequency}_metadata.json")
     data.add_argument("--split-seed", type=int, default=d.split_seed, help="seed of the train/validation/holdout split")
     loss = p.add_argument_group("loss")
     loss.add_argument("--loss-type", choices=LOSS_TYPES, default=d.loss_type)
@@ -43,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opt.add_argument("--epochs", type=int, default=d.epochs)
     opt.add_argument("--checkpoint-interval", type=int, default=d.checkpoint_interval)
     opt.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    opt.add_argument("--lr-schedule", choices=("cosine", "constant"), default=d.lr_schedule)
+    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule)
     opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
     opt.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step")
     opt.add_argument("--seed", type=int, default=d.seed)
@@ -58,43 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    data_root = args.data_root or default_data_root()
-    if args.data_root is None and not Path(data_root).exists():
-        raise FileNotFoundError(
-            f"no --data-root given and ${DATA_ROOT_ENV} is not set, and the demo data folder {data_root} does not"
-            f" exist: make it with `python -m datasets.demo_data --output-root {DEFAULT_DEMO_ROOT}`, or pass --data-root"
-        )
-    cfg = TrainConfig(
-        frequency=args.frequency,
-        material=args.material,
-        data_root=str(data_root),
-        loss_type=args.loss_type,
-        margin=args.margin,
-        ghm_bins=args.ghm_bins,
-        ghm_alpha=args.ghm_alpha,
-        ghm_momentum=args.ghm_momentum,
-        epochs=args.epochs,
-        checkpoint_interval=args.checkpoint_interval,
-        learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule,
-        weight_decay=args.weight_decay,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        split_seed=args.split_seed,
-        device=args.device,
-        exclusions_file=args.exclusions_file,
-        metadata_file=args.metadata_file,
-        allow_unknown_exclusions=args.allow_unknown_exclusions,
-        run_name=args.run_name,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-    )
+    cfg = config_from_args(TrainConfig, args, data_root=resolve_data_root(args.data_root), progress=not args.no_progress)
+    from training.trainer import train
+
     result = train(cfg)
     s = result.summary
     print(f"run folder: {result.run_dir}")
-    print(
-        f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}"
-    )
+    print(f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}")
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}, indent=2))
     return 0
 

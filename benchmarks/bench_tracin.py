@@ -54,12 +54,15 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     """
     import torch
 
-    from datasets import AudioSpectrumDataset, DatasetConfig
+    from datasets import AudioSpectrumDataset
+    from influence.compute import compute_influence, load_run_checkpoints, split_pairs
+    from influence.config import InfluenceConfig
+    from influence.task import checkpoint_spec, loss_for_checkpoint, reference_checkpoint, resolve_loss_settings
     from tracin import TracInEngine
     from tracin.reference import naive_tracin
     from training.checkpoints import model_from_checkpoint
-    from influence.compute import InfluenceConfig, compute_influence, load_run_checkpoints, split_pairs
-    from influence.task import checkpoint_spec, loss_for_checkpoint, reference_checkpoint, resolve_loss_settings
+    from training.config import TrainConfig
+    from utils.constants import CHECKPOINT_PREFIX
 
     ckdir = data_root / "checkpoints" / run
     cfg = InfluenceConfig("500hz", "plastic", str(ckdir), metadata_dir=str(out.parent / "metadata"), device="cpu",
@@ -70,9 +73,10 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
         seconds = time.perf_counter() - start
         np.save(out, data.influence)
         return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": None}
-    cks = load_run_checkpoints(ckdir, "model_checkpoint_epoch")
+    cks = load_run_checkpoints(ckdir, CHECKPOINT_PREFIX)
     first = cks[0].data
-    ds = AudioSpectrumDataset(DatasetConfig(data_root, "plastic", "500hz"), progress=False, register=False)
+    run_cfg = TrainConfig.from_dict(first["config"])
+    ds = AudioSpectrumDataset(run_cfg.dataset_config(data_root=data_root, exclusions_file=None), progress=False, register=False)
     excluded = set(first["excluded_ids"])
     train = split_pairs(ds, first["split"]["train"], excluded)
     val = split_pairs(ds, first["split"]["validation"], excluded)
@@ -99,7 +103,8 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
 def prepare(data_root: Path, takes: int) -> str:
     """Clean demo recordings (6 angles x 12 takes, 500 Hz) and a 30-epoch run, checkpoint every 5."""
     from datasets.demo_data import DemoDataConfig, generate
-    from training.trainer import TrainConfig, train
+    from training.config import TrainConfig
+    from training.trainer import train
 
     generate(DemoDataConfig(output_root=data_root, takes=takes))
     result = train(TrainConfig(frequency="500hz", data_root=str(data_root), epochs=30, checkpoint_interval=5, progress=False))

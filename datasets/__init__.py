@@ -1,23 +1,34 @@
-"""Recordings, exclusions, pairs and splits: the data layer the three scripts share."""
-from datasets.audio_dataset import AudioSpectrumDataset, discover_recordings
-from datasets.config import DatasetConfig, default_data_root
-from datasets.exclusions import ExclusionList, load_exclusions, parse_exclusions
-from datasets.managed import ManagedDataset, Recording
-from datasets.metadata import MetadataStore
-from datasets.pairs import make_pairs, pair_id, stratified_split
+"""Recordings, exclusion lists, metadata, pairs and splits: the data layer every step shares.
 
-__all__ = [
-    "AudioSpectrumDataset",
-    "DatasetConfig",
-    "ExclusionList",
-    "ManagedDataset",
-    "MetadataStore",
-    "Recording",
-    "default_data_root",
-    "discover_recordings",
-    "load_exclusions",
-    "make_pairs",
-    "pair_id",
-    "parse_exclusions",
-    "stratified_split",
-]
+The names below load on first use (PEP 562): `import datasets.config` needs no torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AudioSpectrumDataset": "datasets.audio_dataset",
+    "discover_recordings": "datasets.audio_dataset",
+    "DatasetConfig": "datasets.config",
+    "SpectrogramParams": "datasets.config",
+    "default_data_root": "datasets.config",
+    "resolve_data_root": "datasets.config",
+    "ExclusionList": "datasets.exclusions",
+    "load_exclusions": "datasets.exclusions",
+    "parse_exclusions": "datasets.exclusions",
+    "ManagedDataset": "datasets.managed",
+    "Recording": "datasets.managed",
+    "MetadataStore": "datasets.metadata",
+    "make_pairs": "datasets.pairs",
+    "pair_id": "datasets.pairs",
+    "stratified_split": "datasets.pairs",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

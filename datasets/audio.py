@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,33 +12,12 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from datasets.config import SpectrogramParams
 from utils.atomic_io import write_with_atomic
 
 log = logging.getLogger(__name__)
 
 LOG_EPS = 1e-6
-
-
-@dataclass(frozen=True)
-class SpectrogramParams:
-    sample_rate: int = 48_000
-    n_fft: int = 2048
-    hop_length: int = 256
-    clip_seconds: float = 1.0
-    resample: bool = True
-
-    @property
-    def num_samples(self) -> int:
-        return int(round(self.sample_rate * self.clip_seconds))
-
-    def key(self) -> str:
-        return json.dumps(
-            # `resample` is part of the key: a file resampled into the cache must still be
-            # refused when resampling is off.
-            {"sr": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop_length, "clip": self.clip_seconds,
-             "resample": self.resample, "v": 1},
-            sort_keys=True,
-        )
 
 
 def _check_riff_complete(path: Path, data: bytes) -> None:

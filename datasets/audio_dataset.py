@@ -57,7 +57,7 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
 
     def __init__(self, config: DatasetConfig, progress: bool = True, register: bool = True):
         super().__init__(config, discover_recordings(config))
-        params = config.spectrogram_params
+        params = config.spectrogram
         cache = config.cache_dir
         self.spectrograms = torch.empty(0)
         # Filled in place: stacking a list would hold every spectrogram twice at the peak.

@@ -1,23 +1,54 @@
-"""`DatasetConfig`: where the recordings are, which ones, and how to turn them into spectrograms."""
+"""Where the recordings are, which ones, and how to turn them into spectrograms.
+
+`SpectrogramParams` is the one place the spectrogram settings and their defaults are
+defined; `resolve_data_root` is the one place that decides which data root a step works
+on. Importing this module needs no torch.
+"""
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.audio import SpectrogramParams
 from datasets.exclusions import ExclusionList, load_exclusions
 from utils.constants import (
     ALL_FREQUENCIES,
     CACHE_DIR,
     DATA_ROOT_ENV,
     DEFAULT_DEMO_ROOT,
+    DEFAULT_FREQUENCY,
     DEFAULT_MATERIAL,
     FREQUENCIES,
+    FREQUENCY_CHOICES,
     METADATA_DIR,
     SAMPLE_RATE,
     metadata_file_name,
 )
+
+
+@dataclass(frozen=True)
+class SpectrogramParams:
+    """How one recording becomes a log-magnitude spectrogram (also the cache key)."""
+
+    sample_rate: int = SAMPLE_RATE
+    n_fft: int = 2048
+    hop_length: int = 256
+    clip_seconds: float = 1.0
+    resample: bool = True
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+    def key(self) -> str:
+        return json.dumps(
+            # `resample` is part of the key: a file resampled into the cache must still be
+            # refused when resampling is off.
+            {"sr": self.sample_rate, "n_fft": self.n_fft, "hop": self.hop_length, "clip": self.clip_seconds,
+             "resample": self.resample, "v": 1},
+            sort_keys=True,
+        )
 
 
 def default_data_root() -> Path:
@@ -26,23 +57,49 @@ def default_data_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / DEFAULT_DEMO_ROOT
 
 
+def resolve_data_root(
+    flag: str | Path | None = None, recorded: str | Path | None = None, inside: str | Path | None = None
+) -> Path:
+    """The data root a step works on: the one rule, for every step.
+
+    1. `flag` (--data-root), when given;
+    2. else `recorded`, the data root an earlier step wrote down (the run configuration in
+       a checkpoint, the influence run file), while that folder exists;
+    3. else the data root that holds `inside`, a file or folder one level down in it
+       (`DATA_ROOT/checkpoints/<run>`, `DATA_ROOT/metadata/<influence file>`): the data
+       folder moved, or an older file recorded none;
+    4. else (train.py without --data-root) `default_data_root()`, which must exist.
+    """
+    if flag is not None:
+        return Path(flag)
+    if recorded is not None and Path(recorded).is_dir():
+        return Path(recorded)
+    if inside is not None:
+        return Path(inside).resolve().parent.parent
+    root = default_data_root()
+    if not root.exists():
+        if os.environ.get(DATA_ROOT_ENV):
+            raise FileNotFoundError(f"no --data-root given, and ${DATA_ROOT_ENV} names a folder that does not exist: {root}")
+        raise FileNotFoundError(
+            f"no --data-root given and ${DATA_ROOT_ENV} is not set, and the demo data folder {root} does not"
+            f" exist: make it with `python -m datasets.demo_data --output-root {DEFAULT_DEMO_ROOT}`, or pass --data-root"
+        )
+    return root
+
+
 @dataclass
 class DatasetConfig:
     data_root: Path
     material: str = DEFAULT_MATERIAL
-    frequency: str = "500hz"
+    frequency: str = DEFAULT_FREQUENCY
     exclusions_file: Path | None = None
     metadata_file: Path | None = None
-    sample_rate: int = SAMPLE_RATE
-    n_fft: int = 2048
-    hop_length: int = 256
-    clip_seconds: float = 1.0
-    resample: bool = True
+    spectrogram: SpectrogramParams = field(default_factory=SpectrogramParams)
     use_cache: bool = True
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root)
-        if self.frequency not in FREQUENCIES + (ALL_FREQUENCIES,):
+        if self.frequency not in FREQUENCY_CHOICES:
             raise ValueError(f"unknown frequency {self.frequency!r}: choose one of {', '.join(FREQUENCIES)} or all")
         if self.exclusions_file is not None:
             self.exclusions_file = Path(self.exclusions_file)
@@ -52,10 +109,6 @@ class DatasetConfig:
     @property
     def frequencies(self) -> tuple[str, ...]:
         return FREQUENCIES if self.frequency == ALL_FREQUENCIES else (self.frequency,)
-
-    @property
-    def spectrogram_params(self) -> SpectrogramParams:
-        return SpectrogramParams(self.sample_rate, self.n_fft, self.hop_length, self.clip_seconds, self.resample)
 
     @property
     def resolved_metadata_file(self) -> Path:

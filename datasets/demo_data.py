@@ -26,8 +26,8 @@ import numpy as np
 import soundfile as sf
 
 from utils.atomic_io import write_json_atomic, write_with_atomic
-from utils.cli import run_cli, setup_logging
-from utils.constants import DEFAULT_ANGLES, DEFAULT_MATERIAL, FREQUENCIES, SAMPLE_RATE
+from utils.cli import config_from_args, make_parser, run_cli, setup_logging
+from utils.constants import DEFAULT_ANGLES, DEFAULT_FREQUENCY, DEFAULT_MATERIAL, FREQUENCIES, SAMPLE_RATE, frequency_hz
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ MATERIAL_REFLECTION = {"plastic": 0.45, "box": 0.3, "wood": 0.4, "metal": 0.6}
 class DemoDataConfig:
     output_root: Path
     materials: list[str] = field(default_factory=lambda: [DEFAULT_MATERIAL])
-    frequencies: list[str] = field(default_factory=lambda: ["500hz"])
+    frequencies: list[str] = field(default_factory=lambda: [DEFAULT_FREQUENCY])
     angles: list[int] = field(default_factory=lambda: list(DEFAULT_ANGLES))
     takes: int = 12
     seed: int = 0
@@ -54,12 +54,6 @@ class DemoDataConfig:
 def sample_id(material: str, angle: int, frequency: str, seq: int) -> str:
     """`plastic_deg036_500hz_04`."""
     return f"{material}_deg{angle:03d}_{frequency}_{seq:02d}"
-
-
-def frequency_hz(frequency: str) -> float:
-    if not frequency.endswith("hz") or not frequency[:-2].isdigit():
-        raise ValueError(f"frequency must look like '500hz', got {frequency!r}")
-    return float(frequency[:-2])
 
 
 def harmonic_levels_db(f0: float, angle: float, rng: np.random.Generator) -> np.ndarray:
@@ -186,15 +180,16 @@ def hash_str(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = DemoDataConfig(output_root=Path())
+    p = make_parser(__doc__)
     p.add_argument("--output-root", type=Path, required=True, help="data root to write deg*/material/*.wav into")
-    p.add_argument("--materials", nargs="+", default=[DEFAULT_MATERIAL])
-    p.add_argument("--frequencies", nargs="+", default=["500hz"], help=f"any of {', '.join(FREQUENCIES)}")
-    p.add_argument("--angles", nargs="+", type=int, default=list(DEFAULT_ANGLES))
-    p.add_argument("--takes", type=int, default=12, help="takes per angle")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mislabel", type=int, default=0, help="takes saved under a wrong angle folder")
-    p.add_argument("--clip", type=int, default=0, help="hard-clipped takes")
+    p.add_argument("--materials", nargs="+", default=d.materials)
+    p.add_argument("--frequencies", nargs="+", default=d.frequencies, help=f"any of {', '.join(FREQUENCIES)}")
+    p.add_argument("--angles", nargs="+", type=int, default=d.angles)
+    p.add_argument("--takes", type=int, default=d.takes, help="takes per angle")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--mislabel", type=int, default=d.mislabel, help="takes saved under a wrong angle folder")
+    p.add_argument("--clip", type=int, default=d.clip, help="hard-clipped takes")
     p.add_argument("--truth-file", type=Path, default=None, help="JSON of planted faults (outside the data root)")
     return p.parse_args(argv)
 
@@ -204,17 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     if args.takes < 1:
         raise ValueError("--takes must be at least 1")
-    cfg = DemoDataConfig(
-        output_root=args.output_root,
-        materials=args.materials,
-        frequencies=args.frequencies,
-        angles=args.angles,
-        takes=args.takes,
-        seed=args.seed,
-        mislabel=args.mislabel,
-        clip=args.clip,
-        truth_file=args.truth_file,
-    )
+    cfg = config_from_args(DemoDataConfig, args)
     truth = generate(cfg)
     print(f"{truth['recordings']} recordings in {cfg.output_root}; planted faults: {len(truth['faults'])}")
     return 0

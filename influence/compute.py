@@ -5,27 +5,32 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from datasets import AudioSpectrumDataset, DatasetConfig, make_pairs
+from datasets.audio_dataset import AudioSpectrumDataset
+from datasets.config import resolve_data_root
+from datasets.pairs import make_pairs
 from influence.config import InfluenceConfig
 from influence.io import InfluenceData, save_influence
+from influence.plots import plot_influence_distribution
 from influence.stats import summarize
 from influence.task import checkpoint_spec, loss_for_checkpoint, resolve_loss_settings
 from tracin import PairSet, TracInEngine
 from training.checkpoints import checkpoint_learning_rate, list_checkpoints, load_checkpoint, model_from_checkpoint
+from training.config import TrainConfig
 from utils.atomic_io import write_json_atomic
 from utils.constants import (
-    INFLUENCE_RUN_SUFFIX,
-    METADATA_DIR,
     K_SELF_INFLUENCE,
     K_SPLIT,
+    METADATA_DIR,
     influence_file_name,
+    influence_plot_path_for,
+    influence_run_path_for,
     metadata_file_name,
 )
 from utils.device import select_device
@@ -59,34 +64,17 @@ def load_run_checkpoints(folder: str | Path, prefix: str) -> list[LoadedCheckpoi
     return loaded
 
 
-def _data_root(cfg: InfluenceConfig, first: Mapping[str, Any]) -> Path:
-    """--data-root; else the folder the run was trained on, unless it moved: then the one holding checkpoints/<run>/."""
-    run_cfg = first.get("config", {})
-    if run_cfg.get("material") not in (None, cfg.material) or run_cfg.get("frequency") not in (None, cfg.frequency):
+def run_config(checkpoint: LoadedCheckpoint, cfg: InfluenceConfig) -> TrainConfig:
+    """The run's configuration, as its first checkpoint stores it; it must be of the asked material and frequency."""
+    try:
+        run = TrainConfig.from_dict(checkpoint.data.get("config", {}))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{checkpoint.path}: unreadable run configuration ({exc})") from None
+    if (run.material, run.frequency) != (cfg.material, cfg.frequency):
         raise ValueError(
-            f"the checkpoints were trained on {run_cfg.get('material')} {run_cfg.get('frequency')},"
-            f" not {cfg.material} {cfg.frequency}"
+            f"the checkpoints were trained on {run.material} {run.frequency}, not {cfg.material} {cfg.frequency}"
         )
-    trained_on = run_cfg.get("data_root")
-    if cfg.data_root:
-        return Path(cfg.data_root)
-    if trained_on and Path(trained_on).is_dir():
-        return Path(trained_on)
-    return Path(cfg.checkpoint_dir).resolve().parent.parent
-
-
-def _dataset_for(cfg: InfluenceConfig, first: Mapping[str, Any], root: Path, metadata_dir: Path) -> AudioSpectrumDataset:
-    """The run's recordings, with the spectrogram settings it was trained with."""
-    run_cfg = first.get("config", {})
-    dcfg = DatasetConfig(
-        data_root=root,
-        material=cfg.material,
-        frequency=cfg.frequency,
-        metadata_file=metadata_dir / metadata_file_name(cfg.material, cfg.frequency),
-        n_fft=run_cfg.get("n_fft", 2048),
-        hop_length=run_cfg.get("hop_length", 256),
-    )
-    return AudioSpectrumDataset(dcfg, progress=cfg.progress)
+    return run
 
 
 def split_pairs(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str]) -> PairSet:
@@ -106,10 +94,15 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     device = select_device(cfg.device)
     checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix)
     first = checkpoints[0].data
-    root = _data_root(cfg, first)
-    metadata_dir = Path(cfg.metadata_dir) if cfg.metadata_dir else root / METADATA_DIR
+    run = run_config(checkpoints[0], cfg)
+    root = resolve_data_root(cfg.data_root, run.data_root, inside=cfg.checkpoint_dir)
+    metadata_dir = cfg.metadata_dir or root / METADATA_DIR
     _check_writable(metadata_dir)  # before the data set registers its metadata there
-    dataset = _dataset_for(cfg, first, root, metadata_dir)
+    # The run's recordings and spectrogram settings; its exclusions come with the checkpoints' split.
+    metadata_file = metadata_dir / metadata_file_name(run.material, run.frequency)
+    dataset = AudioSpectrumDataset(
+        run.dataset_config(data_root=root, exclusions_file=None, metadata_file=metadata_file), progress=cfg.progress
+    )
 
     split = first["split"]
     excluded = set(first.get("excluded_ids", []))
@@ -141,9 +134,10 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         pair_self = engine.pair_self_influence(terms).double().numpy()
         ids = dataset.sample_ids
         info = {
-            "config": asdict(cfg),
+            "config": cfg.to_dict(),
+            "data_root": str(root.resolve()),
             "seed": first.get("seed"),
-            "run_config": first.get("config", {}),
+            "run_config": run.to_dict(),
             "checkpoints": [{"epoch": c.epoch, "path": str(c.path), "eta": c.eta} for c in checkpoints],
             "loss_type": settings.loss_type,
             "loss_config": settings.config,
@@ -169,9 +163,12 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         json_path = metadata_dir / influence_file_name(cfg.material, cfg.frequency)
         if cfg.compute_influence:
             save_influence(json_path, data, write_json=cfg.write_json)
-        write_json_atomic(metadata_dir / f"{cfg.material}_{cfg.frequency}{INFLUENCE_RUN_SUFFIX}", info)
+        write_json_atomic(influence_run_path_for(json_path), info)
         _write_sample_metadata(dataset, split, train, pair_self, train_ids, rec_self.double().numpy())
         info["influence_file"] = str(json_path)
+        if cfg.compute_influence:
+            picture = influence_plot_path_for(json_path)
+            info["picture"] = str(plot_influence_distribution(data, picture, summary.get("suggested_threshold")))
         return data, info
     finally:
         if scratch is not None:

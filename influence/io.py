@@ -16,6 +16,10 @@ Two files, side by side (see docs/design.md):
 written with it (its size differs: another tool rewrote it, or a write was interrupted):
 then it warns and parses the JSON, the file the user named. Without a matrix it parses the
 JSON and splits each pair id into two sample ids with `split_pair_id`.
+
+A third file beside them, `{material}_{frequency}_influence_run.json`, records how the
+scores were made: the configuration, the data root used, the checkpoints and learning
+rates, the summary. `recorded_data_root` reads the data root back for the next step.
 """
 from __future__ import annotations
 
@@ -30,7 +34,13 @@ import numpy as np
 
 from datasets.pairs import pair_id
 from utils.atomic_io import read_json, write_with_atomic
-from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, SAMPLE_ID_RE, matrix_path_for
+from utils.constants import (
+    INFLUENCE_KEY_PREFIX,
+    K_SELF_INFLUENCE,
+    SAMPLE_ID_RE,
+    influence_run_path_for,
+    matrix_path_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -347,3 +357,15 @@ def load_influence(
         elif any(v is not None for v in values):
             log.warning("the sample metadata has '%s' for only some training recordings; not used", K_SELF_INFLUENCE)
     return data
+
+
+def recorded_data_root(influence_path: str | Path) -> Path | None:
+    """The data root compute_tracin_influence.py recorded in the run file beside an influence file
+    (`constants.influence_run_path_for`); None when there is no run file or it names none (older files)."""
+    run_file = influence_run_path_for(influence_path)
+    if not run_file.is_file():
+        return None
+    info = read_json(run_file, "influence run file")
+    root = info.get("data_root") if isinstance(info, dict) else None
+    return Path(root) if isinstance(root, str) and root else None
+

@@ -15,6 +15,7 @@ from torch import nn
 
 from influence.config import InfluenceConfig
 from losses import PairLoss, loss_from_config
+from losses.config import DEFAULT_LOSS_TYPE
 from tracin import CheckpointSpec, PairSet
 from tracin.reference import ReferenceCheckpoint
 
@@ -32,7 +33,7 @@ class LossSettings:
 
 def resolve_loss_settings(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> LossSettings:
     """Read the loss from a checkpoint and apply the flags' overrides, warning once for each."""
-    saved_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", "standard")
+    saved_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", DEFAULT_LOSS_TYPE)
     loss_type, config = saved_type, dict(ckpt.get("loss_config") or {})
     if cfg.loss_type is not None and cfg.loss_type != saved_type:
         log.warning("--loss-type %s overrides the checkpoints' %s", cfg.loss_type, saved_type)

@@ -23,12 +23,13 @@ import torch
 from torch.nn import functional as F
 
 from losses.base import PairLoss
+from losses.config import DEFAULT_GHM_ALPHA, DEFAULT_GHM_BINS, DEFAULT_GHM_MOMENTUM
 
 
 class GHMPairLoss(PairLoss):
     name = "ghm"
 
-    def __init__(self, bins: int = 10, alpha: float = 0.75, momentum: float = 0.75):
+    def __init__(self, bins: int = DEFAULT_GHM_BINS, alpha: float = DEFAULT_GHM_ALPHA, momentum: float = DEFAULT_GHM_MOMENTUM):
         if bins < 1:
             raise ValueError(f"--ghm-bins must be at least 1, got {bins}")
         if alpha < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from losses.base import PairLoss
+from losses.config import DEFAULT_MARGIN
 
 
 class MarginRankingPairLoss(PairLoss):
@@ -12,7 +13,7 @@ class MarginRankingPairLoss(PairLoss):
 
     name = "standard"
 
-    def __init__(self, margin: float = 1.0):
+    def __init__(self, margin: float = DEFAULT_MARGIN):
         if margin < 0:
             raise ValueError(f"--margin must be non-negative, got {margin}")
         self.margin = float(margin)

@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,15 @@ import numpy as np
 from datasets.exclusions import load_exclusions
 from pipeline.evaluate import clean_holdout_score, detection_score
 from pipeline.report import write_seed_report
+from training.config import TrainConfig
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
-from utils.cli import run_cli, setup_logging
+from utils.cli import config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import (
-    CHECKPOINTS_DIR,
+    CHECKPOINT_PREFIX,
+    CRITERIA,
+    CRITERION_SELF_INFLUENCE,
+    DEFAULT_FREQUENCY,
+    DEFAULT_MATERIAL,
     EXCLUSIONS_DIR,
     METADATA_DIR,
     RUN_FILE,
@@ -45,25 +50,28 @@ from utils.constants import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-CRITERIA = ("self-influence", "recordings", "pairs")
 
 
 @dataclass
 class DemoConfig:
     output_dir: Path = Path("demo_output")
     seed: int = 0
-    material: str = "plastic"
-    frequency: str = "500hz"
+    material: str = DEFAULT_MATERIAL
+    frequency: str = DEFAULT_FREQUENCY
     takes: int = 12
     mislabel: int = 5
     clip: int = 2
-    epochs: int = 30
-    checkpoint_interval: int = 5
-    criterion: str = "self-influence"
+    epochs: int = TrainConfig.epochs
+    checkpoint_interval: int = TrainConfig.checkpoint_interval
+    criterion: str = CRITERION_SELF_INFLUENCE
     expected_fault_rate: float = 0.1
     compare_criteria: bool = True
     controls: bool = True
     extra_train_args: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.expected_fault_rate < 1:
+            raise ValueError("--expected-fault-rate must be between 0 and 1")
 
     @property
     def seed_dir(self) -> Path:
@@ -125,10 +133,11 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "--truth-file", str(truth_file),
     ])
     steps.run("train baseline", ["train.py", *common])
-    baseline_dir = data / CHECKPOINTS_DIR / f"{m}_{f}_standard"
+    baseline = TrainConfig(frequency=f, material=m, data_root=data)  # names the run folders as train.py does
+    baseline_dir = baseline.run_dir
     steps.run("compute TracIn", [
         "compute_tracin_influence.py", "--frequency", f, "--material", m, "--checkpoint-dir", str(baseline_dir),
-        "--checkpoint-prefix", "model_checkpoint_epoch", "--metadata-dir", str(data / METADATA_DIR),
+        "--checkpoint-prefix", CHECKPOINT_PREFIX, "--metadata-dir", str(data / METADATA_DIR),
         "--compute-influence", "--no-progress",
     ])
     run_info = read_json(baseline_dir / RUN_FILE, "run file")
@@ -152,8 +161,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     runs = {"baseline": baseline_dir}
 
     def retrain(label: str, exclusions: Path) -> None:
-        steps.run(f"retrain ({label})", ["train.py", *common, "--exclusions-file", str(exclusions), "--run-name", f"retrain_{label}"])
-        runs[label] = data / CHECKPOINTS_DIR / f"retrain_{label}"
+        run = replace(baseline, exclusions_file=exclusions, run_name=f"retrain_{label}")
+        steps.run(f"retrain ({label})", ["train.py", *common, "--exclusions-file", str(exclusions), "--run-name", run.run_name])
+        runs[label] = run.run_dir
 
     retrain(f"tracin_{cfg.criterion}", lists[cfg.criterion])
 
@@ -211,25 +221,18 @@ def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-compare", action="store_true", help="skip the other criteria")
 
 
-def config_from_args(args: argparse.Namespace, seed: int) -> DemoConfig:
-    if not 0 < args.expected_fault_rate < 1:
-        raise ValueError("--expected-fault-rate must be between 0 and 1")
-    return DemoConfig(
-        output_dir=args.output_dir, seed=seed, takes=args.takes, mislabel=args.mislabel, clip=args.clip,
-        epochs=args.epochs, checkpoint_interval=args.checkpoint_interval, criterion=args.criterion,
-        expected_fault_rate=args.expected_fault_rate, compare_criteria=not args.no_compare,
-        controls=not args.no_controls,
-    )
+def demo_config(args: argparse.Namespace, seed: int) -> DemoConfig:
+    return config_from_args(DemoConfig, args, seed=seed, compare_criteria=not args.no_compare, controls=not args.no_controls)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seed", type=int, default=0)
+    p = make_parser(__doc__)
+    p.add_argument("--seed", type=int, default=DemoConfig.seed)
     add_demo_args(p)
     args = p.parse_args(argv)
     setup_logging()
     try:
-        results = run_demo(config_from_args(args, args.seed))
+        results = run_demo(demo_config(args, args.seed))
     except StepFailed as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 1

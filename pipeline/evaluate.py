@@ -9,16 +9,9 @@ from typing import Any
 import numpy as np
 
 from datasets.pairs import make_pairs
-from utils.atomic_io import read_json
-from utils.constants import RUN_FILE, SAMPLE_ID_RE, SCORES_FILE
 from training.metrics import pairwise_accuracy, spearman
-
-
-def angle_of(sample_id: str) -> int:
-    match = SAMPLE_ID_RE.match(sample_id)
-    if match is None:
-        raise ValueError(f"not a sample id: {sample_id!r}")
-    return int(match["angle"])
+from utils.atomic_io import read_json
+from utils.constants import RUN_FILE, SCORES_FILE, angle_of
 
 
 @dataclass

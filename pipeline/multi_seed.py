@@ -6,7 +6,6 @@ with every figure as mean +- standard deviation. One seed proves nothing.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.demo import StepFailed, add_demo_args, config_from_args, run_demo
+from pipeline.demo import StepFailed, add_demo_args, demo_config, run_demo
 from pipeline.report import fmt, list_label, run_label
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
-from utils.cli import run_cli, setup_logging
+from utils.cli import make_parser, run_cli, setup_logging
 from utils.figures import plt, save_figure
 
 
@@ -120,7 +119,7 @@ def plot_seeds(all_results: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser(__doc__)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--from-results", action="store_true",
                    help="do not run anything: aggregate the seeds' existing results.json files")
@@ -135,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"=== seed {seed} ({n} of {len(args.seeds)}) ===", flush=True)
         try:
-            all_results.append(run_demo(config_from_args(args, seed)))
+            all_results.append(run_demo(demo_config(args, seed)))
         except StepFailed as exc:
             print(f"multi_seed: error: {exc}", file=sys.stderr)
             return 1

@@ -20,9 +20,11 @@ from models import SimpleCNNAudioRanker, build_model
 from utils.cli import run_cli
 from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, matrix_path_for
 from datasets.demo_data import DemoDataConfig, generate
-from influence.compute import InfluenceConfig, compute_influence
+from influence.compute import compute_influence
+from influence.config import InfluenceConfig
 from influence.io import load_influence
-from training.trainer import TrainConfig, train
+from training.config import TrainConfig
+from training.trainer import train
 
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "model_checkpoint_epoch"

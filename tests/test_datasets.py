@@ -15,7 +15,8 @@ import soundfile as sf
 import torch
 
 from datasets import AudioSpectrumDataset, DatasetConfig, load_exclusions, make_pairs, parse_exclusions, stratified_split
-from datasets.audio import SpectrogramParams, log_spectrogram, read_mono
+from datasets.audio import log_spectrogram, read_mono
+from datasets.config import SpectrogramParams
 from utils.constants import CACHE_DIR, DEFAULT_ANGLES, SAMPLE_RATE
 from datasets.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate
 from datasets.demo_data import main as demo_main
@@ -261,10 +262,10 @@ def test_other_sample_rate_is_resampled_or_refused(tmp_path, caplog):
     assert int(spec[:, FRAMES // 2].argmax()) == 43
     # With resampling off the file is refused, even though a resampled copy is in the cache.
     with pytest.raises(ValueError, match="44100 Hz") as exc:
-        dataset(root, resample=False)
+        dataset(root, spectrogram=SpectrogramParams(resample=False))
     assert str(path) in str(exc.value)
     with pytest.raises(ValueError, match="44100 Hz"):
-        dataset(root, resample=False, use_cache=False)
+        dataset(root, spectrogram=SpectrogramParams(resample=False), use_cache=False)
 
 
 def _empty(path: Path) -> None:

@@ -20,7 +20,8 @@ from models import SimpleCNNAudioRanker, build_model
 from utils.cli import run_cli
 from utils.constants import DEFAULT_ANGLES, SAMPLE_RATE
 from datasets.demo_data import DemoDataConfig, generate
-from training.trainer import TrainConfig, train
+from training.config import TrainConfig
+from training.trainer import train
 
 REPO = Path(__file__).resolve().parent.parent
 SPLITS = ("train", "validation", "holdout")

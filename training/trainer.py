@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,68 +13,32 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from datasets import AudioSpectrumDataset, DatasetConfig, stratified_split
+from datasets.audio_dataset import AudioSpectrumDataset
+from datasets.config import SpectrogramParams
 from datasets.exclusions import describe_unknown_ids
-from datasets.pairs import DEFAULT_SPLIT
+from datasets.pairs import SPLIT_NAMES, stratified_split
 from losses import PairLoss, build_loss
 from models import SimpleCNNAudioRanker
 from training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+from training.config import LR_SCHEDULES, TrainConfig
 from training.metrics import pairwise_accuracy, spearman
 from training.plots import plot_training_curves
 from utils.atomic_io import json_safe, write_json_atomic
 from utils.constants import (
+    ALL_FREQUENCIES,
     CHECKPOINT_PREFIX,
-    CHECKPOINTS_DIR,
     CURVES_FILE,
     HISTORY_FILE,
     RUN_FILE,
     SCORES_FILE,
     SUMMARY_FILE,
     checkpoint_file_name,
+    frequency_hz,
 )
 from utils.device import select_device
 from utils.seeding import seed_everything
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "validation", "holdout")
-
-
-@dataclass
-class TrainConfig:
-    frequency: str
-    material: str = "plastic"
-    data_root: str = ""
-    loss_type: str = "standard"
-    margin: float = 1.0
-    ghm_bins: int = 10
-    ghm_alpha: float = 0.75
-    ghm_momentum: float = 0.75
-    epochs: int = 30
-    checkpoint_interval: int = 5
-    learning_rate: float = 3e-3
-    lr_schedule: str = "cosine"
-    weight_decay: float = 1e-4
-    batch_size: int = 64
-    seed: int = 0
-    split_seed: int = 0
-    split_fractions: tuple[float, float, float] = DEFAULT_SPLIT
-    device: str = "auto"
-    exclusions_file: str | None = None
-    metadata_file: str | None = None
-    run_name: str | None = None
-    overwrite: bool = False
-    allow_unknown_exclusions: bool = False
-    n_fft: int = 2048
-    hop_length: int = 256
-    progress: bool = True
-
-    def default_run_name(self) -> str:
-        """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, so the baseline survives."""
-        base = f"{self.material}_{self.frequency}_{self.loss_type}"
-        if self.exclusions_file:
-            base += f"_excl_{Path(self.exclusions_file).stem}"
-        return base
 
 
 @dataclass
@@ -84,13 +48,12 @@ class RunResult:
     history: list[dict] = field(default_factory=list)
 
 
-def harmonic_bins(frequency: str, sample_rate: int, n_fft: int, harmonics: int = 9) -> int | None:
+def harmonic_bins(frequency: str, params: SpectrogramParams, harmonics: int = 9) -> int | None:
     """Frequency bins that hold the first `harmonics` harmonics of the tone; None = all bins."""
-    if frequency == "all":
+    if frequency == ALL_FREQUENCIES:
         return None
-    f0 = float(frequency[:-2])
-    bins = int(np.ceil(harmonics * f0 * n_fft / sample_rate)) + 8
-    return None if bins >= n_fft // 2 + 1 else bins
+    bins = int(np.ceil(harmonics * frequency_hz(frequency) * params.n_fft / params.sample_rate)) + 8
+    return None if bins >= params.n_fft // 2 + 1 else bins
 
 
 def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
@@ -100,7 +63,7 @@ def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
     if cfg.lr_schedule == "cosine":
         progress = (epoch - 1) / max(cfg.epochs - 1, 1)
         return float(cfg.learning_rate * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress))))
-    raise ValueError(f"unknown --lr-schedule {cfg.lr_schedule!r}: choose constant or cosine")
+    raise ValueError(f"unknown --lr-schedule {cfg.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
 
 
 @torch.no_grad()
@@ -124,8 +87,8 @@ def _check_split_survives(split: dict[str, list[str]], dataset: AudioSpectrumDat
             raise ValueError(f"the exclusions remove every {name} recording at angle(s) {lost} degrees")
 
 
-def _prepare_run_dir(cfg: TrainConfig, root: Path) -> Path:
-    run_dir = root / CHECKPOINTS_DIR / (cfg.run_name or cfg.default_run_name())
+def _prepare_run_dir(cfg: TrainConfig) -> Path:
+    run_dir = cfg.run_dir
     if run_dir.exists() and any(run_dir.iterdir()):
         if not cfg.overwrite:
             raise FileExistsError(
@@ -164,18 +127,7 @@ def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: Tr
 
 def _load_dataset(cfg: TrainConfig) -> AudioSpectrumDataset:
     """The recordings with the exclusions applied; unknown ids in the list are an error unless allowed."""
-    dataset = AudioSpectrumDataset(
-        DatasetConfig(
-            data_root=Path(cfg.data_root),
-            material=cfg.material,
-            frequency=cfg.frequency,
-            exclusions_file=Path(cfg.exclusions_file) if cfg.exclusions_file else None,
-            metadata_file=Path(cfg.metadata_file) if cfg.metadata_file else None,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-        ),
-        progress=cfg.progress,
-    )
+    dataset = AudioSpectrumDataset(cfg.dataset_config(), progress=cfg.progress)
     if dataset.unknown_exclusions and not cfg.allow_unknown_exclusions:
         raise ValueError(
             f"exclusions file {cfg.exclusions_file} names unknown id(s): "
@@ -187,16 +139,14 @@ def _load_dataset(cfg: TrainConfig) -> AudioSpectrumDataset:
 
 def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pairs: dict, device: torch.device) -> dict:
     """run.json: configuration, seed, split by sample id, exclusions and counts."""
-    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()}
-    config["data_root"] = str(Path(cfg.data_root).resolve())
     counts = {"recordings": len(dataset.sample_ids), "excluded_recordings": len(dataset.excluded_ids)}
-    for name in SPLITS:
+    for name in SPLIT_NAMES:
         every = dataset.pairs(split[name], valid_only=False)[0]
         counts[f"{name}_recordings"] = len(dataset.indices(split[name]))
         counts[f"{name}_pairs"] = len(pairs[name][0])
         counts[f"{name}_pairs_removed"] = len(every) - len(pairs[name][0])
     return {
-        "config": config,
+        "config": cfg.to_dict(),
         "seed": cfg.seed,
         "split": split,
         "excluded_ids": dataset.excluded_ids,
@@ -261,16 +211,15 @@ def train(cfg: TrainConfig) -> RunResult:
     # The split covers every recording, before exclusions, so a retrain is judged on the same holdout.
     split = stratified_split(dataset.sample_ids, dataset.angles, cfg.split_fractions, cfg.split_seed)
     _check_split_survives(split, dataset)
-    pairs = {name: dataset.pairs(split[name]) for name in SPLITS}
+    pairs = {name: dataset.pairs(split[name]) for name in SPLIT_NAMES}
     if len(pairs["train"][0]) == 0:
         raise ValueError("no training pairs: the training split needs recordings at two or more angles")
-    run_dir = _prepare_run_dir(cfg, Path(cfg.data_root))
+    run_dir = _prepare_run_dir(cfg)
     run_info = _run_info(cfg, dataset, split, pairs, device)
     write_json_atomic(run_dir / RUN_FILE, run_info)
 
     gen = seed_everything(cfg.seed)
-    sample_rate = dataset.config.sample_rate
-    model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, sample_rate, cfg.n_fft)).to(device)
+    model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dataset.config.spectrogram)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     train_pairs, train_targets = (torch.from_numpy(a) for a in pairs["train"])
     specs = dataset.spectrograms
@@ -291,7 +240,7 @@ def train(cfg: TrainConfig) -> RunResult:
 
     final_scores = score_all(model, specs, device)
     summary: dict[str, Any] = {"run": run_dir.name, "epochs": cfg.epochs, "seed": cfg.seed}
-    for name in SPLITS:
+    for name in SPLIT_NAMES:
         idx = dataset.indices(split[name])
         summary[f"{name}_pairwise_accuracy"] = pairwise_accuracy(final_scores, *pairs[name])
         summary[f"{name}_spearman"] = spearman(final_scores[idx], dataset.angles[idx])

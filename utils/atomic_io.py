@@ -6,7 +6,7 @@ import math
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Callable, IO
 
 
@@ -39,9 +39,11 @@ def _umask() -> int:
 
 
 def json_safe(value: Any) -> Any:
-    """A copy of `value` with NaN / infinity replaced by None, so that strict JSON can hold it."""
+    """A copy of `value` that strict JSON can hold: NaN / infinity become None, paths strings, tuples lists."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if isinstance(value, PurePath):
+        return str(value)
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -1,12 +1,58 @@
-"""Script plumbing: logging set-up and turning user errors into one line and an exit code."""
+"""Script plumbing: argument parsers, flags to config dataclasses, logging, one-line errors."""
 from __future__ import annotations
 
+import argparse
+import copy
+import dataclasses
 import logging
 import sys
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 # Errors a user can cause and fix: shown as one line, never as a traceback.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError, IsADirectoryError)
+
+Config = TypeVar("Config")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks and shows each option's default (unless it is None or False)."""
+
+    @staticmethod
+    def _shows_default(action: argparse.Action) -> bool:
+        default = action.default
+        return (bool(action.option_strings) and not action.required and default is not None and default is not False
+                and default != argparse.SUPPRESS)
+
+    def _format_action(self, action: argparse.Action) -> str:
+        if not action.help and self._shows_default(action):
+            action = copy.copy(action)
+            action.help = "(default: %(default)s)"
+        return super()._format_action(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or not self._shows_default(action):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def make_parser(description: str | None, **kwargs: Any) -> argparse.ArgumentParser:
+    """An argument parser whose --help keeps `description` as written and shows the defaults."""
+    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter, **kwargs)
+
+
+def config_from_args(cls: type[Config], args: argparse.Namespace, **extra: Any) -> Config:
+    """`cls(...)` from the parsed flags whose names are fields of the dataclass `cls`.
+
+    `extra` gives the fields that no flag of the same name sets (`progress=not args.no_progress`);
+    it wins over a flag of the same name. Flags that are not fields are ignored.
+    """
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(extra) - names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(unknown)}")
+    values = {name: value for name, value in vars(args).items() if name in names}
+    return cls(**{**values, **extra})
 
 
 def setup_logging(verbose: bool = False) -> None:

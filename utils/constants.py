@@ -10,9 +10,13 @@ from pathlib import Path
 
 FREQUENCIES = ("500hz", "1000hz", "3000hz")
 ALL_FREQUENCIES = "all"
+FREQUENCY_CHOICES = FREQUENCIES + (ALL_FREQUENCIES,)
+DEFAULT_FREQUENCY = "500hz"
 DEFAULT_MATERIAL = "plastic"
 DEFAULT_ANGLES = (0, 36, 72, 108, 144, 180)
 SAMPLE_RATE = 48_000
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 DATA_ROOT_ENV = "SINETONE_DATA_ROOT"
 DEFAULT_DEMO_ROOT = "data/demo"
@@ -32,6 +36,14 @@ CURVES_FILE = "training_curves.png"
 INFLUENCE_KEY_PREFIX = "tracin_influence_"
 INFLUENCE_MATRIX_SUFFIX = "_influence_matrix.npz"
 INFLUENCE_RUN_SUFFIX = "_influence_run.json"
+INFLUENCE_PLOT_SUFFIX = "_influence_distribution.png"
+
+
+def frequency_hz(frequency: str) -> float:
+    """`500hz` -> 500.0."""
+    if not frequency.endswith("hz") or not frequency[:-2].isdigit():
+        raise ValueError(f"frequency must look like '500hz', got {frequency!r}")
+    return float(frequency[:-2])
 
 
 def metadata_file_name(material: str, frequency: str) -> str:
@@ -68,11 +80,25 @@ def sample_metadata_path_for(influence_path: str | Path) -> Path:
     return p.with_name(name[: -len(INFLUENCE_SUFFIX)] + METADATA_SUFFIX)
 
 
-def matrix_path_for(influence_path: str | Path) -> Path:
-    """The dense `.npz` written beside an influence JSON file."""
+def _beside_influence_file(influence_path: str | Path, suffix: str) -> Path:
     p = Path(influence_path)
     stem = p.name[: -len(INFLUENCE_SUFFIX)] if p.name.endswith(INFLUENCE_SUFFIX) else p.stem
-    return p.with_name(stem + INFLUENCE_MATRIX_SUFFIX)
+    return p.with_name(stem + suffix)
+
+
+def matrix_path_for(influence_path: str | Path) -> Path:
+    """The dense `.npz` written beside an influence JSON file."""
+    return _beside_influence_file(influence_path, INFLUENCE_MATRIX_SUFFIX)
+
+
+def influence_run_path_for(influence_path: str | Path) -> Path:
+    """The run file (configuration, data root, checkpoints, summary) written beside an influence JSON file."""
+    return _beside_influence_file(influence_path, INFLUENCE_RUN_SUFFIX)
+
+
+def influence_plot_path_for(influence_path: str | Path) -> Path:
+    """The score distribution picture written beside an influence JSON file."""
+    return _beside_influence_file(influence_path, INFLUENCE_PLOT_SUFFIX)
 
 
 # Sample records in {material}_{frequency}_metadata.json.
@@ -96,6 +122,14 @@ K_AFFECTED = "affected_test_samples"
 
 # Sample id: {material}_deg{angle:03d}_{frequency}_{seq}.
 SAMPLE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d{3})_(?P<frequency>\d+hz)_(?P<seq>\d+)$")
+
+
+def angle_of(sample_id: str) -> int:
+    """The angle a sample id names: `plastic_deg036_500hz_04` -> 36."""
+    match = SAMPLE_ID_RE.match(sample_id)
+    if match is None:
+        raise ValueError(f"not a sample id: {sample_id!r}")
+    return int(match["angle"])
 
 # generate_tracin_exclusions.py: how candidates are ranked, and the extra tracin_info keys.
 CRITERION_PAIRS = "pairs"

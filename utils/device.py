@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from utils.constants import DEVICE_CHOICES
 
 
 def select_device(name: str = "auto") -> torch.device:

@@ -1,0 +1,56 @@
+"""`ExclusionConfig`: what generate_tracin_exclusions.py is asked to do (importing it needs no torch)."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from utils.atomic_io import json_safe
+from utils.constants import CRITERIA, CRITERION_PAIRS
+
+AUTO = "auto"
+"""`--threshold auto`: median - 3 x 1.4826 x MAD of the non-zero scores (`influence.stats.suggest_threshold`)."""
+PLOT_BESIDE = "<beside the list>"
+"""`--plot` without a file name: the list's name with `.png`."""
+
+
+@dataclass
+class ExclusionConfig:
+    """Everything the flags set; checked here, written into the list header."""
+
+    metadata_file: Path
+    output_file: Path | None = None
+    threshold: str = AUTO
+    min_occurrences: int = 5
+    max_exclusions: int = 30
+    consider_both_samples: bool = False
+    criterion: str = CRITERION_PAIRS
+    update_metadata: bool = False
+    plot: Path | None = None
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        self.metadata_file = Path(self.metadata_file)
+        self.output_file = None if self.output_file is None else Path(self.output_file)
+        self.plot = None if self.plot is None else Path(self.plot)
+        if self.criterion not in CRITERIA:
+            raise ValueError(f"unknown criterion {self.criterion!r}: choose one of {', '.join(CRITERIA)}")
+        if self.min_occurrences < 1:
+            raise ValueError(f"--min-occurrences must be at least 1, got {self.min_occurrences}")
+        if self.max_exclusions < 1:
+            raise ValueError(f"--max-exclusions must be at least 1, got {self.max_exclusions}")
+        if self.threshold != AUTO:
+            try:
+                value = float(self.threshold)
+            except ValueError:
+                raise ValueError(f"--threshold must be a number or 'auto', got {self.threshold!r}") from None
+            if not math.isfinite(value):
+                raise ValueError(f"--threshold must be a finite number, got {self.threshold!r}")
+
+    @property
+    def plot_beside_list(self) -> bool:
+        return self.plot is not None and str(self.plot) == PLOT_BESIDE
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(asdict(self))

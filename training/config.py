@@ -1,0 +1,103 @@
+"""`TrainConfig`: the typed configuration of one training run (importing it needs no torch).
+
+It is the run's single source of truth for every later step: train.py fills it from its
+flags, `train()` saves `to_dict()` in run.json and in every checkpoint (key "config"), and
+compute_tracin_influence.py reads it back with `from_dict()` to learn the run's data root,
+spectrogram parameters and run folder.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from datasets.config import DatasetConfig, SpectrogramParams, default_data_root
+from datasets.pairs import DEFAULT_SPLIT
+from losses.config import (
+    DEFAULT_GHM_ALPHA,
+    DEFAULT_GHM_BINS,
+    DEFAULT_GHM_MOMENTUM,
+    DEFAULT_LOSS_TYPE,
+    DEFAULT_MARGIN,
+)
+from utils.atomic_io import json_safe
+from utils.constants import CHECKPOINTS_DIR, DEFAULT_MATERIAL
+
+LR_SCHEDULES = ("cosine", "constant")
+
+
+@dataclass
+class TrainConfig:
+    frequency: str
+    material: str = DEFAULT_MATERIAL
+    data_root: Path = field(default_factory=default_data_root)
+    loss_type: str = DEFAULT_LOSS_TYPE
+    margin: float = DEFAULT_MARGIN
+    ghm_bins: int = DEFAULT_GHM_BINS
+    ghm_alpha: float = DEFAULT_GHM_ALPHA
+    ghm_momentum: float = DEFAULT_GHM_MOMENTUM
+    epochs: int = 30
+    checkpoint_interval: int = 5
+    learning_rate: float = 3e-3
+    lr_schedule: str = LR_SCHEDULES[0]
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    seed: int = 0
+    split_seed: int = 0
+    split_fractions: tuple[float, float, float] = DEFAULT_SPLIT
+    device: str = "auto"
+    exclusions_file: Path | None = None
+    metadata_file: Path | None = None
+    run_name: str | None = None
+    overwrite: bool = False
+    allow_unknown_exclusions: bool = False
+    # The spectrogram settings a run may change; the others keep SpectrogramParams' defaults.
+    n_fft: int = SpectrogramParams.n_fft
+    hop_length: int = SpectrogramParams.hop_length
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.data_root = Path(self.data_root)
+        self.exclusions_file = None if self.exclusions_file is None else Path(self.exclusions_file)
+        self.metadata_file = None if self.metadata_file is None else Path(self.metadata_file)
+        self.split_fractions = tuple(self.split_fractions)
+
+    def default_run_name(self) -> str:
+        """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, so the baseline survives."""
+        base = f"{self.material}_{self.frequency}_{self.loss_type}"
+        if self.exclusions_file:
+            base += f"_excl_{self.exclusions_file.stem}"
+        return base
+
+    @property
+    def run_dir(self) -> Path:
+        """`DATA_ROOT/checkpoints/<run name>`: where the run's checkpoints and files go."""
+        return self.data_root / CHECKPOINTS_DIR / (self.run_name or self.default_run_name())
+
+    @property
+    def spectrogram_params(self) -> SpectrogramParams:
+        return SpectrogramParams(n_fft=self.n_fft, hop_length=self.hop_length)
+
+    def dataset_config(self, **overrides: Any) -> DatasetConfig:
+        """The recordings this run trains on (`overrides` replace fields, e.g. another data root)."""
+        config = DatasetConfig(
+            data_root=self.data_root,
+            material=self.material,
+            frequency=self.frequency,
+            exclusions_file=self.exclusions_file,
+            metadata_file=self.metadata_file,
+            spectrogram=self.spectrogram_params,
+        )
+        return replace(config, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as run.json and every checkpoint store it; the data root is made absolute."""
+        return json_safe({**asdict(self), "data_root": self.data_root.resolve()})
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
+        """Read back `to_dict()`: missing keys (older runs) take their defaults, unknown keys are ignored."""
+        if not isinstance(values, Mapping) or "frequency" not in values:
+            raise ValueError("the run configuration names no frequency")
+        names = {f.name for f in fields(cls) if f.init}
+        return cls(**{k: v for k, v in values.items() if k in names})
