@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from utils.constants import K_SELF_INFLUENCE, matrix_path_for
-from influence.io import InfluenceData, load_influence, save_influence, split_pair_id
+from influence.io import InfluenceData, load_influence, save_influence, split_pair_id, sum_pairs_by_recording
 
 A, B, C = "plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg072_500hz_01"
 V1, V2 = "plastic_deg000_500hz_02", "plastic_deg072_500hz_02"
@@ -152,3 +152,18 @@ def test_split_pair_id():
     )
     with pytest.raises(ValueError, match="cannot split pair id 'foo_bar'"):
         split_pair_id("foo_bar")
+
+
+def test_sum_pairs_by_recording(hand_matrix):
+    ids, rec = sum_pairs_by_recording(hand_matrix.pairs, hand_matrix.influence)
+    assert ids == list(hand_matrix.ids)
+    np.testing.assert_allclose(
+        rec,
+        [
+            [-5, -5, -2, 0],
+            [-4, -4, -2, 5],
+            [-8, -3, 0, 0],
+            [-8.5, -3.5, 0, 5],
+            [-1.5, -1.5, 0, 0],
+        ],
+    )

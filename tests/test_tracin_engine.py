@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from datasets.pairs import make_pairs
+from influence.task import checkpoint_spec, reference_checkpoint
 from losses import GHMPairLoss, MarginRankingPairLoss
 from models import SimpleCNNAudioRanker
 from tracin import PairSet, TracInEngine
 from tracin.reference import naive_tracin
-from datasets.pairs import make_pairs
-from influence.task import checkpoint_spec, reference_checkpoint
 
 ETAS = (0.5, 0.1, 0.02)
 ANGLES = [0, 0, 36, 72, 72, 108, 144, 180]

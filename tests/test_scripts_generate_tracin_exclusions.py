@@ -1,8 +1,7 @@
 """generate_tracin_exclusions.py end to end on real files in tmp_path, with hand-worked answers.
 
-The matrix is the one of test_exclusion_rules.py with sample ids for A..E:
-threshold -1 and min-occurrences 2 give the list [A, D, B] (one recording per pair) or
-[A, B, C, D, E] (both recordings).
+The matrix is conftest's `hand_matrix` (recordings A..E): threshold -1 and min-occurrences 2
+give the list [A, D, B] (one recording per pair) or [A, B, C, D, E] (both recordings).
 """
 import json
 import subprocess
@@ -14,46 +13,44 @@ import pytest
 
 import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
-from utils.cli import run_cli
-from utils.constants import matrix_path_for
-from influence.stats import suggest_threshold
 from influence.io import InfluenceData, save_influence
+from influence.stats import suggest_threshold
+from utils.constants import angle_of, matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
-
-A, B, C, D, E = (f"plastic_deg{a:03d}_500hz_01" for a in (0, 36, 72, 108, 144))
-VAL_IDS = [f"plastic_deg{a:03d}_500hz_02" for a in (0, 36, 72, 108, 144)]
-VAL = [(VAL_IDS[0], VAL_IDS[1]), (VAL_IDS[1], VAL_IDS[2]), (VAL_IDS[2], VAL_IDS[3]), (VAL_IDS[3], VAL_IDS[4])]
-VAL_KEYS = [f"{a}_{b}" for a, b in VAL]
-PAIRS = [(A, B), (A, C), (B, D), (C, D), (D, E)]
-INFLUENCE = np.array(
-    [
-        [-2.0, -2.0, -2.0, 0.0],
-        [-3.0, -3.0, 0.0, 0.0],
-        [-2.0, -2.0, 0.0, 5.0],
-        [-5.0, 0.0, 0.0, 0.0],
-        [-1.5, -1.5, 0.0, 0.0],
-    ]
-)
+TUTORIAL = ("--threshold", "-1", "--min-occurrences", "2", "--max-exclusions", "30", "--verbose", "--update-metadata")
 
 
-def make_root(tmp_path: Path, self_influence: bool = False) -> Path:
-    """DATA_ROOT/metadata with the sample metadata (with a user key) and the influence file + matrix."""
-    meta_dir = tmp_path / "metadata"
-    meta_dir.mkdir(parents=True)
-    records = {}
-    for sid in [A, B, C, D, E] + VAL_IDS:
-        angle = int(sid.split("_deg")[1][:3])
-        records[sid] = {"id": sid, "file_path": f"deg{angle:03d}/plastic/{sid}.wav", "angle": angle,
-                        "material": "plastic", "frequency": "500hz", "seq_num": 1, "excluded": False,
-                        "notes": "", "listened": "yes"}
-    (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records, indent=2))
-    data = InfluenceData(PAIRS, VAL, INFLUENCE, info={"seed": 3, "loss_type": "standard"})
-    if self_influence:
-        data.recording_ids = [A, B, C, D, E]
-        data.recording_self_influence = np.array([1.0, 1.2, 0.9, 1.1, 10.0])
-    save_influence(meta_dir / "plastic_500hz_influence_metadata.json", data)
-    return tmp_path
+@pytest.fixture
+def make_root(hand_matrix):
+    """`make_root(folder, self_influence=False)`: folder/metadata with the sample metadata (with a
+    user key) and the influence file + matrix of the hand-worked matrix."""
+
+    def make(folder: Path, self_influence: bool = False) -> Path:
+        meta_dir = folder / "metadata"
+        meta_dir.mkdir(parents=True)
+        records = {}
+        for sid in hand_matrix.ids + hand_matrix.val_ids:
+            angle = angle_of(sid)
+            records[sid] = {"id": sid, "file_path": f"deg{angle:03d}/plastic/{sid}.wav", "angle": angle,
+                            "material": "plastic", "frequency": "500hz", "seq_num": 1, "excluded": False,
+                            "notes": "", "listened": "yes"}
+        (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records, indent=2))
+        data = InfluenceData(hand_matrix.pairs, hand_matrix.val_pairs, hand_matrix.influence,
+                             info={"seed": 3, "loss_type": "standard"})
+        if self_influence:
+            data.recording_ids = list(hand_matrix.ids)
+            data.recording_self_influence = np.array([1.0, 1.2, 0.9, 1.1, 10.0])
+        save_influence(meta_dir / "plastic_500hz_influence_metadata.json", data)
+        return folder
+
+    return make
+
+
+@pytest.fixture
+def run(cli):
+    """`run(root, *flags)`: the script on root's influence file, in-process -> (exit code, stdout, stderr)."""
+    return lambda root, *flags: cli(gen, ["--metadata-file", str(influence_file(root)), *flags])
 
 
 def influence_file(root: Path) -> Path:
@@ -68,22 +65,12 @@ def list_file(root: Path) -> Path:
     return root / "exclusions" / "plastic_500hz_tracin_exclusions.txt"
 
 
-def run(root: Path, *flags: str, capsys=None) -> tuple[int, str, str]:
-    """Run the script in-process the way `python generate_tracin_exclusions.py` does."""
-    argv = ["--metadata-file", str(influence_file(root)), *flags]
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: gen.main(argv), "generate_tracin_exclusions.py")
-    out, err = capsys.readouterr() if capsys else ("", "")
-    return exit_info.value.code, out, err
-
-
-TUTORIAL = ("--threshold", "-1", "--min-occurrences", "2", "--max-exclusions", "30", "--verbose", "--update-metadata")
-
-
-def test_tutorial_flags_pairs_rule(tmp_path, capsys):
+def test_tutorial_flags_pairs_rule(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
+    val_keys = [f"{a}_{b}" for a, b in hand_matrix.val_pairs]
     root = make_root(tmp_path)
     out_file = tmp_path / "lists" / "mine.txt"
-    code, out, _ = run(root, "--output-file", str(out_file), *TUTORIAL, capsys=capsys)
+    code, out, _ = run(root, "--output-file", str(out_file), *TUTORIAL)
     assert code == 0
     assert load_exclusions(out_file).ids == [A, D, B]
     text = out_file.read_text()
@@ -98,66 +85,71 @@ def test_tutorial_flags_pairs_rule(tmp_path, capsys):
     info = a["tracin_info"]
     assert info["negative_occurrences"] == 3
     assert info["average_influence"] == pytest.approx(-2.4)
-    assert info["affected_test_samples"] == sorted(VAL_KEYS[:3])
+    assert info["affected_test_samples"] == sorted(val_keys[:3])
     assert info["criterion"] == "pairs" and info["threshold"] == -1.0 and info["harmful_pairs"] == 2
     assert info["exclusion_date"] in a["notes"] and "criterion=pairs, threshold=-1" in a["notes"]
     assert [sid for sid, r in meta.items() if r["excluded"]] == [A, B, D]
     assert Path(str(metadata_file(root)) + ".bak").exists()
 
 
-def test_default_output_file_and_consider_both(tmp_path, capsys):
+def test_default_output_file_and_consider_both(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
     root = make_root(tmp_path)
-    code, _, _ = run(root, "--threshold", "-1", "--min-occurrences", "2", "--consider-both-samples", capsys=capsys)
+    code, _, _ = run(root, "--threshold", "-1", "--min-occurrences", "2", "--consider-both-samples")
     assert code == 0 and load_exclusions(list_file(root)).ids == [A, B, C, D, E]
     # one slot left at pair (D, E): only the more harmful D
     run(root, "--threshold", "-1", "--min-occurrences", "2", "--consider-both-samples", "--max-exclusions", "4",
-        capsys=capsys)
+        )
     assert load_exclusions(list_file(root)).ids == [A, B, C, D]
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--max-exclusions", "2", capsys=capsys)
+    run(root, "--threshold", "-1", "--min-occurrences", "2", "--max-exclusions", "2")
     assert load_exclusions(list_file(root)).ids == [A, D]
 
 
-def test_recordings_criterion(tmp_path, capsys):
+def test_recordings_criterion(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
     root = make_root(tmp_path)
     code, _, _ = run(root, "--criterion", "recordings", "--threshold", "-2.5", "--min-occurrences", "2",
-                     "--update-metadata", capsys=capsys)
+                     "--update-metadata")
     assert code == 0 and load_exclusions(list_file(root)).ids == [A, C, D, B]
     info = json.loads(metadata_file(root).read_text())[C]["tracin_info"]
     assert info["negative_occurrences"] == 2 and info["average_influence"] == pytest.approx(-5.5)
 
 
-def test_self_influence_criterion(tmp_path, capsys):
+def test_self_influence_criterion(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
+    val_keys = [f"{a}_{b}" for a, b in hand_matrix.val_pairs]
     root = make_root(tmp_path, self_influence=True)
-    code, _, err = run(root, "--criterion", "self-influence", "--update-metadata", "--verbose", capsys=capsys)
+    code, _, err = run(root, "--criterion", "self-influence", "--update-metadata", "--verbose")
     assert code == 0 and load_exclusions(list_file(root)).ids == [E]
     assert "does not use --threshold or --min-occurrences" in err
     info = json.loads(metadata_file(root).read_text())[E]["tracin_info"]
     assert info["self_influence"] == 10.0 and info["average_influence"] == pytest.approx(-0.75)
-    assert info["affected_test_samples"] == sorted(VAL_KEYS[:2])
+    assert info["affected_test_samples"] == sorted(val_keys[:2])
 
 
-def test_self_influence_missing_is_one_line_error(tmp_path, capsys):
+def test_self_influence_missing_is_one_line_error(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    code, _, err = run(root, "--criterion", "self-influence", capsys=capsys)
+    code, _, err = run(root, "--criterion", "self-influence")
     assert code == 1
     assert err.startswith("generate_tracin_exclusions.py: error:") and "self-influence" in err
     assert len(err.strip().splitlines()) == 1
 
 
-def test_rerun_with_same_inputs_changes_nothing(tmp_path, capsys):
+def test_rerun_with_same_inputs_changes_nothing(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    run(root, *TUTORIAL, capsys=capsys)
+    run(root, *TUTORIAL)
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (list_file(root), metadata_file(root))}
-    code, out, _ = run(root, *TUTORIAL, capsys=capsys)
+    code, out, _ = run(root, *TUTORIAL)
     assert code == 0
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
     assert "unchanged" in out and "not rewritten" in out
     assert not Path(str(list_file(root)) + ".bak").exists()  # nothing was replaced
 
 
-def test_hand_edits_survive_a_rerun(tmp_path, capsys):
+def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
     root = make_root(tmp_path)
-    run(root, *TUTORIAL, capsys=capsys)
+    run(root, *TUTORIAL)
     path = list_file(root)
     edited = path.read_text().replace(f"{D}\n", f"# {D}\n").replace(f"{A}\n", f"{A}  # clipped at 2 s\n")
     edited += "# checked by Hank\n"
@@ -167,7 +159,7 @@ def test_hand_edits_survive_a_rerun(tmp_path, capsys):
     meta[B]["my_flag"] = 1
     metadata_file(root).write_text(json.dumps(meta, indent=2))
 
-    code, out, _ = run(root, *TUTORIAL, capsys=capsys)
+    code, out, _ = run(root, *TUTORIAL)
     assert code == 0
     new = load_exclusions(path)
     assert new.ids == [A, B] and new.commented_out == [D]  # D stays out; its slot is not refilled by E
@@ -183,18 +175,19 @@ def test_hand_edits_survive_a_rerun(tmp_path, capsys):
     assert meta[B]["my_flag"] == 1 and meta[B]["notes"].startswith("re-recorded? Excluded by TracIn")
     # and again: nothing changes
     before = (path.read_bytes(), metadata_file(root).read_bytes())
-    run(root, *TUTORIAL, capsys=capsys)
+    run(root, *TUTORIAL)
     assert (path.read_bytes(), metadata_file(root).read_bytes()) == before
 
 
-def test_dropped_ids_are_reported_and_reincluded(tmp_path, capsys):
+def test_dropped_ids_are_reported_and_reincluded(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
     root = make_root(tmp_path)
-    run(root, *TUTORIAL, capsys=capsys)
+    run(root, *TUTORIAL)
     meta = json.loads(metadata_file(root).read_text())
     meta[D]["notes"] = "door slam at 0.5 s | " + meta[D]["notes"]
     metadata_file(root).write_text(json.dumps(meta, indent=2))
     # min-occurrences 3: only pair (A, B) is harmful -> A
-    code, out, _ = run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata", capsys=capsys)
+    code, out, _ = run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata")
     assert code == 0 and load_exclusions(list_file(root)).ids == [A]
     assert f"removed: {D}, {B}" in out
     assert load_exclusions(Path(str(list_file(root)) + ".bak")).ids == [A, D, B]
@@ -209,7 +202,7 @@ def test_dropped_ids_are_reported_and_reincluded(tmp_path, capsys):
     assert meta[A]["notes"].count("Excluded by TracIn") == 1 and "3 negative occurrences" in meta[A]["notes"]
 
 
-def test_legacy_influence_file_with_underscored_ids(tmp_path, capsys):
+def test_legacy_influence_file_with_underscored_ids(tmp_path, cli):
     """Nested JSON written by an older tool, no matrix; the material itself contains '_'."""
     def sid(angle, take):
         return f"old_plastic_deg{angle:03d}_500hz_{take:02d}"
@@ -229,27 +222,26 @@ def test_legacy_influence_file_with_underscored_ids(tmp_path, capsys):
     out_file = tmp_path / "list.txt"
     argv = ["--metadata-file", str(path), "--output-file", str(out_file), "--threshold", "-3",
             "--min-occurrences", "1", "--consider-both-samples"]
-    with pytest.raises(SystemExit) as exit_info:
-        run_cli(lambda: gen.main(argv), "generate_tracin_exclusions.py")
-    assert exit_info.value.code == 0
+    code, _, _ = cli(gen, argv)
+    assert code == 0
     # (a, b): 2 below -3, mean -5; (a, c): 1 below. Ranked (a, b), (a, c): a (2 pairs) first.
     assert load_exclusions(out_file).ids == [a, b, c]
     # With the sample metadata beside it (ids known), and --update-metadata, the same list.
     records = {s: {"id": s, "angle": int(s.split("_deg")[1][:3]), "excluded": False, "notes": ""}
                for s in (a, b, c, *v[0], *v[1])}
     (meta_dir / "old_plastic_500hz_metadata.json").write_text(json.dumps(records))
-    with pytest.raises(SystemExit):
-        run_cli(lambda: gen.main(argv + ["--update-metadata"]), "generate_tracin_exclusions.py")
+    cli(gen, argv + ["--update-metadata"])
     assert load_exclusions(out_file).ids == [a, b, c]
     meta = json.loads((meta_dir / "old_plastic_500hz_metadata.json").read_text())
     assert meta[a]["tracin_info"]["affected_test_samples"] == sorted(f"{x}_{y}" for x, y in v)
 
 
-def test_auto_threshold(tmp_path, capsys):
+def test_auto_threshold(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
     root = make_root(tmp_path)
-    expected = suggest_threshold(INFLUENCE)
+    expected = suggest_threshold(hand_matrix.influence)
     assert expected == pytest.approx(-2 - 3 * 1.4826 * 0.5)
-    code, out, _ = run(root, "--threshold", "auto", "--min-occurrences", "1", capsys=capsys)
+    code, out, _ = run(root, "--threshold", "auto", "--min-occurrences", "1")
     assert code == 0
     assert f"threshold auto: {expected:.6g}" in out
     assert f"threshold: auto ({expected!r})" in list_file(root).read_text()
@@ -257,9 +249,9 @@ def test_auto_threshold(tmp_path, capsys):
     assert load_exclusions(list_file(root)).ids == [C]
 
 
-def test_no_pair_qualifies_writes_header_only(tmp_path, capsys):
+def test_no_pair_qualifies_writes_header_only(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    code, out, _ = run(root, "--threshold", "-100", "--update-metadata", capsys=capsys)
+    code, out, _ = run(root, "--threshold", "-100", "--update-metadata")
     assert code == 0
     assert "no training pairs qualify" in out
     parsed = load_exclusions(list_file(root))
@@ -267,37 +259,32 @@ def test_no_pair_qualifies_writes_header_only(tmp_path, capsys):
     assert list_file(root).read_text().startswith("# TracIn exclusion list")
 
 
-def test_positive_threshold_warns(tmp_path, capsys):
+def test_positive_threshold_warns(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    code, _, err = run(root, "--threshold", "1", "--min-occurrences", "2", capsys=capsys)
+    code, _, err = run(root, "--threshold", "1", "--min-occurrences", "2")
     assert code == 0 and "WARNING" in err and "positive" in err
 
 
-def test_plot(tmp_path, capsys):
+def test_plot(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--plot", capsys=capsys)
+    run(root, "--threshold", "-1", "--min-occurrences", "2", "--plot")
     png = list_file(root).with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     other = tmp_path / "plots" / "x.png"
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--plot", str(other), capsys=capsys)
+    run(root, "--threshold", "-1", "--min-occurrences", "2", "--plot", str(other))
     assert other.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_bad_flag_values(tmp_path, capsys):
+def test_bad_flag_values(tmp_path, make_root, run):
     root = make_root(tmp_path)
     for flags, message in ((("--threshold", "abc"), "--threshold must be a number"),
                            (("--min-occurrences", "0"), "--min-occurrences must be at least 1"),
                            (("--max-exclusions", "0"), "--max-exclusions must be at least 1")):
-        code, _, err = run(root, *flags, capsys=capsys)
+        code, _, err = run(root, *flags)
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
 
-def _script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "generate_tracin_exclusions.py"), *args],
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
-
-
-def test_bad_inputs_in_a_real_process(tmp_path):
+def test_bad_inputs_in_a_real_process(tmp_path, make_root):
     """Missing / non-JSON influence file and malformed sample metadata: exit 1, one line, nothing overwritten."""
     root = make_root(tmp_path)
     missing = _script("--metadata-file", str(tmp_path / "nope_500hz_influence_metadata.json"), cwd=tmp_path)
@@ -319,3 +306,8 @@ def test_bad_inputs_in_a_real_process(tmp_path):
     assert "sample metadata file" in r.stderr and "not valid JSON" in r.stderr
     assert metadata_file(root).read_bytes() == before
     assert not list_file(root).exists()
+
+
+def _script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "generate_tracin_exclusions.py"), *args],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)

@@ -1,0 +1,101 @@
+"""train.py as the shell runs it: an existing run is kept, bad exclusions and devices are one line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import train as train_script
+from datasets.demo_data import sample_id
+from training.config import TrainConfig
+from training.trainer import train
+from utils.constants import angle_of
+
+REPO = Path(__file__).resolve().parent.parent
+FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-progress"]
+
+
+def read(path: Path):
+    return json.loads(path.read_text())
+
+
+def sid(angle: int, take: int) -> str:
+    return sample_id("plastic", angle, "500hz", take)
+
+
+def write_exclusions(path: Path, ids: list[str]) -> Path:
+    path.write_text("# test exclusions\n" + "".join(f"{s}\n" for s in ids))
+    return path
+
+
+def test_existing_run_folder_is_kept(baseline, data_root, cli, one_error_line):
+    name = "keep_me"
+    first = train(TrainConfig(frequency="500hz", data_root=data_root, run_name=name, epochs=1, device="cpu",
+                              progress=False)).run_dir
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--frequency", "500hz", "--data-root", str(data_root), "--run-name", name,
+         "--epochs", "1", "--device", "cpu", "--no-progress"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    line = one_error_line(proc.stderr, "train.py")
+    assert str(first) in line and "--overwrite" in line
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before
+
+    code, _, _ = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--run-name", name, "--overwrite",
+                                    "--epochs", "2", "--checkpoint-interval", "1", "--device", "cpu", "--no-progress"])
+    assert code == 0
+    kept = [p for p in first.parent.iterdir() if p.name.startswith(name + ".old-")]
+    assert len(kept) == 1
+    assert {p.name: p.read_bytes() for p in kept[0].iterdir()} == before
+    assert (first / "model_checkpoint_epoch_2.pt").is_file()
+    assert read(first / "run.json")["config"]["epochs"] == 2
+
+
+def test_exclusion_errors(baseline, data_root, tmp_path, cli, one_error_line):
+    split = read(baseline / "run.json")["split"]
+    before = sorted(p.name for p in (data_root / "checkpoints").iterdir())
+    args = ["--frequency", "500hz", "--data-root", str(data_root), *FAST]
+
+    missing = tmp_path / "missing.txt"
+    code, _, err = cli(train_script, [*args, "--exclusions-file", str(missing)])
+    assert code == 1
+    assert str(missing) in one_error_line(err, "train.py")
+
+    # Both training recordings at 36 degrees.
+    at36 = [s for s in split["train"] if angle_of(s) == 36]
+    assert len(at36) == 2
+    code, _, err = cli(train_script, [*args, "--exclusions-file", str(write_exclusions(tmp_path / "all36.txt", at36))])
+    assert code == 1
+    assert "remove every train recording at angle(s) 36 degrees" in one_error_line(err, "train.py")
+
+    typo = sid(72, 3).replace("_03", "_3")  # plastic_deg072_500hz_3
+    excl = write_exclusions(tmp_path / "typo.txt", [sid(0, 1), typo])
+    code, _, err = cli(train_script, [*args, "--exclusions-file", str(excl)])
+    assert code == 1
+    line = one_error_line(err, "train.py", warnings=True)
+    assert f"'{typo}' (closest: '{sid(72, 3)}')" in line and "--allow-unknown-exclusions" in line
+    assert sorted(p.name for p in (data_root / "checkpoints").iterdir()) == before  # nothing was written
+
+    code, _, err = cli(train_script, [*args, "--exclusions-file", str(excl), "--allow-unknown-exclusions"])
+    assert code == 0
+    assert typo in err  # still warned about
+    run = read(data_root / "checkpoints" / "plastic_500hz_standard_excl_typo" / "run.json")
+    assert run["excluded_ids"] == [sid(0, 1)] and run["unknown_excluded_ids"] == [typo]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_device_cuda_without_gpu_is_one_line(data_root, one_error_line):
+    proc = subprocess.run(
+        [sys.executable, "train.py", "--frequency", "500hz", "--data-root", str(data_root), "--device", "cuda",
+         "--epochs", "1", "--run-name", "cuda_run", "--no-progress"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert proc.returncode == 1
+    assert "--device cuda" in one_error_line(proc.stderr, "train.py") and "no CUDA" in proc.stderr
+    assert not (data_root / "checkpoints" / "cuda_run").exists()
