@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from exclusion.rules import Exclusion, Selection
 from utils.constants import (
     CRITERION_SELF_INFLUENCE,
     K_AFFECTED,
@@ -47,7 +48,6 @@ from utils.constants import (
     K_TRACIN_INFO,
     SAMPLE_ID_RE,
 )
-from exclusion.rules import Exclusion, Selection
 
 log = logging.getLogger(__name__)
 

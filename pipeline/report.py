@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from influence.io import load_influence
 from utils.atomic_io import write_text_atomic
 from utils.constants import METADATA_DIR, influence_file_name
-from influence.io import load_influence
 from utils.figures import plt, save_figure
 
 RUN_LABELS = {

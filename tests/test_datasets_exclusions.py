@@ -5,7 +5,6 @@ import pytest
 
 from datasets.exclusions import closest_id, load_exclusions, parse_exclusions
 
-
 HAND_WRITTEN = (
     "\ufeff# exclusions reviewed by hand\r\n"
     "\r\n"

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from utils.constants import K_SELF_INFLUENCE, matrix_path_for
 from influence.io import InfluenceData, load_influence, save_influence, split_pair_id, sum_pairs_by_recording
+from utils.constants import K_SELF_INFLUENCE, matrix_path_for
 
 A, B, C = "plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg072_500hz_01"
 V1, V2 = "plastic_deg000_500hz_02", "plastic_deg072_500hz_02"

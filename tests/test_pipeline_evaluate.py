@@ -8,7 +8,6 @@ import pytest
 from pipeline.evaluate import clean_holdout_score, detection_score
 from utils.atomic_io import write_json_atomic
 
-
 FAULTS = {
     "plastic_deg000_500hz_01": {"kind": "mislabel", "stored_angle": 0, "true_angle": 144},
     "plastic_deg036_500hz_02": {"kind": "clip", "stored_angle": 36, "true_angle": 36},

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path, PurePath
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable
 
 
 def _atomic_write(path: Path, write: Callable[[IO], None], mode: str) -> None:
