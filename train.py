@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opt.add_argument("--learning-rate", type=float, default=d.learning_rate)
     opt.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule)
     opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    opt.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step")
+    opt.add_argument("--batch-size", type=int, default=d.batch_size,
+                     help="recordings per step; each step trains on every pair among them whose angles differ")
     opt.add_argument("--seed", type=int, default=d.seed)
     opt.add_argument("--device", choices=DEVICE_CHOICES, default=d.device)
     out = p.add_argument_group("output")

@@ -41,7 +41,7 @@ class TrainConfig:
     learning_rate: float = 3e-3
     lr_schedule: str = LR_SCHEDULES[0]
     weight_decay: float = 1e-4
-    batch_size: int = 64
+    batch_size: int = 16  # recordings per step; each step trains on every cross-angle pair among them
     seed: int = 0
     split_seed: int = 0
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT

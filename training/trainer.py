@@ -16,7 +16,7 @@ from tqdm import tqdm
 from datasets.audio_dataset import AudioSpectrumDataset
 from datasets.config import SpectrogramParams
 from datasets.exclusions import describe_unknown_ids
-from datasets.pairs import SPLIT_NAMES, stratified_split
+from datasets.pairs import SPLIT_NAMES, make_pairs, stratified_split
 from losses import PairLoss, build_loss
 from models import SimpleCNNAudioRanker
 from training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
@@ -162,28 +162,36 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     loss: PairLoss,
     specs: torch.Tensor,
-    pairs: torch.Tensor,
-    targets: torch.Tensor,
+    recordings: np.ndarray,
+    angles: np.ndarray,
     batch_size: int,
     gen: torch.Generator,
     device: torch.device,
 ) -> float:
-    """One pass over the training pairs (P, 2) in a seeded order; returns the mean pair loss."""
+    """One pass over the training recordings in a seeded order; returns the mean pair loss.
+
+    Each step scores `batch_size` recordings once and trains on every pair among them whose
+    angles differ, so an epoch costs one forward and backward pass per recording however
+    many pairs there are. `recordings` (R,) indexes `specs` (N, F, T) and `angles` (N,).
+    """
     model.train()
-    order = torch.randperm(len(pairs), generator=gen)
-    total = 0.0
+    order = recordings[torch.randperm(len(recordings), generator=gen).numpy()]
+    total, count = 0.0, 0
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        # Score each distinct recording once, then index the margins.
-        uniq, inverse = torch.unique(pairs[batch], return_inverse=True)
-        scores = model(specs[uniq].to(device))
-        margins = scores[inverse[:, 0]] - scores[inverse[:, 1]]
-        batch_loss = loss.pair_losses(margins, targets[batch].to(device), update=True).mean()
+        local, targets = make_pairs(np.arange(len(batch)), angles[batch])
+        if len(local) == 0:
+            continue  # every recording of this batch has the same angle
+        scores = model(specs[torch.from_numpy(batch)].to(device))
+        pairs = torch.from_numpy(local).to(device)
+        margins = scores[pairs[:, 0]] - scores[pairs[:, 1]]
+        batch_loss = loss.pair_losses(margins, torch.from_numpy(targets).to(device), update=True).mean()
         optimizer.zero_grad(set_to_none=True)
         batch_loss.backward()
         optimizer.step()
-        total += float(batch_loss.detach()) * len(batch)
-    return total / len(order)
+        total += float(batch_loss.detach()) * len(local)
+        count += len(local)
+    return total / max(count, 1)
 
 
 def _validation_record(loss: PairLoss, scores: np.ndarray, pairs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -221,7 +229,7 @@ def train(cfg: TrainConfig) -> RunResult:
     gen = seed_everything(cfg.seed)
     model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dataset.config.spectrogram)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    train_pairs, train_targets = (torch.from_numpy(a) for a in pairs["train"])
+    train_recordings = dataset.indices(split["train"])
     specs = dataset.spectrograms
     history: list[dict] = []
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress)
@@ -229,7 +237,8 @@ def train(cfg: TrainConfig) -> RunResult:
         lr = learning_rate_at(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        train_loss = _train_epoch(model, optimizer, loss, specs, train_pairs, train_targets, cfg.batch_size, gen, device)
+        train_loss = _train_epoch(model, optimizer, loss, specs, train_recordings, dataset.angles, cfg.batch_size, gen,
+                                  device)
         record = {"epoch": epoch, "learning_rate": lr, "train_loss": train_loss,
                   **_validation_record(loss, score_all(model, specs, device), *pairs["validation"])}
         history.append(record)
