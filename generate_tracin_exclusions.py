@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     io.add_argument("--update-metadata", action="store_true",
                     help="record excluded / notes / tracin_info in the sample metadata beside the influence file")
     io.add_argument("--plot", nargs="?", const=PLOT_BESIDE, default=None, metavar="PNG",
-                    help="write a PNG of the harmful recordings and their influence (default: the list with .png)")
+                    help="also draw the listed recordings' influence; PNG defaults to the list's name with .png "
+                         "(default: no picture)")
     rule = p.add_argument_group("rule")
     rule.add_argument("--criterion", choices=CRITERIA, default=d.criterion, help="how candidates are ranked")
     rule.add_argument("--threshold", default=d.threshold,

@@ -3,9 +3,15 @@
     python train.py --frequency 500hz --material plastic
     python train.py --frequency 500hz --material plastic \\
         --exclusions-file data/demo/exclusions/plastic_500hz_tracin_exclusions.txt --loss-type ghm
+    python train.py --frequencies 500hz 1000hz 3000hz --material plastic
 
 Writes `{data root}/checkpoints/{run}/`: model_checkpoint_epoch_{E}.pt, run.json (config,
 seed, split), history.json, summary.json, scores.json and training_curves.png.
+`--frequency all` trains ONE model on the three frequencies pooled; `--frequencies` trains
+one model per frequency, one after another, one run folder each (every other flag applies
+to each; write {frequency} in --exclusions-file, --metadata-file and --run-name).
+With --exclusions-file the data root is the one the list was made from, and a baseline run
+(the same run without the list) is compared with the retrain on the same holdout.
 """
 from __future__ import annotations
 
@@ -18,56 +24,86 @@ from datasets.config import resolve_data_root
 from losses.config import LOSS_TYPES
 from training.config import LR_SCHEDULES, TrainConfig
 from utils.cli import config_from_args, make_parser, run_cli, setup_logging
-from utils.constants import DEFAULT_FREQUENCY, DEVICE_CHOICES, FREQUENCY_CHOICES
+from utils.constants import DEFAULT_FREQUENCY, DEVICE_CHOICES, FREQUENCIES, FREQUENCY_CHOICES
+
+PER_FREQUENCY = ("exclusions_file", "metadata_file", "run_name")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = TrainConfig(frequency=DEFAULT_FREQUENCY)
     p = make_parser(__doc__)
     data = p.add_argument_group("data")
-    data.add_argument("--frequency", required=True, choices=FREQUENCY_CHOICES)
-    data.add_argument("--material", default=d.material)
-    data.add_argument("--data-root", type=Path, default=None, help="default: $SINETONE_DATA_ROOT, else data/demo")
-    data.add_argument("--exclusions-file", type=Path, default=None, help="sample ids to leave out, one per line")
+    which = data.add_mutually_exclusive_group(required=True)
+    which.add_argument("--frequency", choices=FREQUENCY_CHOICES,
+                       help="one model on one frequency; 'all' pools the three frequencies into ONE model")
+    which.add_argument("--frequencies", nargs="+", choices=FREQUENCIES, metavar="FREQ",
+                       help=f"one model per frequency, one after another ({' '.join(FREQUENCIES)})")
+    data.add_argument("--material", default=d.material, help="the material folder and file-name prefix")
+    data.add_argument("--data-root", type=Path, default=None,
+                      help="default: the data root --exclusions-file was made from, else $SINETONE_DATA_ROOT, else data/demo")
+    data.add_argument("--exclusions-file", type=Path, default=None, help="sample ids to leave out, one per line (default: none)")
     data.add_argument("--allow-unknown-exclusions", action="store_true",
                       help="train even if the exclusions file names ids that match no recording")
     data.add_argument("--metadata-file", type=Path, default=None,
-                      help="default: {root}/metadata/{material}_{frequency}_metadata.json")
+                      help="default: {data root}/metadata/{material}_{frequency}_metadata.json")
     data.add_argument("--split-seed", type=int, default=d.split_seed, help="seed of the train/validation/holdout split")
     loss = p.add_argument_group("loss")
-    loss.add_argument("--loss-type", choices=LOSS_TYPES, default=d.loss_type)
+    loss.add_argument("--loss-type", choices=LOSS_TYPES, default=d.loss_type,
+                      help="standard: margin ranking; ghm: GHM-weighted logistic (losses/ghm.py)")
     loss.add_argument("--margin", type=float, default=d.margin, help="margin of the standard loss")
-    loss.add_argument("--ghm-bins", type=int, default=d.ghm_bins)
-    loss.add_argument("--ghm-alpha", type=float, default=d.ghm_alpha)
-    loss.add_argument("--ghm-momentum", type=float, default=d.ghm_momentum)
+    loss.add_argument("--ghm-bins", type=int, default=d.ghm_bins, help="ghm: bins of the gradient-norm histogram")
+    loss.add_argument("--ghm-alpha", type=float, default=d.ghm_alpha, help="ghm: weight = density ** -alpha")
+    loss.add_argument("--ghm-momentum", type=float, default=d.ghm_momentum, help="ghm: smoothing of the densities across steps")
     opt = p.add_argument_group("optimisation")
-    opt.add_argument("--epochs", type=int, default=d.epochs)
-    opt.add_argument("--checkpoint-interval", type=int, default=d.checkpoint_interval)
-    opt.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule)
-    opt.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    opt.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training recordings")
+    opt.add_argument("--checkpoint-interval", type=int, default=d.checkpoint_interval,
+                     help="save a checkpoint every this many epochs (and after the last)")
+    opt.add_argument("--learning-rate", type=float, default=d.learning_rate, help="Adam's learning rate at epoch 1")
+    opt.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=d.lr_schedule,
+                     help="cosine: down to 10%% of --learning-rate at the last epoch")
+    opt.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam's weight decay")
     opt.add_argument("--batch-size", type=int, default=d.batch_size,
                      help="recordings per step; each step trains on every pair among them whose angles differ")
-    opt.add_argument("--seed", type=int, default=d.seed)
-    opt.add_argument("--device", choices=DEVICE_CHOICES, default=d.device)
+    opt.add_argument("--seed", type=int, default=d.seed, help="seed of the weights and the batch order")
+    opt.add_argument("--device", choices=DEVICE_CHOICES, default=d.device, help="auto: cuda, else mps, else cpu")
     out = p.add_argument_group("output")
-    out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list}]")
+    out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list stem}]")
     out.add_argument("--overwrite", action="store_true", help="replace an existing run (the old one is kept, renamed)")
-    out.add_argument("--no-progress", action="store_true")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p.parse_args(argv)
+
+
+def run_configs(args: argparse.Namespace) -> list[TrainConfig]:
+    """One TrainConfig per frequency; `{frequency}` in a path or run name becomes each frequency."""
+    frequencies = args.frequencies or [args.frequency]
+    configs = []
+    for frequency in dict.fromkeys(frequencies):
+        values = {k: getattr(args, k) for k in PER_FREQUENCY}
+        for key, value in values.items():
+            if value is not None and len(frequencies) > 1 and "{frequency}" not in str(value):
+                raise ValueError(f"--{key.replace('_', '-')} {value} would serve every frequency: write {{frequency}} in it")
+            values[key] = None if value is None else type(value)(str(value).replace("{frequency}", frequency))
+        root = resolve_data_root(args.data_root, exclusions_file=values["exclusions_file"])
+        configs.append(config_from_args(TrainConfig, args, frequency=frequency, data_root=root,
+                                        progress=not args.no_progress, **values))
+    return configs
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    cfg = config_from_args(TrainConfig, args, data_root=resolve_data_root(args.data_root), progress=not args.no_progress)
+    configs = run_configs(args)  # every data root is checked before any training
+    from training.compare import compare_with_baseline
     from training.trainer import train
 
-    result = train(cfg)
-    s = result.summary
-    print(f"run folder: {result.run_dir}")
-    print(f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}")
-    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}, indent=2))
+    for cfg in configs:
+        result = train(cfg)
+        s = result.summary
+        print(f"run folder: {result.run_dir}")
+        print(f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}")
+        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}, indent=2))
+        if cfg.exclusions_file is not None:
+            print("\n".join(compare_with_baseline(cfg, result.run_dir).lines()))
     return 0
 
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from datasets.exclusions import ExclusionList, load_exclusions
+from datasets.exclusions import ExclusionList, list_made_from, load_exclusions
 from utils.constants import (
     ALL_FREQUENCIES,
     CACHE_DIR,
@@ -19,12 +19,17 @@ from utils.constants import (
     DEFAULT_DEMO_ROOT,
     DEFAULT_FREQUENCY,
     DEFAULT_MATERIAL,
+    EXCLUSIONS_DIR,
     FREQUENCIES,
     FREQUENCY_CHOICES,
     METADATA_DIR,
     SAMPLE_RATE,
     metadata_file_name,
 )
+
+DEFAULT_SPLIT = (0.5, 0.25, 0.25)
+"""Train / validation / holdout shares (`datasets.pairs.stratified_split`)."""
+SPLIT_NAMES = ("train", "validation", "holdout")
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,36 @@ def default_data_root() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / DEFAULT_DEMO_ROOT
 
 
+def _same_folder(a: Path, b: Path) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def list_data_root(exclusions_file: str | Path) -> tuple[Path | None, Path | None]:
+    """(the data root an exclusion list was made from, a recorded root that no longer exists).
+
+    Made from: the `run data root:` its header names, while that folder exists; else the
+    folder above `exclusions/` when the list lies in one; else None (a list written by hand
+    elsewhere). The second item is the header's root when it is gone (the data moved), else None.
+    """
+    recorded = list_made_from(exclusions_file)
+    if recorded is not None and recorded.is_dir():
+        return recorded, None
+    path = Path(exclusions_file).resolve()
+    above = path.parent.parent if path.parent.name == EXCLUSIONS_DIR else None
+    return above, recorded
+
+
 def resolve_data_root(
-    flag: str | Path | None = None, recorded: str | Path | None = None, inside: str | Path | None = None
+    flag: str | Path | None = None,
+    recorded: str | Path | None = None,
+    inside: str | Path | None = None,
+    exclusions_file: str | Path | None = None,
 ) -> Path:
     """The data root a step works on: the one rule, for every step.
 
+    0. train.py with `exclusions_file` (--exclusions-file): the data root the list was made
+       from (`list_data_root`). A `flag` or `$SINETONE_DATA_ROOT` that names another folder
+       is refused, naming both; one that names the same folder is used as written;
     1. `flag` (--data-root), when given;
     2. else `recorded`, the data root an earlier step wrote down (the run configuration in
        a checkpoint, the influence run file), while that folder exists;
@@ -70,6 +100,22 @@ def resolve_data_root(
        folder moved, or an older file recorded none;
     4. else (train.py without --data-root) `default_data_root()`, which must exist.
     """
+    env = os.environ.get(DATA_ROOT_ENV)
+    if exclusions_file is not None:
+        made_from, gone = list_data_root(exclusions_file)
+        given, named_by = (flag, "--data-root") if flag is not None else (env, f"${DATA_ROOT_ENV}") if env else (None, "")
+        if made_from is not None:
+            if given is not None and not _same_folder(Path(given), made_from):
+                raise ValueError(
+                    f"the exclusions file {exclusions_file} was made from data root {made_from}, but {named_by} is "
+                    f"{given}: pass --data-root {made_from} to retrain on the list's data, or use a list made from {given}"
+                )
+            return Path(given) if given is not None else made_from
+        if gone is not None and given is None:
+            raise FileNotFoundError(
+                f"the exclusions file {exclusions_file} was made from data root {gone}, which does not exist"
+                " (moved?): pass --data-root"
+            )
     if flag is not None:
         return Path(flag)
     if recorded is not None and Path(recorded).is_dir():
@@ -78,7 +124,7 @@ def resolve_data_root(
         return Path(inside).resolve().parent.parent
     root = default_data_root()
     if not root.exists():
-        if os.environ.get(DATA_ROOT_ENV):
+        if env:
             raise FileNotFoundError(f"no --data-root given, and ${DATA_ROOT_ENV} names a folder that does not exist: {root}")
         raise FileNotFoundError(
             f"no --data-root given and ${DATA_ROOT_ENV} is not set, and the demo data folder {root} does not"

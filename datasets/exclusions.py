@@ -9,12 +9,13 @@ user deliberately commented out; tools that rewrite the list keep it out
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from utils.constants import SAMPLE_ID_RE
+from utils.constants import LIST_DATA_ROOT_LINE, SAMPLE_ID_RE
 
 
 @dataclass
@@ -53,6 +54,21 @@ def load_exclusions(path: str | Path) -> ExclusionList:
     except UnicodeDecodeError:
         raise ValueError(f"exclusions file {path} is not UTF-8 text") from None
     return parse_exclusions(text)
+
+
+def list_made_from(path: str | Path) -> Path | None:
+    """The data root an exclusion list's header names (`# run data root: "..."`, written by
+    generate_tracin_exclusions.py), whether or not it still exists; None when it names none."""
+    load_exclusions(path)  # the same checks and errors as reading the ids
+    for line in Path(path).read_text(encoding="utf-8").lstrip("\ufeff").splitlines():
+        line = line.strip()
+        if line.startswith(LIST_DATA_ROOT_LINE):
+            try:
+                value = json.loads(line[len(LIST_DATA_ROOT_LINE):])
+            except json.JSONDecodeError:
+                return None
+            return Path(value) if isinstance(value, str) and value else None
+    return None
 
 
 _LOOSE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d+)_(?P<frequency>\d+hz)_(?P<seq>\d+)$", re.IGNORECASE)

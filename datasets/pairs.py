@@ -5,6 +5,11 @@ from typing import Sequence
 
 import numpy as np
 
+# Defined in the numpy-free config module (so --help loads no numpy); public here as before.
+from datasets.config import DEFAULT_SPLIT, SPLIT_NAMES
+
+__all__ = ["DEFAULT_SPLIT", "SPLIT_NAMES", "make_pairs", "pair_id", "stratified_split"]
+
 
 def make_pairs(indices: Sequence[int], angles: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Every pair of the given recordings whose angles differ, in a fixed order.
@@ -27,9 +32,6 @@ def pair_id(id_a: str, id_b: str) -> str:
     """`{id_a}_{id_b}`: the key older tools used. Keep structured id lists beside it."""
     return f"{id_a}_{id_b}"
 
-
-DEFAULT_SPLIT = (0.5, 0.25, 0.25)
-SPLIT_NAMES = ("train", "validation", "holdout")
 
 
 def stratified_split(

@@ -43,3 +43,27 @@ def test_public_names_still_import():
         import datasets
 
         datasets.NoSuchName  # noqa: B018
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_flag_has_help_and_its_default(script, monkeypatch):
+    import argparse
+    import importlib
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", lambda self, argv=None: self)
+    parser = importlib.import_module(script[: -len(".py")]).parse_args([])
+    one_of = {a for g in parser._mutually_exclusive_groups if g.required for a in g._group_actions}
+    formatter = parser._get_formatter()
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{script} {action.option_strings}: no help text"
+        text = formatter._get_help_string(action)
+        assert action.required or action in one_of or "default" in text, f"{script} {action.option_strings}: {text}"
+
+
+def test_train_help_explains_frequency_all_and_frequencies():
+    proc = subprocess.run([sys.executable, "train.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    text = " ".join(proc.stdout.split())
+    assert "'all' pools the three frequencies into ONE model" in text and "--frequencies FREQ [FREQ ...]" in text
+    assert "one model per frequency, one after another" in text

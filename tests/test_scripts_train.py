@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import train as train_script
 from datasets.demo_data import sample_id
 from training.config import TrainConfig
 from training.trainer import train
-from utils.constants import angle_of
+from utils.constants import DATA_ROOT_ENV, LIST_DATA_ROOT_LINE, angle_of
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-progress"]
@@ -99,3 +100,57 @@ def test_device_cuda_without_gpu_is_one_line(data_root, one_error_line):
     assert proc.returncode == 1
     assert "--device cuda" in one_error_line(proc.stderr, "train.py") and "no CUDA" in proc.stderr
     assert not (data_root / "checkpoints" / "cuda_run").exists()
+
+
+def test_retrain_takes_the_lists_data_root_and_compares_with_the_baseline(baseline, data_root, tmp_path, cli,
+                                                                          one_error_line, monkeypatch):
+    split = read(baseline / "run.json")["split"]
+    listed = data_root / "exclusions" / "follow.txt"
+    listed.parent.mkdir(exist_ok=True)
+    listed.write_text(f"# TracIn exclusion list\n{LIST_DATA_ROOT_LINE}{json.dumps(str(data_root.resolve()))}\n"
+                      f"{split['train'][0]}\n{split['holdout'][0]}\n")
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    code, out, err = cli(train_script, ["--frequency", "500hz", "--exclusions-file", str(listed), *FAST])
+    assert code == 0, err
+    assert read(data_root / "checkpoints" / "plastic_500hz_standard_excl_follow" / "run.json")["excluded_ids"] == sorted(
+        [split["train"][0], split["holdout"][0]])
+    assert "baseline plastic_500hz_standard vs this retrain, on the same holdout split:" in out
+    assert "shared holdout pairs: pairwise accuracy" in out and "note:" not in out  # same settings as the baseline
+
+    for given in ("flag", "environment"):
+        argv = ["--frequency", "500hz", "--exclusions-file", str(listed), "--run-name", "never", *FAST]
+        if given == "flag":
+            argv += ["--data-root", str(tmp_path)]
+        else:
+            monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path))
+        code, _, err = cli(train_script, argv)
+        line = one_error_line(err, "train.py")
+        assert code == 1 and str(data_root.resolve()) in line and str(tmp_path) in line
+    assert not (data_root / "checkpoints" / "never").exists()
+
+
+def test_missing_environment_folder_is_named(tmp_path, one_error_line):
+    env = dict(os.environ, **{DATA_ROOT_ENV: str(tmp_path / "x")})
+    proc = subprocess.run([sys.executable, "train.py", "--frequency", "500hz"], cwd=REPO, capture_output=True, text=True,
+                          env=env)
+    line = one_error_line(proc.stderr, "train.py")
+    assert proc.returncode == 1 and f"${DATA_ROOT_ENV} names a folder that does not exist: {tmp_path / 'x'}" in line
+
+
+def test_frequencies_one_run_each(tmp_path):
+    for f in ("500hz", "1000hz"):
+        (tmp_path / "exclusions" / f"plastic_{f}_list.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "exclusions" / f"plastic_{f}_list.txt").write_text(f"plastic_deg000_{f}_01\n")
+    args = train_script.parse_args(["--frequencies", "500hz", "1000hz", "--data-root", str(tmp_path),
+                                    "--exclusions-file", str(tmp_path / "exclusions" / "plastic_{frequency}_list.txt")])
+    configs = train_script.run_configs(args)
+    assert [c.frequency for c in configs] == ["500hz", "1000hz"]
+    assert [c.exclusions_file.name for c in configs] == ["plastic_500hz_list.txt", "plastic_1000hz_list.txt"]
+    assert len({c.run_dir for c in configs}) == 2
+    args = train_script.parse_args(["--frequencies", "500hz", "1000hz", "--run-name", "same"])
+    with pytest.raises(ValueError, match=r"--run-name same would serve every frequency: write \{frequency\}"):
+        train_script.run_configs(args)
+    pooled = train_script.run_configs(train_script.parse_args(["--frequency", "all", "--data-root", str(tmp_path)]))
+    assert [c.frequency for c in pooled] == ["all"]
+    with pytest.raises(SystemExit):
+        train_script.parse_args(["--frequency", "500hz", "--frequencies", "1000hz"])

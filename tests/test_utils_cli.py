@@ -27,7 +27,7 @@ def test_config_from_args_copies_fields_by_name_and_extra_wins():
         config_from_args(Settings, args, typo=1)
 
 
-def test_help_shows_defaults_except_none_and_false():
+def test_help_shows_every_default_a_switch_as_off_and_none_in_words():
     p = make_parser("Line one.\n\n    indented example\n")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--scale", type=float, default=0.5, help="how much")
@@ -38,4 +38,5 @@ def test_help_shows_defaults_except_none_and_false():
     assert "    indented example" in text  # the description keeps its layout
     assert "(default: 3)" in text and "how much (default: 0.5)" in text
     assert "(default: None)" not in text and "(default: False)" not in text
-    assert text.count("(default:") == 2
+    assert "a switch (default: off)" in text
+    assert text.count("(default:") == 3

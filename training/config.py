@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from datasets.config import DatasetConfig, SpectrogramParams, default_data_root
-from datasets.pairs import DEFAULT_SPLIT
+from datasets.config import DEFAULT_SPLIT, DatasetConfig, SpectrogramParams, default_data_root
 from losses.config import (
     DEFAULT_GHM_ALPHA,
     DEFAULT_GHM_BINS,

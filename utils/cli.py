@@ -15,25 +15,30 @@ Config = TypeVar("Config")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's line breaks and shows each option's default (unless it is None or False)."""
+    """Keeps the description's line breaks and shows each option's default: its value, `off` for
+    a switch, and nothing for None (the help text then says what happens)."""
 
     @staticmethod
-    def _shows_default(action: argparse.Action) -> bool:
+    def _default_text(action: argparse.Action) -> str | None:
         default = action.default
-        return (bool(action.option_strings) and not action.required and default is not None and default is not False
-                and default != argparse.SUPPRESS)
+        if not action.option_strings or action.required or default is None or default == argparse.SUPPRESS:
+            return None
+        if default is False and action.nargs == 0:
+            return "(default: off)"
+        return "(default: %(default)s)"
 
     def _format_action(self, action: argparse.Action) -> str:
-        if not action.help and self._shows_default(action):
+        if not action.help and self._default_text(action):
             action = copy.copy(action)
-            action.help = "(default: %(default)s)"
+            action.help = self._default_text(action)
         return super()._format_action(action)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "%(default)" in text or not self._shows_default(action):
+        shown = self._default_text(action)
+        if shown is None or "%(default)" in text or "(default: " in text:
             return text
-        return f"{text} (default: %(default)s)"
+        return f"{text} {shown}"
 
 
 def make_parser(description: str | None, **kwargs: Any) -> argparse.ArgumentParser:
