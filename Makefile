@@ -1,16 +1,22 @@
-# `make demo` and `make test` each create .venv on first use and install requirements.txt.
+# `make demo` and `make test` each create .venv on first use and install requirements.txt,
+# every package at the exact version constraints.txt names, then the Chinese font hook.
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 SEEDS ?= 0 1 2
 
-.PHONY: demo demo-seeds test bench clean-demo
+.PHONY: demo demo-seeds test bench clean-demo constraints docs-figures check-docs
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt constraints.txt utils/cjk_font.py
+	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet -r requirements.txt
+	@echo "== install 2/4: pip itself, at the version constraints.txt names"
+	$(VPY) -m pip install --upgrade pip -c constraints.txt
+	@echo "== install 3/4: requirements.txt with constraints.txt (torch and its CUDA libraries: a few GB, minutes)"
+	$(VPY) -m pip install --progress-bar on -r requirements.txt -c constraints.txt
+	@echo "== install 4/4: Noto Sans TC for matplotlib's Chinese labels"
+	$(VPY) -m utils.cjk_font install
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,5 +29,21 @@ test: $(STAMP)
 	$(VPY) -m pytest -q tests
 
 bench: $(STAMP)
+	$(VPY) benchmarks/bench_help.py
 	$(VPY) benchmarks/bench_tracin.py
 	$(VPY) benchmarks/bench_data.py
+
+# Rewrite constraints.txt from the working .venv (after changing requirements.txt and installing).
+constraints: $(STAMP)
+	{ sed -n '1,2p' constraints.txt; $(VPY) -m pip freeze --all --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+# The seed-0 figures quoted in README.md and docs/tutorial.zh-TW.md: rerun the demo and write them in ...
+docs-figures: $(STAMP)
+	$(VPY) -m pipeline.demo
+	$(VPY) docs/update_figures.py
+	$(VPY) docs/update_figures.py --check
+
+# ... or only check them against the last demo run (demo_output/seed_0/results.json).
+check-docs: $(STAMP)
+	$(VPY) docs/update_figures.py --check

@@ -5,10 +5,11 @@
 Run it after `generate_tracin_exclusions.py --update-metadata`. It writes
 `excluded_angles.png` (histogram of the angles of excluded recordings) and
 `excluded_influence_scores.png` (histogram of their average influence) into OUT_DIR
-(default: the current folder). Below the marked line is the snippet from
-users-tutorial.zh-TW.md ("分析元數據中的排除模式") verbatim, except that the metadata path
-comes from the command line; it is kept verbatim on purpose, as a test that the metadata
-shape still fits what users wrote.
+(default: the current folder), and prints where they went. Below the marked line is the
+snippet from users-tutorial.zh-TW.md ("分析元數據中的排除模式") verbatim, except that the
+metadata path comes from the command line; it is kept verbatim on purpose, as a test that
+the metadata shape still fits what users wrote. Its Chinese titles need no set-up here:
+`make` taught the venv's matplotlib the Noto Sans TC font (utils/cjk_font.py).
 """
 import os
 import sys
@@ -20,26 +21,6 @@ if len(sys.argv) == 3:
     os.makedirs(sys.argv[2], exist_ok=True)
     os.chdir(sys.argv[2])
 
-
-def _use_a_cjk_font() -> None:
-    """The snippet's titles are Chinese: use an installed CJK font if there is one, else
-    silence matplotlib's missing-glyph warnings (the titles then show boxes)."""
-    import warnings
-
-    import matplotlib
-    from matplotlib import font_manager
-
-    wanted = ("Noto Sans CJK TC", "Noto Sans TC", "Noto Sans CJK JP", "PingFang TC", "Heiti TC",
-              "Microsoft JhengHei", "Arial Unicode MS", "WenQuanYi Zen Hei")
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    found = [name for name in wanted if name in installed]
-    if found:
-        matplotlib.rcParams["font.sans-serif"] = found + list(matplotlib.rcParams["font.sans-serif"])
-    else:
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-
-
-_use_a_cjk_font()
 
 # ---- the tutorial's snippet (only the path in open() differs) ----
 import json
@@ -69,3 +50,7 @@ plt.title('排除樣本的平均影響力分數')
 plt.xlabel('影響力分數')
 plt.ylabel('樣本數')
 plt.savefig('excluded_influence_scores.png')
+# ---- end of the snippet ----
+
+for name in ('excluded_angles.png', 'excluded_influence_scores.png'):
+    print(f"wrote {os.path.abspath(name)}")

@@ -25,6 +25,10 @@ def plot_exclusions(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from utils.cjk_font import register
+
+    register()
+
     mean = np.asarray(recording_influence, dtype=np.float64).mean(axis=1)
     excluded = set(selection.ids)
     is_excl = np.asarray([sid in excluded for sid in recording_ids], dtype=bool)

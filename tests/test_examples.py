@@ -35,14 +35,36 @@ def updated_metadata(tmp_path) -> Path:
     return path
 
 
-def test_analysis_snippet_writes_both_histograms(updated_metadata, tmp_path):
+NO_FONT = "Chinese glyphs missing: run `make` (or `python -m utils.cjk_font install`) to teach the venv's matplotlib the font"
+
+
+def test_analysis_snippet_writes_both_histograms_in_chinese(updated_metadata, tmp_path):
     out = tmp_path / "plots"
     env = dict(os.environ, MPLBACKEND="Agg")
     r = subprocess.run([sys.executable, str(REPO / "examples" / "analyze_excluded_samples.py"), str(updated_metadata),
                         str(out)], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 0, r.stderr
+    assert "missing from font" not in r.stderr, NO_FONT
     for name in ("excluded_angles.png", "excluded_influence_scores.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
+        assert f"wrote {out / name}" in r.stdout.splitlines()
+
+
+def test_tutorial_snippet_in_a_plain_python_finds_every_glyph(tmp_path):
+    # The tutorial's lines as a user types them into a fresh interpreter of the venv: no set-up of our own.
+    snippet = ("import matplotlib.pyplot as plt\n"
+               "plt.hist([0, 36, 36, -72], bins=36)\n"
+               "plt.title('排除樣本的角度分佈')\n"
+               "plt.xlabel('角度')\n"
+               "plt.ylabel('樣本數')\n"
+               "plt.savefig('excluded_angles.png')\n"
+               "from matplotlib import font_manager\n"
+               "print(font_manager.findfont('Noto Sans TC', fallback_to_default=False))\n")
+    r = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"})
+    assert r.returncode == 0 and "missing from font" not in r.stderr, f"{NO_FONT}\n{r.stderr}"
+    assert r.stdout.strip().endswith("NotoSansTC-Regular.otf")
+    assert (tmp_path / "excluded_angles.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_tutorial_one_liner_lists_the_excluded_records(updated_metadata):

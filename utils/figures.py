@@ -1,4 +1,4 @@
-"""PNG figures for people: matplotlib on the Agg backend, written atomically."""
+"""PNG figures for people: matplotlib on the Agg backend, Chinese text in Noto Sans TC, written atomically."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +9,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from utils.atomic_io import write_with_atomic  # noqa: E402
+from utils.cjk_font import register  # noqa: E402
+
+register()  # the venv's start-up hook does this already; here too for a venv set up by hand
 
 __all__ = ["plt", "save_figure"]
 
