@@ -23,6 +23,7 @@ from exclusion.config import AUTO, ExclusionConfig
 from exclusion.list_file import ExclusionFileUpdate, update_exclusion_file
 from exclusion.plots import plot_exclusions
 from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines
+from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import Selection, select_exclusions
 from influence.io import InfluenceData, load_influence, recorded_data_root
 from influence.stats import suggest_threshold
@@ -97,6 +98,7 @@ class ExclusionResult:
     metadata_update: MetadataUpdate | None = None
     metadata_written: bool = False
     plot: Path | None = None
+    review: ReviewFiles | None = None
 
     def lines(self) -> list[str]:
         """The report the script prints: inputs, threshold, the ranking, and every file written."""
@@ -132,6 +134,9 @@ class ExclusionResult:
             )
         if self.plot is not None:
             lines.append(f"wrote {self.plot}")
+        if self.review is not None:
+            lines.append(f"review sheet: {self.review.markdown} (also {self.review.csv.name}"
+                         + (f", {self.review.picture.name})" if self.review.picture else ")"))
         return lines
 
     def _selection_lines(self, n_val: int) -> list[str]:
@@ -241,4 +246,9 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
     if cfg.plot is not None:
         result.plot = output_file.with_suffix(".png") if cfg.plot_beside_list else cfg.plot
         plot_exclusions(result.plot, data.recording_ids, data.recording_influence, selection, data.recording_self_influence)
+
+    # The review sheet beside the list (exclusion/review.py): what is listed, why, and the spectrograms.
+    root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)
+    result.review = review_for_selection(output_file, selection, load_exclusions(output_file).ids, data,
+                                         store.records if store else {}, root, cfg.min_occurrences)
     return result

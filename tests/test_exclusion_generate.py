@@ -30,7 +30,8 @@ def test_returns_the_selection_and_the_report_lines(tmp_path, hand_matrix):
     lines = result.lines()
     assert lines[0].startswith(f"{path}: 5 training pairs x 4 validation pairs, 5 training recordings; 9 of 20 scores")
     assert lines[1].startswith("4 training pairs qualify (influence below -1 on at least 2 of 4 validation pairs)")
-    assert lines[-1] == f"wrote {out} (3 ids)"
+    assert lines[-2] == f"wrote {out} (3 ids)"
+    assert lines[-1] == f"review sheet: {result.review.markdown} (also {result.review.csv.name})"  # no WAVs: no picture
     assert result.metadata_update is None and result.plot is None
 
 

@@ -311,3 +311,18 @@ def test_bad_inputs_in_a_real_process(tmp_path, make_root):
 def _script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(REPO / "generate_tracin_exclusions.py"), *args],
                           cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_review_sheet_beside_every_list(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
+    root = make_root(tmp_path)
+    code, out, err = run(root, *TUTORIAL)
+    assert code == 0
+    review = list_file(root).with_name("plastic_500hz_tracin_exclusions_review.md")
+    assert f"review sheet: {review}" in out
+    text = review.read_text(encoding="utf-8")
+    for k, sid in enumerate([A, D, B], 1):
+        assert f"| {k} | `{sid}` | {angle_of(sid)} |" in text
+    assert "harmful training pair(s): below -1 on at least 2 of 4 validation pairs" in text
+    assert review.with_suffix(".csv").read_text(encoding="utf-8").count("\n") == 4
+    assert "no picture" in err  # the hand-made metadata names no WAV file that exists

@@ -1,0 +1,327 @@
+"""The review sheet of an exclusion list: what was listed and why, in one place, with spectrograms.
+
+Written beside the list `<stem>.txt` by generate_tracin_exclusions.py:
+
+- `<stem>_review.md`: one row per listed recording, most harmful first: id, stored angle,
+  split, the rule that listed it, every available criterion's score and rank among the
+  training recordings, the suggested angle (empty unless one is given), the WAV file;
+  then the picture;
+- `<stem>_review.csv`: the same rows for a spreadsheet (UTF-8, one header line);
+- `<stem>_review.png`: each listed recording's spectrogram beside a typical recording of
+  its stored angle (and of its suggested angle, when there is one). Typical: of the
+  training recordings of that angle that are not listed, the one with the median score
+  under the list's criterion; else the first recording of that angle (by id) that is
+  neither listed nor excluded.
+
+Scores per training recording (rank 1 = the most suspicious under that criterion):
+`self-influence` the recording's self-influence (higher is more suspicious); `recordings`
+its mean influence over the validation pairs (lower is more harmful); `pairs` the mean,
+over its training pairs, of each pair's mean influence (lower is more harmful).
+
+`write_review` takes plain inputs (ids, score arrays, metadata records, a data root);
+`review_for_selection` is the glue generate_exclusions calls.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from datasets.config import SpectrogramParams
+from utils.atomic_io import write_text_atomic, write_with_atomic
+from utils.constants import (
+    CACHE_DIR,
+    CRITERION_PAIRS,
+    CRITERION_RECORDINGS,
+    CRITERION_SELF_INFLUENCE,
+    K_ANGLE,
+    K_EXCLUDED,
+    K_FILE_PATH,
+    K_SPLIT,
+    REVIEW_SUFFIX,
+    SAMPLE_ID_RE,
+    frequency_hz,
+)
+
+log = logging.getLogger(__name__)
+
+SCORE_MEANING = {
+    CRITERION_SELF_INFLUENCE: ("self-influence", True),
+    CRITERION_RECORDINGS: ("mean influence on validation pairs", False),
+    CRITERION_PAIRS: ("mean influence of its training pairs", False),
+}
+"""criterion -> (what the score is, whether higher is more suspicious)."""
+
+MAX_PICTURE_ROWS = 30
+
+
+@dataclass
+class ReviewFiles:
+    markdown: Path
+    csv: Path
+    picture: Path | None
+
+
+@dataclass
+class _Row:
+    sample_id: str
+    angle: int | None
+    split: str
+    rule: str
+    scores: dict[str, tuple[float, int]]  # criterion -> (score, rank)
+    suggested: int | None
+    wav: Path
+
+
+def review_paths(list_file: Path) -> tuple[Path, Path, Path]:
+    stem = Path(list_file).with_suffix("")
+    return tuple(stem.with_name(stem.name + REVIEW_SUFFIX + ext) for ext in (".md", ".csv", ".png"))
+
+
+def criterion_scores(
+    recording_ids: Sequence[str],
+    train_pairs: Sequence[tuple[str, str]] | None = None,
+    influence: np.ndarray | None = None,
+    recording_influence: np.ndarray | None = None,
+    recording_self_influence: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Each available criterion's score (R,) per training recording (module docstring)."""
+    scores: dict[str, np.ndarray] = {}
+    if recording_self_influence is not None:
+        scores[CRITERION_SELF_INFLUENCE] = np.asarray(recording_self_influence, dtype=np.float64)
+    if recording_influence is not None and np.asarray(recording_influence).shape[1] > 0:
+        scores[CRITERION_RECORDINGS] = np.asarray(recording_influence, dtype=np.float64).mean(axis=1)
+    if train_pairs is not None and influence is not None and np.asarray(influence).shape[1] > 0:
+        index = {sid: r for r, sid in enumerate(recording_ids)}
+        pair_mean = np.asarray(influence, dtype=np.float64).mean(axis=1)
+        total, count = np.zeros(len(recording_ids)), np.zeros(len(recording_ids))
+        for (a, b), m in zip(train_pairs, pair_mean.tolist()):
+            for sid in {a, b}:
+                if sid in index:
+                    total[index[sid]] += m
+                    count[index[sid]] += 1
+        scores[CRITERION_PAIRS] = np.divide(total, count, out=np.full(len(recording_ids), np.nan), where=count > 0)
+    return scores
+
+
+def ranks(values: np.ndarray, higher_is_worse: bool) -> np.ndarray:
+    """Rank 1 = most suspicious; NaN ranks last."""
+    v = np.asarray(values, dtype=np.float64)
+    key = np.where(np.isnan(v), np.inf, -v if higher_is_worse else v)
+    out = np.empty(len(v), dtype=np.int64)
+    out[np.argsort(key, kind="stable")] = np.arange(1, len(v) + 1)
+    return out
+
+
+def _angle(sample_id: str, record: Mapping[str, Any]) -> int | None:
+    if isinstance(record.get(K_ANGLE), int):
+        return record[K_ANGLE]
+    m = SAMPLE_ID_RE.match(sample_id)
+    return int(m["angle"]) if m else None
+
+
+def wav_path(sample_id: str, record: Mapping[str, Any], data_root: Path) -> Path:
+    """The recording's file: its metadata `file_path` (relative to the data root), else where train.py looks for it."""
+    stored = record.get(K_FILE_PATH)
+    if isinstance(stored, str) and stored:
+        path = Path(stored)
+        return path if path.is_absolute() else data_root / path
+    m = SAMPLE_ID_RE.match(sample_id)
+    if m is None:
+        return data_root / f"{sample_id}.wav"
+    return data_root / f"deg{int(m['angle']):03d}" / m["material"] / f"{sample_id}.wav"
+
+
+def typical_recording(
+    angle: int,
+    avoid: set[str],
+    recording_ids: Sequence[str],
+    main_scores: np.ndarray | None,
+    records: Mapping[str, Mapping[str, Any]],
+) -> str | None:
+    """The median-scoring unlisted training recording of `angle`, else the first clean one of any split."""
+    pool = [(float(main_scores[r]) if main_scores is not None else np.nan, sid) for r, sid in enumerate(recording_ids)
+            if sid not in avoid and _angle(sid, records.get(sid, {})) == angle]
+    scored = sorted((s, sid) for s, sid in pool if not np.isnan(s))
+    if scored:
+        return scored[(len(scored) - 1) // 2][1]
+    clean = sorted(sid for sid, rec in records.items()
+                   if isinstance(rec, Mapping) and sid not in avoid and rec.get(K_EXCLUDED) is not True
+                   and _angle(sid, rec) == angle)
+    return clean[0] if clean else (sorted(sid for _, sid in pool)[:1] or [None])[0]
+
+
+def _fmt(x: float) -> str:
+    return "" if x is None or np.isnan(x) else f"{x:.4g}"
+
+
+def write_review(
+    list_file: Path,
+    listed: Sequence[tuple[str, str]],
+    recording_ids: Sequence[str],
+    scores: Mapping[str, np.ndarray],
+    records: Mapping[str, Mapping[str, Any]],
+    data_root: Path,
+    main_criterion: str | None = None,
+    suggested: Mapping[str, int] | None = None,
+    spectrogram: SpectrogramParams | None = None,
+    picture: bool = True,
+) -> ReviewFiles:
+    """Write the review sheet of `list_file` (module docstring). `listed`: (sample id, the rule that listed it),
+    in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata by id."""
+    md_path, csv_path, png_path = review_paths(list_file)
+    data_root = Path(data_root)
+    suggested = dict(suggested or {})
+    index = {sid: r for r, sid in enumerate(recording_ids)}
+    rank_of = {c: ranks(v, SCORE_MEANING[c][1]) for c, v in scores.items()}
+    rows = []
+    for sid, rule in listed:
+        record = records.get(sid, {}) if isinstance(records.get(sid, {}), Mapping) else {}
+        r = index.get(sid)
+        row_scores = {c: (float(v[r]), int(rank_of[c][r])) for c, v in scores.items() if r is not None}
+        split = record.get(K_SPLIT) or ("train" if r is not None else "")
+        rows.append(_Row(sid, _angle(sid, record), str(split), rule, row_scores, suggested.get(sid),
+                         wav_path(sid, record, data_root)))
+
+    criteria = list(scores)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    score_columns = [f"{c.replace('-', '_')}_{k}" for c in criteria for k in ("score", "rank")]
+    writer.writerow(["order", "id", "angle", "split", "rule", *score_columns, "suggested_angle", "wav_path"])
+    for k, row in enumerate(rows, 1):
+        cells = [x for c in criteria for x in ((repr(row.scores[c][0]), row.scores[c][1]) if c in row.scores else ("", ""))]
+        writer.writerow([k, row.sample_id, "" if row.angle is None else row.angle, row.split, row.rule, *cells,
+                         "" if row.suggested is None else row.suggested, row.wav])
+    write_text_atomic(csv_path, buf.getvalue())
+
+    made = False
+    if picture and rows:
+        made = _draw(png_path, rows, recording_ids, scores.get(main_criterion) if main_criterion else None, records,
+                     data_root, spectrogram or SpectrogramParams())
+    write_text_atomic(md_path, _markdown(list_file, rows, criteria, len(recording_ids), png_path if made else None))
+    return ReviewFiles(md_path, csv_path, png_path if made else None)
+
+
+def _markdown(list_file: Path, rows: list[_Row], criteria: list[str], n_train: int, png: Path | None) -> str:
+    heads = [f"{SCORE_MEANING[c][0]} (rank of {n_train})" for c in criteria]
+    lines = [f"# Review of `{Path(list_file).name}`", ""]
+    if not rows:
+        return "\n".join(lines + ["The list is empty: nothing to review.", ""])
+    lines += [
+        f"{len(rows)} listed recording(s), most harmful first. Listen to each one and look at its spectrogram beside a "
+        "typical recording of its angle. A recording that is fine: comment its id out in the list "
+        "(`# <id> <your note>`), and it stays in training on every re-run.",
+        "",
+        "| # | recording | angle | split | listed because | " + " | ".join(heads) + " | suggested angle | WAV |",
+        "|---" * (7 + len(heads)) + "|",
+    ]
+    for k, row in enumerate(rows, 1):
+        cells = [f"{_fmt(row.scores[c][0])} ({row.scores[c][1]})" if c in row.scores else "" for c in criteria]
+        lines.append(f"| {k} | `{row.sample_id}` | {'' if row.angle is None else row.angle} | {row.split} | {row.rule} | "
+                     + " | ".join(cells) + f" | {'' if row.suggested is None else row.suggested} | `{row.wav}` |")
+    lines += ["", "Rank 1 is the most suspicious training recording under that criterion: the highest self-influence, "
+              "the most negative mean influence.", ""]
+    if png is not None:
+        lines += [f"![spectrograms]({png.name})", "",
+                  "Left: the listed recording; right: a typical recording of its stored angle (and of its suggested "
+                  "angle, when there is one).", ""]
+    return "\n".join(lines)
+
+
+def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarray | None,
+          records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bool:
+    """The spectrogram picture; False (with a warning) when no listed recording could be read."""
+    from datasets.audio import cached_spectrogram
+    from utils.figures import plt
+
+    avoid = {row.sample_id for row in rows}
+    shown = rows[:MAX_PICTURE_ROWS]
+    if len(rows) > len(shown):
+        log.warning("review picture: showing the first %d of %d listed recordings", len(shown), len(rows))
+    columns = 3 if any(row.suggested is not None for row in shown) else 2
+
+    def spectrogram(sid: str | None):
+        if sid is None:
+            return None, "no such recording"
+        wav = wav_path(sid, records.get(sid, {}), data_root)
+        try:
+            return cached_spectrogram(wav, params, data_root / CACHE_DIR).numpy(), sid
+        except (FileNotFoundError, ValueError) as exc:
+            unreadable.append(str(exc))
+            return None, f"{sid}: not readable"
+
+    fig, axes = plt.subplots(len(shown), columns, figsize=(4.2 * columns, 2.3 * len(shown)), squeeze=False,
+                             layout="constrained")
+    read_any, unreadable = False, []
+    for k, row in enumerate(shown):
+        m = SAMPLE_ID_RE.match(row.sample_id)
+        top_hz = min(params.sample_rate / 2, 10 * frequency_hz(m["frequency"])) if m else params.sample_rate / 2
+        bins = int(np.ceil(top_hz * params.n_fft / params.sample_rate)) + 1
+        panels = [(row.sample_id, f"listed, stored {row.angle}°"),
+                  (typical_recording(row.angle, avoid, recording_ids, main_scores, records), f"typical of {row.angle}°")]
+        if row.suggested is not None:
+            panels.append((typical_recording(row.suggested, avoid, recording_ids, main_scores, records),
+                           f"typical of the suggested {row.suggested}°"))
+        for ax in axes[k]:
+            ax.set_axis_off()
+        specs = [(spectrogram(sid), sid, title) for sid, title in panels]
+        shown_specs = [spec[:bins] for (spec, _), _, _ in specs if spec is not None]
+        # One colour scale per row, so the listed recording and the typical ones compare at a glance.
+        vmin, vmax = (np.percentile(np.concatenate([x.ravel() for x in shown_specs]), [1, 99.9]) if shown_specs
+                      else (None, None))
+        for ax, ((spec, label), sid, title) in zip(axes[k], specs):
+            ax.set_title(f"{title}: {label}", fontsize=8)
+            if spec is None:
+                continue
+            read_any = read_any or sid == row.sample_id
+            seconds = spec.shape[1] * params.hop_length / params.sample_rate
+            ax.set_axis_on()
+            ax.imshow(spec[:bins], origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                      extent=(0, seconds, 0, bins * params.sample_rate / params.n_fft))
+            ax.set_ylabel("Hz", fontsize=7)
+            ax.tick_params(labelsize=6)
+            if k == len(shown) - 1:
+                ax.set_xlabel("seconds", fontsize=7)
+    if not read_any:
+        plt.close(fig)
+        log.warning("review picture: none of the listed recordings could be read under %s; no picture (%s)",
+                    data_root, unreadable[0] if unreadable else "no recording")
+        return False
+    if unreadable:
+        log.warning("review picture: %d recording(s) not readable, e.g. %s", len(unreadable), unreadable[0])
+    write_with_atomic(path, lambda h: fig.savefig(h, format="png", dpi=100), binary=True)
+    plt.close(fig)
+    return True
+
+
+def rule_texts(selection: Any, min_occurrences: int, n_validation_pairs: int) -> list[tuple[str, str]]:
+    """(sample id, why the rule listed it) for each recording of an `exclusion.rules.Selection`."""
+    out = []
+    for e in selection.exclusions:
+        if selection.criterion == CRITERION_SELF_INFLUENCE:
+            why = f"self-influence {e.self_influence:.4g} above the outlier cut {selection.cut:.4g}"
+        elif selection.criterion == CRITERION_PAIRS:
+            why = (f"in {e.harmful_pairs} harmful training pair(s): below {selection.threshold:g} on "
+                   f"at least {min_occurrences} of {n_validation_pairs} validation pairs")
+        else:
+            why = f"influence below {selection.threshold:g} on {e.negative_occurrences} of {n_validation_pairs} validation pairs"
+        out.append((e.sample_id, why))
+    return out
+
+
+def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
+                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int) -> ReviewFiles:
+    """The review sheet of the list generate_exclusions just wrote (`data`: its `influence.io.InfluenceData`)."""
+    run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
+    params = SpectrogramParams(**{k: run_config[k] for k in ("n_fft", "hop_length") if isinstance(run_config.get(k), int)})
+    why = dict(rule_texts(selection, min_occurrences, len(data.val_pairs)))
+    listed = [(sid, why.get(sid, "added by hand")) for sid in listed_ids]
+    scores = criterion_scores(data.recording_ids, data.train_pairs, data.influence, data.recording_influence,
+                              data.recording_self_influence)
+    return write_review(list_file, listed, data.recording_ids, scores, records, data_root,
+                        main_criterion=selection.criterion, spectrogram=params)
