@@ -7,6 +7,7 @@ on. Importing this module needs no torch.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from utils.constants import (
     SAMPLE_RATE,
     metadata_file_name,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SPLIT = (0.5, 0.25, 0.25)
 """Train / validation / holdout shares (`datasets.pairs.stratified_split`)."""
@@ -66,6 +69,12 @@ def _same_folder(a: Path, b: Path) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
+def holds_recordings(root: str | Path) -> bool:
+    """Whether `root` looks like a data root: it has `deg<angle>/` folders."""
+    root = Path(root)
+    return root.is_dir() and any(p.is_dir() for p in root.glob("deg[0-9]*"))
+
+
 def list_data_root(exclusions_file: str | Path) -> tuple[Path | None, Path | None]:
     """(the data root an exclusion list was made from, a recorded root that no longer exists).
 
@@ -86,6 +95,7 @@ def resolve_data_root(
     recorded: str | Path | None = None,
     inside: str | Path | None = None,
     exclusions_file: str | Path | None = None,
+    recorded_as: str = "the earlier step used",
 ) -> Path:
     """The data root a step works on: the one rule, for every step.
 
@@ -93,12 +103,14 @@ def resolve_data_root(
        from (`list_data_root`). A `flag` or `$SINETONE_DATA_ROOT` that names another folder
        is refused, naming both; one that names the same folder is used as written;
     1. `flag` (--data-root), when given;
-    2. else `recorded`, the data root an earlier step wrote down (the run configuration in
-       a checkpoint, the influence run file), while that folder exists;
-    3. else the data root that holds `inside`, a file or folder one level down in it
-       (`DATA_ROOT/checkpoints/<run>`, `DATA_ROOT/metadata/<influence file>`): the data
-       folder moved, or an older file recorded none;
-    4. else (train.py without --data-root) `default_data_root()`, which must exist.
+    2. else the data root that holds `inside`, a file or folder one level down in it
+       (`DATA_ROOT/checkpoints/<run>`, `DATA_ROOT/metadata/<influence file>`), when it holds
+       recordings: the folder the user pointed at. When it is not `recorded`, the data root
+       an earlier step wrote down (the run configuration in a checkpoint, the influence run
+       file), one logged line says so: a copied data folder is used, not the original;
+    3. else `recorded`, while that folder exists;
+    4. else the data root that holds `inside` (the data folder moved, or an older file recorded none);
+    5. else (train.py without --data-root) `default_data_root()`, which must exist.
     """
     env = os.environ.get(DATA_ROOT_ENV)
     if exclusions_file is not None:
@@ -118,10 +130,16 @@ def resolve_data_root(
             )
     if flag is not None:
         return Path(flag)
+    beside = Path(inside).resolve().parent.parent if inside is not None else None
+    if beside is not None and holds_recordings(beside):
+        if recorded is not None and Path(recorded).resolve() != beside:
+            log.warning("using data root %s, the one that holds %s (%s %s); pass --data-root to choose",
+                        beside, inside, recorded_as, recorded)
+        return beside
     if recorded is not None and Path(recorded).is_dir():
         return Path(recorded)
-    if inside is not None:
-        return Path(inside).resolve().parent.parent
+    if beside is not None:
+        return beside
     root = default_data_root()
     if not root.exists():
         if env:

@@ -206,6 +206,22 @@ def test_a_moved_data_folder_is_found_beside_its_checkpoints(tmp_path, make_data
     assert (new / "metadata" / "plastic_500hz_influence_metadata.json").is_file()
 
 
+def test_a_copied_data_folder_is_the_one_written(run, data_root, tmp_path, cli):
+    """Checkpoints in a copy of the data folder: the copy is used (and written), with one line saying so;
+    --data-root chooses explicitly."""
+    copy = tmp_path / "copy"
+    shutil.copytree(data_root, copy, ignore=shutil.ignore_patterns("metadata", ".spectrogram_cache"))
+    before = {p.name: p.stat().st_mtime_ns for p in (data_root / "metadata").iterdir()}
+    code, _, err = cli(cti, base_args(copy / "checkpoints" / run["dir"].name))
+    assert code == 0, err
+    assert (copy / "metadata" / "plastic_500hz_influence_metadata.json").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in (data_root / "metadata").iterdir()} == before
+    said = [ln for ln in err.splitlines() if "using data root" in ln]
+    assert len(said) == 1 and str(copy) in said[0] and "the run was trained on " + str(data_root.resolve()) in said[0]
+    assert "--data-root" in said[0]
+    assert recorded_data_root(copy / "metadata" / "plastic_500hz_influence_metadata.json") == copy.resolve()
+
+
 def test_matrix_streams_through_a_scratch_file_that_is_removed(run, tmp_path):
     """Small row blocks (the memory bound) give the same scores; the scratch map is gone after."""
     meta = tmp_path / "meta"
