@@ -34,6 +34,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", type=Path, default=None, help="default: the data root the checkpoints were trained on")
     p.add_argument("--checkpoint-dir", type=Path, required=True, help="the run folder train.py wrote")
     p.add_argument("--checkpoint-prefix", default=d.checkpoint_prefix, help="checkpoint files are <prefix>_<epoch>.pt")
+    which = p.add_argument_group("which checkpoints (default: all of a complete run)")
+    pick = which.add_mutually_exclusive_group()
+    pick.add_argument("--epochs", type=int, nargs="+", metavar="E", default=None,
+                      help="use the checkpoints of these epochs, e.g. --epochs 5 10 30")
+    pick.add_argument("--every", type=int, metavar="K", default=None,
+                      help="use every K-th checkpoint, counted back from the last (which is always used)")
+    which.add_argument("--allow-incomplete", action="store_true",
+                       help="use the checkpoints of a run that train.py did not finish (refused otherwise)")
+    which.add_argument("--assume-learning-rate", type=float, metavar="X", default=None,
+                       help="TracIn weight of checkpoints that store no learning rate (refused otherwise)")
     p.add_argument("--metadata-dir", type=Path, default=None, help="default: {data root}/metadata")
     p.add_argument("--compute-influence", action="store_true", help="train pair x validation pair scores")
     p.add_argument("--compute-self-influence", action="store_true",
@@ -62,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data, info = compute_influence(cfg)
     s = info["summary"]
+    print(f"run fingerprint: {info['fingerprint']}")
     print("checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]))
     if not cfg.compute_influence:
         print(f"self-influence of {len(data.recording_ids)} training recordings written in {s['seconds']} s")

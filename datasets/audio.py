@@ -99,20 +99,29 @@ def log_spectrogram(wave: np.ndarray, params: SpectrogramParams) -> torch.Tensor
 
 def cached_spectrogram(path: Path, params: SpectrogramParams, cache_dir: Path | None) -> torch.Tensor:
     """Spectrogram of one file, read from / written to `cache_dir` keyed by file bytes + params."""
+    return spectrogram_and_digest(path, params, cache_dir)[0]
+
+
+def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Path | None) -> tuple[torch.Tensor, str]:
+    """`cached_spectrogram`, and the sha256 (hex) of the file's bytes: one read and one hash
+    give both the cache key and the recording's identity (used in run fingerprints)."""
     if not path.is_file():
         raise FileNotFoundError(f"recording not found: {path}")
     data = path.read_bytes()
+    hasher = hashlib.sha256(data)
+    file_sha256 = hasher.hexdigest()
     cache_file = None
     if cache_dir is not None:
-        digest = hashlib.sha256(data + params.key().encode()).hexdigest()[:32]
+        hasher.update(params.key().encode())  # = sha256(data + key): the cache key it always was
+        digest = hasher.hexdigest()[:32]
         cache_file = cache_dir / f"{digest}.npy"
         if cache_file.is_file():
             try:
-                return torch.from_numpy(np.load(cache_file, allow_pickle=False))
+                return torch.from_numpy(np.load(cache_file, allow_pickle=False)), file_sha256
             except (ValueError, OSError):
                 log.warning("ignoring unreadable cache entry %s", cache_file)
     wave = fit_length(read_mono(path, params, data), params.num_samples, path)
     spec = log_spectrogram(wave, params)
     if cache_file is not None:
         write_with_atomic(cache_file, lambda h: np.save(h, spec.numpy(), allow_pickle=False), binary=True)
-    return spec
+    return spec, file_sha256

@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from datasets.audio import cached_spectrogram
+from datasets.audio import spectrogram_and_digest
 from datasets.config import DatasetConfig
 from datasets.managed import ManagedDataset, Recording
 from utils.constants import SAMPLE_ID_RE
@@ -51,8 +51,8 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
     """All recordings' log-magnitude spectrograms in memory; items are the valid ones.
 
     `spectrograms` has shape (N, F, T) for every recording, excluded ones too (their scores
-    are still reported); `dataset[k]` yields (spectrogram (F, T), angle, sample id) of the
-    k-th valid recording.
+    are still reported); `file_sha256[i]` is the sha256 of recording i's file; `dataset[k]`
+    yields (spectrogram (F, T), angle, sample id) of the k-th valid recording.
     """
 
     def __init__(self, config: DatasetConfig, progress: bool = True, register: bool = True):
@@ -60,9 +60,11 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
         params = config.spectrogram
         cache = config.cache_dir
         self.spectrograms = torch.empty(0)
+        self.file_sha256: list[str] = []  # of each recording's bytes, in `sample_ids` order
         # Filled in place: stacking a list would hold every spectrogram twice at the peak.
         for k, r in enumerate(tqdm(self.recordings, desc="spectrograms", unit="file", disable=not progress, leave=False)):
-            spec = cached_spectrogram(r.path, params, cache)
+            spec, digest = spectrogram_and_digest(r.path, params, cache)
+            self.file_sha256.append(digest)
             if k == 0:
                 self.spectrograms = torch.empty((len(self.recordings), *spec.shape), dtype=spec.dtype)
             self.spectrograms[k] = spec

@@ -61,6 +61,10 @@ class MetadataStore:
     def changed(self) -> bool:
         return self.records != self._on_disk
 
+    def mark_saved(self) -> None:
+        """The records are on disk now (written by the caller, e.g. with other files as one change)."""
+        self._on_disk = copy.deepcopy(self.records)
+
     def save(self, backup: bool = False) -> bool:
         """Write atomically if anything changed; return whether a write happened."""
         if not self.changed and self.path.exists():

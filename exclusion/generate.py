@@ -25,6 +25,7 @@ from exclusion.plots import plot_exclusions
 from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines
 from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import Selection, select_exclusions
+from influence.fingerprint import check_influence_files, check_sample_metadata
 from influence.io import InfluenceData, load_influence, recorded_data_root
 from influence.stats import suggest_threshold
 from utils.constants import (
@@ -52,7 +53,8 @@ def default_output_file(influence_file: Path) -> Path:
     name = influence_file.name
     if not name.endswith(INFLUENCE_SUFFIX):
         raise ValueError(f"pass --output-file: cannot name a list after {influence_file} (expected *{INFLUENCE_SUFFIX})")
-    root = resolve_data_root(recorded=recorded_data_root(influence_file), inside=influence_file)
+    root = resolve_data_root(recorded=recorded_data_root(influence_file), inside=influence_file,
+                             recorded_as="compute_tracin_influence.py used")
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
 
 
@@ -205,7 +207,11 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
     today = datetime.date.today().isoformat()
     output_file = cfg.output_file or default_output_file(cfg.metadata_file)
     store = _sample_metadata(cfg)
+    check_influence_files(cfg.metadata_file)  # one compute run wrote them all, or a one-line refusal
     data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
+    if store is not None:
+        val_ids = sorted({sid for pair in data.val_pairs for sid in pair})
+        check_sample_metadata(cfg.metadata_file, store.records, [*data.recording_ids, *val_ids], store.path)
     _check_inputs(cfg, data)
     forbidden = load_exclusions(output_file).commented_out if output_file.exists() else []
     threshold = resolve_threshold(cfg, data)

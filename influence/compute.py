@@ -5,7 +5,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,52 +16,22 @@ from datasets.audio_dataset import AudioSpectrumDataset
 from datasets.config import resolve_data_root
 from datasets.pairs import make_pairs
 from influence.config import InfluenceConfig
-from influence.io import InfluenceData, save_influence
-from influence.plots import plot_influence_distribution
+from influence.fingerprint import K_CREATED, K_FINGERPRINT, run_fingerprint
+from influence.io import InfluenceData
+from influence.outputs import K_PAIR_SELF_INFLUENCE_MEAN, record_sample_metadata, write_influence_outputs
+from influence.run_inputs import LoadedCheckpoint, load_run_checkpoints
 from influence.stats import summarize
 from influence.task import checkpoint_spec, loss_for_checkpoint, resolve_loss_settings
 from tracin import PairSet, TracInEngine
-from training.checkpoints import checkpoint_learning_rate, list_checkpoints, load_checkpoint, model_from_checkpoint
+from training.checkpoints import model_from_checkpoint
 from training.config import TrainConfig
-from utils.atomic_io import write_json_atomic
-from utils.constants import (
-    K_SELF_INFLUENCE,
-    K_SPLIT,
-    METADATA_DIR,
-    influence_file_name,
-    influence_plot_path_for,
-    influence_run_path_for,
-    metadata_file_name,
-)
+from utils.constants import METADATA_DIR, influence_file_name, metadata_file_name
 from utils.device import select_device
+from utils.staging import remove_stale_staging
 
 log = logging.getLogger(__name__)
 
-K_PAIR_SELF_INFLUENCE_MEAN = "tracin_pair_self_influence_mean"
-
-
-@dataclass
-class LoadedCheckpoint:
-    epoch: int
-    path: Path
-    data: dict[str, Any]
-    eta: float
-
-
-def load_run_checkpoints(folder: str | Path, prefix: str) -> list[LoadedCheckpoint]:
-    """All checkpoints of one run, by epoch; they must share architecture, split and exclusions."""
-    loaded = []
-    for epoch, path in list_checkpoints(folder, prefix):
-        data = load_checkpoint(path)
-        loaded.append(LoadedCheckpoint(epoch, path, data, checkpoint_learning_rate(data, path)))
-    first = loaded[0].data
-    for ck in loaded[1:]:
-        for key in ("model_class", "model_kwargs", "split", "excluded_ids"):
-            if ck.data.get(key) != first.get(key):
-                raise ValueError(f"{ck.path} differs from {loaded[0].path} in {key}: checkpoints of different runs?")
-    if "split" not in first:
-        raise ValueError(f"{loaded[0].path} stores no train/validation split; retrain with this toolkit's train.py")
-    return loaded
+__all__ = ["K_PAIR_SELF_INFLUENCE_MEAN", "LoadedCheckpoint", "compute_influence", "load_run_checkpoints", "split_pairs"]
 
 
 def run_config(checkpoint: LoadedCheckpoint, cfg: InfluenceConfig) -> TrainConfig:
@@ -92,12 +62,14 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     if not cfg.compute_influence and not cfg.compute_self_influence:
         raise ValueError("nothing to do: pass --compute-influence and/or --compute-self-influence")
     device = select_device(cfg.device)
-    checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix)
+    checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix, cfg.epochs, cfg.every,
+                                       cfg.allow_incomplete, cfg.assume_learning_rate)
     first = checkpoints[0].data
     run = run_config(checkpoints[0], cfg)
-    root = resolve_data_root(cfg.data_root, run.data_root, inside=cfg.checkpoint_dir)
+    root = resolve_data_root(cfg.data_root, run.data_root, inside=cfg.checkpoint_dir, recorded_as="the run was trained on")
     metadata_dir = cfg.metadata_dir or root / METADATA_DIR
     _check_writable(metadata_dir)  # before the data set registers its metadata there
+    remove_stale_staging(metadata_dir)
     # The run's recordings and spectrogram settings; its exclusions come with the checkpoints' split.
     metadata_file = metadata_dir / metadata_file_name(run.material, run.frequency)
     dataset = AudioSpectrumDataset(
@@ -133,12 +105,20 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         rec_influence, rec_self = engine.recording_influence(terms, rec_index)
         pair_self = engine.pair_self_influence(terms).double().numpy()
         ids = dataset.sample_ids
+        fingerprint = run_fingerprint(
+            checkpoints, split, excluded,
+            {sid: dataset.file_sha256[dataset.index_of[sid]] for members in split.values() for sid in members
+             if sid in dataset.index_of},
+            {"type": settings.loss_type, "config": settings.config, "saved_state": settings.use_saved_state},
+        )
         info = {
+            K_FINGERPRINT: fingerprint,
+            K_CREATED: datetime.now().isoformat(timespec="seconds"),
             "config": cfg.to_dict(),
             "data_root": str(root.resolve()),
             "seed": first.get("seed"),
             "run_config": run.to_dict(),
-            "checkpoints": [{"epoch": c.epoch, "path": str(c.path), "eta": c.eta} for c in checkpoints],
+            "checkpoints": [c.record() for c in checkpoints],
             "loss_type": settings.loss_type,
             "loss_config": settings.config,
             "device": str(device),
@@ -161,14 +141,13 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
         info["summary"] = summary
 
         json_path = metadata_dir / influence_file_name(cfg.material, cfg.frequency)
-        if cfg.compute_influence:
-            save_influence(json_path, data, write_json=cfg.write_json)
-        write_json_atomic(influence_run_path_for(json_path), info)
-        _write_sample_metadata(dataset, split, train, pair_self, train_ids, rec_self.double().numpy())
+        record_sample_metadata(dataset.metadata, split, data.train_pairs, pair_self, train_ids,
+                               data.recording_self_influence, fingerprint)
+        written = write_influence_outputs(json_path, data, info, dataset.metadata, cfg.compute_influence,
+                                          cfg.write_json, summary.get("suggested_threshold"))
         info["influence_file"] = str(json_path)
-        if cfg.compute_influence:
-            picture = influence_plot_path_for(json_path)
-            info["picture"] = str(plot_influence_distribution(data, picture, summary.get("suggested_threshold")))
+        if "picture" in written:
+            info["picture"] = str(written["picture"])
         return data, info
     finally:
         if scratch is not None:
@@ -193,24 +172,6 @@ def influence_to_disk(
         path.unlink(missing_ok=True)
         raise
     return matrix, path
-
-
-def _write_sample_metadata(dataset, split, train: PairSet, pair_self: np.ndarray, train_ids, rec_self: np.ndarray) -> None:
-    """Record each recording's split and, for training recordings, its self-influence."""
-    store = dataset.metadata
-    membership = {sid: name for name, members in split.items() for sid in members}
-    for sid in dataset.sample_ids:
-        if sid in membership:
-            store.update(sid, **{K_SPLIT: membership[sid]})
-    pair_sum = np.zeros(len(dataset.sample_ids))
-    pair_count = np.zeros(len(dataset.sample_ids))
-    for col in (0, 1):
-        np.add.at(pair_sum, train.pairs[:, col].numpy(), pair_self)
-        np.add.at(pair_count, train.pairs[:, col].numpy(), 1)
-    for sid, value in zip(train_ids, rec_self):
-        k = dataset.index_of[sid]
-        store.update(sid, **{K_SELF_INFLUENCE: float(value), K_PAIR_SELF_INFLUENCE_MEAN: float(pair_sum[k] / max(pair_count[k], 1))})
-    store.save()
 
 
 def _check_writable(folder: Path) -> None:

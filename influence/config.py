@@ -1,6 +1,7 @@
 """`InfluenceConfig`: what compute_tracin_influence.py is asked to do (importing it needs no torch)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ class InfluenceConfig:
     material: str
     checkpoint_dir: Path
     checkpoint_prefix: str = CHECKPOINT_PREFIX
+    epochs: tuple[int, ...] | None = None  # the checkpoints to use, by epoch (default: all)
+    every: int | None = None  # or every k-th checkpoint, counted back from the last
+    allow_incomplete: bool = False
+    assume_learning_rate: float | None = None  # for checkpoints that store none
     data_root: Path | None = None
     metadata_dir: Path | None = None
     compute_influence: bool = True
@@ -39,6 +44,17 @@ class InfluenceConfig:
         self.metadata_dir = None if self.metadata_dir is None else Path(self.metadata_dir)
         if self.batch_size < 1:
             raise ValueError("--batch-size must be at least 1")
+        if self.epochs is not None:
+            self.epochs = tuple(int(e) for e in self.epochs)
+            if not self.epochs or min(self.epochs) < 0:
+                raise ValueError(f"--epochs must name checkpoint epochs (0 or more), got {list(self.epochs)}")
+        if self.every is not None and self.every < 1:
+            raise ValueError(f"--every must be at least 1, got {self.every}")
+        if self.epochs is not None and self.every is not None:
+            raise ValueError("pass --epochs or --every, not both")
+        lr = self.assume_learning_rate
+        if lr is not None and not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"--assume-learning-rate must be a finite positive number, got {lr}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as the influence run file stores it."""

@@ -26,6 +26,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -244,8 +246,9 @@ def _load_npz(path: Path) -> tuple[InfluenceData, int]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
-    except (OSError, ValueError, EOFError) as exc:
-        raise ValueError(f"influence matrix {path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:  # a cut-off or damaged file
+        raise ValueError(f"influence matrix {path} is unreadable ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}):"
+                         " rerun compute_tracin_influence.py, or delete it to read the JSON beside it") from None
     missing = [k for k in ("train_a", "train_b", "val_a", "val_b", "influence") if k not in arrays]
     if missing:
         raise ValueError(f"influence matrix {path} is unreadable: it lacks {', '.join(missing)}")

@@ -1,7 +1,9 @@
 """Finding, loading and checking training checkpoints (never executing code from them)."""
 from __future__ import annotations
 
+import io
 import logging
+import math
 import pickle
 import re
 import zipfile
@@ -44,18 +46,39 @@ def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
     write_with_atomic(path, lambda handle: torch.save(ckpt, handle), binary=True)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint dict with `weights_only=True`; corrupt or foreign files give a one-line error."""
+_FORBIDDEN_GLOBAL_RE = re.compile(r"GLOBAL\s+([\w.]+)", re.IGNORECASE)
+
+
+def _load_error(path: Path, exc: BaseException) -> ValueError:
+    """One line for a checkpoint torch.load refused: the forbidden global when there is one."""
+    text = str(exc)
+    forbidden = _FORBIDDEN_GLOBAL_RE.search(text) if "unsupported global" in text.lower() else None
+    if forbidden:
+        return ValueError(
+            f"{path}: refused as unsafe: loading it would call {forbidden.group(1)} (torch: unsupported GLOBAL"
+            f" {forbidden.group(1)}); checkpoints are loaded with weights_only=True, so use only checkpoints"
+            " written by this toolkit's train.py"
+        )
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    return ValueError(f"{path}: not a readable checkpoint (truncated, corrupt or unsafe: {type(exc).__name__}: {first})")
+
+
+def load_checkpoint(path: str | Path, data: bytes | None = None) -> dict[str, Any]:
+    """Load a checkpoint dict with `weights_only=True`; corrupt or foreign files give a one-line error.
+
+    `data`, when given, are the file's bytes already read (hashed by the caller): the
+    checkpoint is loaded from them, so what was hashed is what was loaded.
+    """
     path = Path(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        source = path if data is None else io.BytesIO(data)
+        ckpt = torch.load(source, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint not found: {path}") from None
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        # torch's weights-only refusal is many lines; the one naming the forbidden global says why.
-        first = next((ln for ln in lines if "Unsupported global" in ln), lines[0] if lines else type(exc).__name__)
-        raise ValueError(f"{path}: not a readable checkpoint (truncated, corrupt or unsafe: {first[:200]})") from None
+    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError,
+            AttributeError) as exc:
+        raise _load_error(path, exc) from None
     if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
         missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
         raise ValueError(f"{path}: not a checkpoint of this toolkit (missing {', '.join(missing)})")
@@ -74,10 +97,21 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "checkpoint")
     return model
 
 
-def checkpoint_learning_rate(ckpt: dict[str, Any], path: str | Path) -> float:
-    """The learning rate in force for the checkpoint's epoch; 1.0 (with a warning) when absent."""
+def checkpoint_learning_rate(ckpt: dict[str, Any], path: str | Path, assume: float | None = None) -> float:
+    """The learning rate in force for the checkpoint's epoch (TracIn weighs the checkpoint by it).
+
+    A checkpoint without one is an error naming the file, unless `assume` (--assume-learning-rate)
+    gives the value to use; a stored rate that is not a finite positive number is always an error.
+    """
     lr = ckpt.get("learning_rate")
     if lr is None:
-        log.warning("%s has no learning rate: using 1.0 for its TracIn weight", path)
-        return 1.0
+        if assume is None:
+            raise ValueError(
+                f"{path} stores no learning rate, and TracIn weighs each checkpoint by it: pass"
+                " --assume-learning-rate X to use X for checkpoints without one"
+            )
+        log.warning("%s has no learning rate: using --assume-learning-rate %g for its TracIn weight", path, assume)
+        return float(assume)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"{path}: its learning rate {lr!r} is not a finite positive number")
     return float(lr)

@@ -29,6 +29,8 @@ from utils.constants import (
     CHECKPOINT_PREFIX,
     CURVES_FILE,
     HISTORY_FILE,
+    K_FINAL_EPOCH,
+    K_RUN_COMPLETE,
     RUN_FILE,
     SCORES_FILE,
     SUMMARY_FILE,
@@ -154,6 +156,7 @@ def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pair
         "counts": counts,
         "device": str(device),
         "created": datetime.now().isoformat(timespec="seconds"),
+        K_RUN_COMPLETE: False,
     }
 
 
@@ -260,4 +263,7 @@ def train(cfg: TrainConfig) -> RunResult:
     write_json_atomic(run_dir / SUMMARY_FILE, json_safe(summary))
     write_json_atomic(run_dir / SCORES_FILE, {sid: float(s) for sid, s in zip(dataset.sample_ids, final_scores)})
     plot_training_curves(history, run_dir / CURVES_FILE, f"{run_dir.name} (seed {cfg.seed})")
+    # Last: the run is complete only once everything above is on disk.
+    write_json_atomic(run_dir / RUN_FILE, {**run_info, K_RUN_COMPLETE: True, K_FINAL_EPOCH: cfg.epochs,
+                                           "finished": datetime.now().isoformat(timespec="seconds")})
     return RunResult(run_dir=run_dir, summary=summary, history=history)

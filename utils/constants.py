@@ -32,6 +32,12 @@ HISTORY_FILE = "history.json"
 SUMMARY_FILE = "summary.json"
 SCORES_FILE = "scores.json"
 CURVES_FILE = "training_curves.png"
+# run.json: written at the start with "complete": false, rewritten at the very end (after
+# history, summary, scores and curves) with "complete": true and "final_epoch".
+K_RUN_COMPLETE = "complete"
+K_FINAL_EPOCH = "final_epoch"
+LOCK_FILE = ".sinetone.lock"
+"""One writer at a time: the lock file in a run folder (train.py) and in a metadata folder (compute, generate)."""
 
 INFLUENCE_KEY_PREFIX = "tracin_influence_"
 INFLUENCE_MATRIX_SUFFIX = "_influence_matrix.npz"
@@ -113,6 +119,8 @@ K_NOTES = "notes"
 K_TRACIN_INFO = "tracin_info"
 K_SELF_INFLUENCE = "tracin_self_influence"
 K_SPLIT = "split"
+K_TRACIN_RUN = "tracin_run"
+"""The fingerprint of the compute run that wrote a record's split and self-influence (see influence/fingerprint.py)."""
 
 # tracin_info sub-keys (the tutorial names these).
 K_EXCLUSION_DATE = "exclusion_date"

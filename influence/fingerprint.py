@@ -1,0 +1,148 @@
+"""Run fingerprints: every output of one compute run carries the same short digest of its inputs.
+
+The fingerprint (`run_fingerprint`, 16 hex digits of a sha256) covers every checkpoint used
+(epoch, byte size, sha256 of the file), the run's split (sample ids per split) and excluded
+ids, the recordings (sample id and sha256 of each WAV file's bytes) and the loss TracIn
+differentiated. compute_tracin_influence.py writes it
+
+- into the influence run file (`"fingerprint"`), with the checkpoint folder, the time, and the
+  byte size and sha256 of the nested JSON (whose public shape has no room for it);
+- into the `.npz` (its `info_json`);
+- into every sample metadata record it sets (`constants.K_TRACIN_RUN`).
+
+The parts are renamed into place together (`utils.staging`), the run file last, so only a
+kill between two renames can leave parts of two runs; generate_tracin_exclusions.py then
+refuses them (`check_influence_files`, `check_sample_metadata`) in one line naming both runs.
+Files written before fingerprints existed carry none and are not checked.
+"""
+from __future__ import annotations
+
+import json
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from influence.run_inputs import LoadedCheckpoint
+from utils.atomic_io import read_json
+from utils.constants import K_TRACIN_RUN, influence_run_path_for, matrix_path_for
+from utils.hashing import file_digest, fingerprint
+
+K_FINGERPRINT = "fingerprint"
+K_CREATED = "created"
+K_INFLUENCE_JSON = "influence_json"
+RERUN = "rerun compute_tracin_influence.py (the same flags) to write them again together"
+
+
+def run_fingerprint(
+    checkpoints: Sequence[LoadedCheckpoint],
+    split: Mapping[str, Sequence[str]],
+    excluded: Iterable[str],
+    recordings: Mapping[str, str],
+    loss: Mapping[str, Any],
+) -> str:
+    """The fingerprint of a compute run's inputs. `recordings`: sample id -> sha256 of its file."""
+    return fingerprint({
+        "checkpoints": [{"epoch": c.epoch, "bytes": c.size, "sha256": c.sha256} for c in checkpoints],
+        "split": {name: sorted(ids) for name, ids in split.items()},
+        "excluded": sorted(excluded),
+        "recordings": sorted(recordings.items()),
+        "loss": dict(loss),
+    })
+
+
+def file_record(path: str | Path) -> dict[str, Any]:
+    """`{"file", "bytes", "sha256"}` of a file: how the run file identifies the nested JSON."""
+    size, digest = file_digest(path)
+    return {"file": Path(path).name, "bytes": size, "sha256": digest}
+
+
+def describe_run(info: Mapping[str, Any] | None, fp: str) -> str:
+    """`run 3f2a... (checkpoints <folder>, computed <time>)`, with what `info` tells of it."""
+    details = []
+    config = info.get("config") if isinstance(info, Mapping) else None
+    if isinstance(config, Mapping) and config.get("checkpoint_dir"):
+        details.append(f"checkpoints {config['checkpoint_dir']}")
+    if isinstance(info, Mapping) and info.get(K_CREATED):
+        details.append(f"computed {info[K_CREATED]}")
+    return f"run {fp}" + (f" ({', '.join(details)})" if details else "")
+
+
+def _npz_header(path: Path) -> tuple[dict, int]:
+    """The `info_json` and `json_bytes` of an influence matrix, without reading the matrix."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            info = json.loads(str(z["info_json"])) if "info_json" in z.files else {}
+            json_bytes = int(z["json_bytes"]) if "json_bytes" in z.files else -1
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ValueError(
+            f"influence matrix {path} is unreadable ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}):"
+            f" it was cut short or damaged; {RERUN}, or delete it to read the JSON beside it"
+        ) from None
+    return (info if isinstance(info, dict) else {}), json_bytes
+
+
+def _run_file(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    info = read_json(path, "influence run file")
+    return info if isinstance(info, dict) else {}
+
+
+def check_influence_files(json_path: str | Path) -> str | None:
+    """Refuse, in one line naming both runs, an influence run file, matrix and nested JSON that
+    do not come from one compute run. Returns their fingerprint (None: files without one)."""
+    json_path = Path(json_path)
+    run_path, npz_path = influence_run_path_for(json_path), matrix_path_for(json_path)
+    run = _run_file(run_path)
+    parts = []
+    if run.get(K_FINGERPRINT):
+        parts.append((f"the run file {run_path}", run[K_FINGERPRINT], run))
+    json_bytes = None
+    if npz_path.is_file():
+        npz_info, json_bytes = _npz_header(npz_path)
+        if npz_info.get(K_FINGERPRINT):
+            parts.append((f"the matrix {npz_path}", npz_info[K_FINGERPRINT], npz_info))
+    if not parts:
+        return None
+    label, fp, info = parts[0]
+    for other_label, other_fp, other_info in parts[1:]:
+        if other_fp != fp:
+            raise ValueError(f"{other_label} is from {describe_run(other_info, other_fp)}, but {label} is from"
+                             f" {describe_run(info, fp)}: {RERUN}")
+    json_read = json_path.is_file() and (json_bytes is None or (json_bytes >= 0 and json_path.stat().st_size != json_bytes))
+    if json_read and run.get(K_FINGERPRINT):
+        written = run.get(K_INFLUENCE_JSON)
+        actual = file_record(json_path) if isinstance(written, Mapping) else None
+        if actual is None or (written.get("bytes"), written.get("sha256")) != (actual["bytes"], actual["sha256"]):
+            raise ValueError(
+                f"{json_path} is not the influence JSON that {describe_run(run, fp)} wrote (see {run_path}): it was"
+                f" rewritten by another tool or an interrupted compute; {RERUN} (or, to use this JSON as it is,"
+                f" delete {run_path.name} and {npz_path.name} beside it)"
+            )
+    return fp
+
+
+def check_sample_metadata(
+    json_path: str | Path, records: Mapping[str, Mapping[str, Any]] | None, sample_ids: Iterable[str],
+    metadata_path: str | Path = "the sample metadata",
+) -> None:
+    """Refuse (one line) sample metadata whose records of `sample_ids` were written by another
+    compute run than the influence files beside it (or by several)."""
+    if not records:
+        return
+    json_path = Path(json_path)
+    run = _run_file(influence_run_path_for(json_path))
+    found = {records[s][K_TRACIN_RUN] for s in sample_ids
+             if isinstance(records.get(s), Mapping) and isinstance(records[s].get(K_TRACIN_RUN), str)}
+    reference = run.get(K_FINGERPRINT)
+    if not found or not reference:
+        return
+    if len(found) > 1:
+        raise ValueError(f"{metadata_path} holds records of several compute runs ({', '.join(sorted(found))}): {RERUN}")
+    (fp,) = found
+    if fp != reference:
+        raise ValueError(f"{metadata_path} is from run {fp}, but the influence files beside it are from"
+                         f" {describe_run(run, reference)}: {RERUN}")

@@ -1,0 +1,204 @@
+"""Run fingerprints: every output of a compute run carries one; generate refuses parts of two runs.
+
+Fault injection: a SIGINT at each rename of compute's commit leaves the new complete set; a
+SIGKILL between two renames leaves parts of two runs, which generate refuses in one line
+naming both; a truncated matrix is one line too."""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import compute_tracin_influence as cti
+import generate_tracin_exclusions as gen
+import utils.staging
+from utils.constants import K_SELF_INFLUENCE, K_TRACIN_RUN
+
+REPO = Path(__file__).resolve().parent.parent
+COMPUTE = "compute_tracin_influence.py"
+GENERATE = "generate_tracin_exclusions.py"
+NAMES = ("plastic_500hz_influence_metadata.json", "plastic_500hz_influence_matrix.npz", "plastic_500hz_metadata.json",
+         "plastic_500hz_influence_distribution.png", "plastic_500hz_influence_run.json")
+"""What compute writes, in the order it renames them (the run file last)."""
+
+
+def compute_args(run_dir: Path, meta: Path, *extra: str) -> list[str]:
+    return ["--frequency", "500hz", "--checkpoint-dir", str(run_dir), "--metadata-dir", str(meta),
+            "--compute-influence", "--no-progress", "--device", "cpu", *extra]
+
+
+def fingerprints(meta: Path) -> dict[str, object]:
+    """The fingerprint each output carries (the sample metadata: the set over its split records)."""
+    run = json.loads((meta / NAMES[4]).read_text())
+    with np.load(meta / NAMES[1]) as z:
+        npz = json.loads(str(z["info_json"]))["fingerprint"]
+    records = json.loads((meta / NAMES[2]).read_text())
+    return {"run": run["fingerprint"], "npz": npz,
+            "metadata": {r[K_TRACIN_RUN] for r in records.values() if K_TRACIN_RUN in r},
+            "json_sha256": run["influence_json"]["sha256"]}
+
+
+@pytest.fixture(scope="module")
+def two_runs(baseline, tmp_path_factory, data_root) -> dict[str, Path]:
+    """Folders holding the outputs of run A (all checkpoints) and run B (--epochs 2), computed once."""
+    import logging
+
+    base = tmp_path_factory.mktemp("fp")
+    folders = {}
+    for name, extra in (("A", ()), ("B", ("--epochs", "2"))):
+        meta = base / name
+        assert cti.main(compute_args(baseline, meta, *extra)) == 0
+        folders[name] = meta
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if type(h) is logging.StreamHandler]:
+        root.removeHandler(handler)
+    return folders
+
+
+def fresh(src: Path, dest: Path) -> Path:
+    shutil.copytree(src, dest)
+    return dest
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_every_output_carries_the_fingerprint(two_runs):
+    a, b = fingerprints(two_runs["A"]), fingerprints(two_runs["B"])
+    assert a["run"] == a["npz"] and a["metadata"] == {a["run"]} and len(a["run"]) == 16
+    assert b["run"] == b["npz"] and b["metadata"] == {b["run"]}
+    assert a["run"] != b["run"]  # other checkpoints: another fingerprint
+    run = json.loads((two_runs["B"] / NAMES[4]).read_text())
+    assert [c["epoch"] for c in run["checkpoints"]] == [2]
+    assert all(len(c["sha256"]) == 64 and c["bytes"] > 0 for c in run["checkpoints"])
+    assert run["influence_json"]["bytes"] == (two_runs["B"] / NAMES[0]).stat().st_size
+    # The sample metadata stays a plain object of sample id -> record.
+    records = json.loads((two_runs["A"] / NAMES[2]).read_text())
+    assert all(isinstance(r, dict) and r["id"] == sid for sid, r in records.items())
+
+
+def test_same_inputs_same_fingerprint(two_runs, baseline, tmp_path, cli):
+    code, out, err = cli(cti, compute_args(baseline, tmp_path / "again"))
+    assert code == 0, err
+    assert fingerprints(tmp_path / "again")["run"] == fingerprints(two_runs["A"])["run"]
+    assert f"run fingerprint: {fingerprints(two_runs['A'])['run']}" in out
+
+
+@pytest.mark.parametrize("mixed", [(1,), (0, 1), (2,), (4,)])
+def test_generate_refuses_parts_of_two_runs(two_runs, tmp_path, mixed, cli, one_error_line):
+    """Run B's outputs with some of them (by index in NAMES) from run A."""
+    meta = fresh(two_runs["B"], tmp_path / "metadata")
+    for k in mixed:
+        shutil.copy2(two_runs["A"] / NAMES[k], meta / NAMES[k])
+    before = snapshot(meta)
+    out_file = tmp_path / "list.txt"
+    code, _, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(out_file),
+                             "--criterion", "self-influence", "--update-metadata"])
+    assert code == 1
+    line = one_error_line(err, GENERATE)
+    fa, fb = fingerprints(two_runs["A"])["run"], fingerprints(two_runs["B"])["run"]
+    assert fa in line and fb in line and "rerun compute_tracin_influence.py" in line
+    assert "checkpoints " in line and "computed " in line  # a run is named by its checkpoint folder and time
+    assert snapshot(meta) == before and not out_file.exists()
+
+
+def test_truncated_matrix_is_one_line(two_runs, tmp_path, cli, one_error_line):
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    npz = meta / NAMES[1]
+    npz.write_bytes(npz.read_bytes()[:1000])
+    before = snapshot(meta)
+    code, _, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
+                             "--update-metadata"])
+    assert code == 1
+    line = one_error_line(err, GENERATE)
+    assert str(npz) in line and "BadZipFile" in line and "rerun compute_tracin_influence.py" in line
+    assert snapshot(meta) == before
+
+
+@pytest.mark.parametrize("at", range(len(NAMES)))
+def test_sigint_at_each_rename_leaves_the_new_complete_set(two_runs, baseline, tmp_path, at, monkeypatch, cli):
+    """Ctrl-C while compute renames its outputs: the renames finish, then the interrupt (exit 2)."""
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    renamed = []
+    real = utils.staging._replace
+
+    def rename(src, dst):
+        if len(renamed) == at:
+            signal.raise_signal(signal.SIGINT)
+        real(src, dst)
+        renamed.append(Path(dst).name)
+
+    monkeypatch.setattr(utils.staging, "_replace", rename)
+    code, _, err = cli(cti, compute_args(baseline, meta, "--epochs", "2"))
+    assert code == 2 and "interrupted" in err
+    assert renamed == list(NAMES)
+    assert fingerprints(meta) == fingerprints(two_runs["B"])
+    assert not [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
+    monkeypatch.setattr(utils.staging, "_replace", real)
+    code, out, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
+                               "--criterion", "self-influence"])
+    assert code == 0, err
+
+
+def test_sigint_before_the_renames_keeps_the_old_set(two_runs, baseline, tmp_path, monkeypatch, cli):
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    before = snapshot(meta)
+    import influence.outputs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(influence.outputs, "plot_influence_distribution", interrupted)
+    code, _, err = cli(cti, compute_args(baseline, meta, "--epochs", "2"))
+    assert code == 2
+    assert snapshot(meta) == before
+    assert not [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
+
+
+KILL_AT_RENAME = """
+import os, signal, sys
+import utils.staging as staging
+real, count = staging._replace, []
+def rename(src, dst):
+    if len(count) == int(sys.argv[1]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+    count.append(dst)
+staging._replace = rename
+import compute_tracin_influence
+sys.exit(compute_tracin_influence.main(sys.argv[2:]))
+"""
+
+
+def test_sigkill_between_renames_is_refused_then_a_rerun_repairs(two_runs, baseline, tmp_path, cli, one_error_line):
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, "2", *compute_args(baseline, meta, "--epochs", "2")],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    fp = fingerprints(meta)
+    assert fp["npz"] == fingerprints(two_runs["B"])["run"] and fp["run"] == fingerprints(two_runs["A"])["run"]
+    argv = ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
+            "--criterion", "self-influence"]
+    code, _, err = cli(gen, argv)
+    assert code == 1
+    line = one_error_line(err, GENERATE)
+    assert fp["npz"] in line and fp["run"] in line and str(baseline) in line
+    # The next compute removes the killed one's staging folder and writes a complete set.
+    assert [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
+    code, _, err = cli(cti, compute_args(baseline, meta, "--epochs", "2"))
+    assert code == 0, err
+    assert not [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
+    assert cli(gen, argv)[0] == 0
+
+
+def test_self_influence_of_other_split_records_is_not_left_behind(two_runs):
+    records = json.loads((two_runs["A"] / NAMES[2]).read_text())
+    assert all(K_SELF_INFLUENCE in r for r in records.values() if r.get("split") == "train")
+    assert not [s for s, r in records.items() if r.get("split") != "train" and K_SELF_INFLUENCE in r]
