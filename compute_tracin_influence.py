@@ -12,6 +12,10 @@ the metadata folder:
   {material}_{frequency}_influence_run.json       configuration, data root, checkpoints, learning rates, summary
   {material}_{frequency}_influence_distribution.png
 and each training recording's self-influence into {material}_{frequency}_metadata.json.
+All are renamed into place together (the run file last, Ctrl-C held back until then) and
+carry the run's fingerprint, which generate_tracin_exclusions.py checks. A run train.py did
+not finish is refused (--allow-incomplete uses it anyway); --epochs or --every choose
+among the checkpoints.
 """
 from __future__ import annotations
 

@@ -33,11 +33,14 @@ non-zero scores (their 1st percentile when that is not negative).
 
 The list (default: DATA_ROOT/exclusions/, DATA_ROOT as compute_tracin_influence.py recorded
 it) gets a `# ` header with the date, the source and every parameter, then one id per line.
-A re-run keeps the old list as `.bak`, prints the ids added and removed, keeps ids a person
-commented out (`# plastic_deg036_500hz_04`) out and carries their comments over.
---update-metadata records `excluded`, `notes` and `tracin_info` in the sample metadata
-beside the influence file (see `exclusion/report.py`), keeping the old file as `.bak`.
-A re-run with the same inputs rewrites neither file.
+A re-run keeps the old list as a dated backup (`<list>.YYYYmmdd-HHMMSS.bak`, the newest 5),
+prints the ids added and removed, keeps ids a person commented out (`# plastic_deg036_500hz_04`,
+in any case or zero padding, with or without a note after the id) out and carries their
+comments over. --update-metadata records `excluded`, `notes` and `tracin_info` in the sample
+metadata beside the influence file (see `exclusion/report.py`), keeping a dated backup too.
+The list, the metadata and the picture are written together or not at all; a re-run with the
+same inputs rewrites neither file. Influence files of two compute runs (an interrupted
+compute) are refused.
 """
 from __future__ import annotations
 

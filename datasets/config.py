@@ -69,6 +69,9 @@ def _same_folder(a: Path, b: Path) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
+_SAID: set[tuple[Path, str]] = set()  # which data-root choices were already said (once per process)
+
+
 def holds_recordings(root: str | Path) -> bool:
     """Whether `root` looks like a data root: it has `deg<angle>/` folders."""
     root = Path(root)
@@ -132,7 +135,8 @@ def resolve_data_root(
         return Path(flag)
     beside = Path(inside).resolve().parent.parent if inside is not None else None
     if beside is not None and holds_recordings(beside):
-        if recorded is not None and Path(recorded).resolve() != beside:
+        if recorded is not None and Path(recorded).resolve() != beside and (beside, str(recorded)) not in _SAID:
+            _SAID.add((beside, str(recorded)))
             log.warning("using data root %s, the one that holds %s (%s %s); pass --data-root to choose",
                         beside, inside, recorded_as, recorded)
         return beside

@@ -1,10 +1,11 @@
 """The exclusion list: a text file a person reads and edits, one sample id per line.
 
 Tolerated: `#` comments (whole-line or trailing), blank lines, surrounding spaces, CRLF
-line ends, a UTF-8 byte-order mark, and duplicates (collapsed, first order kept). A line
-that is a comment holding only a sample id (`# plastic_deg036_500hz_04`) marks an id the
-user deliberately commented out; tools that rewrite the list keep it out
-(`exclusion.list_file`).
+line ends, a UTF-8 byte-order mark, and duplicates (collapsed, first order kept). A comment
+line whose first word is a sample id (`# plastic_deg036_500hz_04`, or with a note after it:
+`# plastic_deg036_500hz_04  listened: fine`) marks an id the user deliberately commented
+out; tools that rewrite the list keep it out (`exclusion.list_file`). Such ids match the
+recordings' ids without regard to case or zero padding (`id_key`).
 """
 from __future__ import annotations
 
@@ -15,13 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from utils.constants import LIST_DATA_ROOT_LINE, SAMPLE_ID_RE
+from utils.constants import LIST_DATA_ROOT_LINE
 
 
 @dataclass
 class ExclusionList:
     ids: list[str] = field(default_factory=list)
     commented_out: list[str] = field(default_factory=list)
+
+
+def commented_out_id(line: str) -> tuple[str, str] | None:
+    """`(id as written, note)` when a comment line comments out a sample id: its first word is
+    one (in any case, with or without zero padding); None otherwise."""
+    line = line.strip()
+    if not line.startswith("#"):
+        return None
+    first, _, note = line.lstrip("#").strip().partition(" ")
+    return (first, note.strip()) if id_key(first) is not None else None
 
 
 def parse_exclusions(text: str) -> ExclusionList:
@@ -34,14 +45,18 @@ def parse_exclusions(text: str) -> ExclusionList:
         if not line:
             continue
         if line.startswith("#"):
-            body = line.lstrip("#").strip()
-            if SAMPLE_ID_RE.match(body):
-                commented[body] = None
+            found = commented_out_id(line)
+            if found:
+                commented[found[0]] = None
             continue
         entry = line.split("#", 1)[0].strip()
         if entry:
             ids[entry] = None
-    return ExclusionList(ids=list(ids), commented_out=[c for c in commented if c not in ids])
+    listed = {id_key(s) or s for s in ids}
+    kept: dict[object, str] = {}
+    for c in commented:
+        kept.setdefault(id_key(c), c)
+    return ExclusionList(ids=list(ids), commented_out=[c for k, c in kept.items() if k not in listed])
 
 
 def load_exclusions(path: str | Path) -> ExclusionList:
@@ -74,6 +89,23 @@ def list_made_from(path: str | Path) -> Path | None:
 _LOOSE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d+)_(?P<frequency>\d+hz)_(?P<seq>\d+)$", re.IGNORECASE)
 
 
+def id_key(text: str) -> tuple[str, int, str, int] | None:
+    """What two spellings of one sample id share (case and zero padding aside); None for a non-id."""
+    loose = _LOOSE_ID_RE.match(text.strip())
+    if loose is None:
+        return None
+    return (loose["material"].lower(), int(loose["angle"]), loose["frequency"].lower(), int(loose["seq"]))
+
+
+def match_known_ids(ids: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Each of `ids` as spelled in `known` when one of them is the same id (case and zero padding
+    aside), else as given."""
+    by_key = {}
+    for sid in known:
+        by_key.setdefault(id_key(sid), sid)
+    return [by_key.get(id_key(sid), sid) if id_key(sid) is not None else sid for sid in ids]
+
+
 def closest_id(unknown: str, known: Iterable[str]) -> str | None:
     """The known id most similar to `unknown`, or None if nothing is close.
 
@@ -81,12 +113,9 @@ def closest_id(unknown: str, known: Iterable[str]) -> str | None:
     its canonical form first; otherwise the highest difflib ratio wins.
     """
     known = list(known)
-    loose = _LOOSE_ID_RE.match(unknown.strip())
-    if loose:
-        canonical = (f"{loose['material'].lower()}_deg{int(loose['angle']):03d}_"
-                     f"{loose['frequency'].lower()}_{int(loose['seq']):02d}")
-        if canonical in set(known):
-            return canonical
+    same = match_known_ids([unknown], known)[0]
+    if same in set(known):
+        return same
     matches = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
     return matches[0] if matches else None
 

@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from utils.atomic_io import backup_file, read_json, write_json_atomic
+from utils.atomic_io import read_json, write_json_atomic
+from utils.backups import Output, write_together
 from utils.constants import K_EXCLUDED, K_NOTES
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,14 @@ class MetadataStore:
         self._on_disk = copy.deepcopy(self.records)
 
     def save(self, backup: bool = False) -> bool:
-        """Write atomically if anything changed; return whether a write happened."""
+        """Write atomically if anything changed (with `backup`, the old file kept as a dated backup,
+        `utils.backups`); return whether a write happened."""
         if not self.changed and self.path.exists():
             return False
         if backup:
-            backup_file(self.path)
-        write_json_atomic(self.path, self.records)
+            write_together([Output(self.path, lambda tmp: write_json_atomic(tmp, self.records), backup=True)])
+        else:
+            write_json_atomic(self.path, self.records)
         self._on_disk = copy.deepcopy(self.records)
         log.debug("wrote %s (%d records)", self.path, len(self.records))
         return True

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from datasets.config import resolve_data_root
-from datasets.exclusions import load_exclusions
+from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
 from exclusion.config import AUTO, ExclusionConfig
-from exclusion.list_file import ExclusionFileUpdate, update_exclusion_file
+from exclusion.list_file import ExclusionFileUpdate, plan_exclusion_file
+from exclusion.outputs import write_exclusion_outputs
 from exclusion.plots import plot_exclusions
 from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines
 from exclusion.review import ReviewFiles, review_for_selection
@@ -99,6 +100,7 @@ class ExclusionResult:
     metadata: MetadataStore | None = None
     metadata_update: MetadataUpdate | None = None
     metadata_written: bool = False
+    metadata_backup: Path | None = None
     plot: Path | None = None
     review: ReviewFiles | None = None
 
@@ -132,7 +134,8 @@ class ExclusionResult:
             lines.append(
                 f"{path}: {len(changes.newly_excluded)} newly excluded, {len(changes.updated)} updated, "
                 f"{len(changes.unchanged)} unchanged, {len(changes.reincluded)} back to excluded: false"
-                + (f"; previous file kept as {path}.bak" if self.metadata_written else "; not rewritten")
+                + ("; not rewritten" if not self.metadata_written else
+                   f"; previous file kept as {self.metadata_backup}" if self.metadata_backup else "")
             )
         if self.plot is not None:
             lines.append(f"wrote {self.plot}")
@@ -213,7 +216,9 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
         val_ids = sorted({sid for pair in data.val_pairs for sid in pair})
         check_sample_metadata(cfg.metadata_file, store.records, [*data.recording_ids, *val_ids], store.path)
     _check_inputs(cfg, data)
-    forbidden = load_exclusions(output_file).commented_out if output_file.exists() else []
+    # Ids commented out by hand, as the recordings spell them (case and zero padding aside).
+    forbidden = match_known_ids(load_exclusions(output_file).commented_out if output_file.exists() else [],
+                                data.recording_ids)
     threshold = resolve_threshold(cfg, data)
     selection = select_exclusions(
         cfg.criterion,
@@ -235,7 +240,8 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
         cfg.metadata_file.resolve(), cfg.criterion, threshold.text, cfg.min_occurrences, cfg.max_exclusions,
         cfg.consider_both_samples, selection, data.info,
     )
-    update = update_exclusion_file(output_file, header, selection.ids, today)
+    plan = plan_exclusion_file(output_file, header, selection.ids, today)
+    update = plan.update
     if update.notes:
         log.debug("carried over %d comment line(s) written by hand", len(update.notes))
     result = ExclusionResult(cfg, output_file, data, threshold, selection, update)
@@ -243,15 +249,19 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
     if cfg.update_metadata and store is not None:  # store is always loaded with --update-metadata
         result.metadata = store
         result.metadata_update = apply_to_metadata(
-            store.records, selection, data.val_pair_ids, today, update.commented_out, output_file.name
+            store.records, selection, data.val_pair_ids, today, forbidden, output_file.name
         )
-        result.metadata_written = store.save(backup=True)
         for sid in result.metadata_update.reincluded:
             log.debug("no longer excluded: %s", sid)
 
+    plot = None
     if cfg.plot is not None:
         result.plot = output_file.with_suffix(".png") if cfg.plot_beside_list else cfg.plot
-        plot_exclusions(result.plot, data.recording_ids, data.recording_influence, selection, data.recording_self_influence)
+        plot = (result.plot, lambda tmp: plot_exclusions(tmp, data.recording_ids, data.recording_influence, selection,
+                                                         data.recording_self_influence))
+    # All or nothing: the list, the metadata, their dated backups and the picture, together.
+    written = write_exclusion_outputs(plan, result.metadata, plot)
+    result.metadata_written, result.metadata_backup = written.metadata_written, written.metadata_backup
 
     # The review sheet beside the list (exclusion/review.py): what is listed, why, and the spectrograms.
     root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)

@@ -1,8 +1,11 @@
 """Rewriting an exclusion list without losing a hand edit.
 
-The old file is copied to `<name>.bak` first, ids commented out by hand stay commented out,
-comment lines and trailing `# ...` comments a person wrote are carried over, and the caller
-reports which ids were added and removed. Parsing a list is `datasets.exclusions`.
+The old file is kept as a dated backup (`<name>.YYYYmmdd-HHMMSS.bak`, the newest 5 kept;
+`utils.backups`), ids commented out by hand stay commented out (matched without regard to
+case or zero padding, a note after the id kept), comment lines and trailing `# ...`
+comments a person wrote are carried over, and the caller reports which ids were added and
+removed. `plan_exclusion_file` only decides the new text, so that the caller can write it
+together with other files. Parsing a list is `datasets.exclusions`.
 """
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from datasets.exclusions import ExclusionList, load_exclusions
-from utils.atomic_io import backup_file, write_text_atomic
-from utils.constants import SAMPLE_ID_RE
+from datasets.exclusions import ExclusionList, commented_out_id, id_key, load_exclusions
+from utils.atomic_io import write_text_atomic
+from utils.backups import Output, write_together
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,14 @@ class HandEdits:
 
     notes: list[str] = field(default_factory=list)
     trailing: dict[str, str] = field(default_factory=dict)
+    commented_notes: dict[str, str] = field(default_factory=dict)
+    """Notes after a commented-out id (`# <id>  listened: fine`), by the id as written."""
 
 
 def find_hand_edits(text: str) -> HandEdits:
     """Comment lines below the generated header (`HEADER_END`) that are not commented-out ids or
-    section titles, and `id  # comment` trailing comments. A file without the generated header
-    (written by hand) contributes all its comment lines."""
+    section titles, `id  # comment` trailing comments, and the notes after commented-out ids.
+    A file without the generated header (written by hand) contributes all its comment lines."""
     lines = text.lstrip("\ufeff").splitlines()
     stripped = [line.strip() for line in lines]
     start = stripped.index(HEADER_END) + 1 if HEADER_END in stripped else 0
@@ -57,7 +62,11 @@ def find_hand_edits(text: str) -> HandEdits:
         if not line or line in (COMMENTED_OUT_HEADER, NOTES_HEADER):
             continue
         if line.startswith("#"):
-            if not SAMPLE_ID_RE.match(line.lstrip("#").strip()) and line not in edits.notes:
+            commented = commented_out_id(line)
+            if commented is not None:
+                if commented[1]:
+                    edits.commented_notes.setdefault(commented[0], commented[1])
+            elif line not in edits.notes:
                 edits.notes.append(line)
             continue
         entry, sep, comment = line.partition("#")
@@ -76,14 +85,14 @@ def render_exclusion_file(
     """The text of a list: date line, `# ` header lines, `HEADER_END`, one id per line, then the
     commented-out ids and the notes a person wrote (`hand_edits`).
 
-    Header lines must not look like a commented-out id (`# plastic_deg036_500hz_04`): that
+    Header lines must not look like a commented-out id (`# plastic_deg036_500hz_04 ...`): that
     would keep the id out of every later run, so such a line is a ValueError. Quote values.
     """
     edits = hand_edits or HandEdits()
     lines = [date_line if date_line.startswith("#") else f"# {date_line}"]
     for line in header:
         text = line if line.startswith("#") else f"# {line}"
-        if SAMPLE_ID_RE.match(text.lstrip("#").strip()):
+        if commented_out_id(text) is not None:
             raise ValueError(f"header line {text!r} would read as a commented-out sample id")
         lines.append(text)
     lines.append(HEADER_END)
@@ -91,7 +100,8 @@ def render_exclusion_file(
     commented = list(commented_out)
     if commented:
         lines.append(COMMENTED_OUT_HEADER)
-        lines.extend(f"# {sid}" for sid in commented)
+        lines.extend(f"# {sid}  {edits.commented_notes[sid]}" if edits.commented_notes.get(sid) else f"# {sid}"
+                     for sid in commented)
     if edits.notes:
         lines.append(NOTES_HEADER)
         lines.extend(edits.notes)
@@ -103,19 +113,26 @@ def _without_date_line(text: str) -> list[str]:
     return [line for line in text.split("\n") if not line.startswith(DATE_LINE_PREFIX)]
 
 
-def update_exclusion_file(
+@dataclass
+class ExclusionFilePlan:
+    """The new text of a list (None: only its date line would change, so it is not rewritten)
+    and what changes against the old list."""
+
+    update: ExclusionFileUpdate
+    text: str | None
+
+
+def plan_exclusion_file(
     path: str | Path,
     header: Iterable[str],
     ids: Iterable[str],
     date: str,
-) -> ExclusionFileUpdate:
-    """Write the list `ids` to `path` (atomically), keeping the hand edits of the old file.
+) -> ExclusionFilePlan:
+    """The list `ids` as it would be written to `path`, keeping the hand edits of the old file.
 
-    Ids commented out in the old file stay commented out (and are dropped from `ids`);
-    comment lines and trailing `# ...` comments a person wrote are carried over. The file
-    is not rewritten when only its date line would change. Before a rewrite the old file
-    is copied to `<path>.bak`; ids that were listed and are no longer are reported in
-    `removed` (they remain in the backup).
+    Ids commented out in the old file stay commented out (and are dropped from `ids`, case
+    and zero padding aside); comment lines and trailing `# ...` comments a person wrote are
+    carried over. Ids that were listed and are no longer are reported in `removed`.
     """
     path = Path(path)
     existed = path.is_file()
@@ -123,8 +140,8 @@ def update_exclusion_file(
     old_text = path.read_bytes().decode("utf-8") if existed else ""
     edits = find_hand_edits(old_text)
     commented = list(old.commented_out)
-    blocked = set(commented)
-    new_ids = [sid for sid in dict.fromkeys(ids) if sid not in blocked]
+    blocked = {id_key(sid) for sid in commented}
+    new_ids = [sid for sid in dict.fromkeys(ids) if (id_key(sid) or sid) not in blocked]
     text = render_exclusion_file(f"{DATE_LINE_PREFIX}{date}", header, new_ids, commented, edits)
     old_set, new_set = set(old.ids), set(new_ids)
     update = ExclusionFileUpdate(
@@ -137,11 +154,25 @@ def update_exclusion_file(
         notes=list(edits.notes),
         existed=existed,
     )
-    if existed:
-        if _without_date_line(old_text) == _without_date_line(text):
-            return update
-        update.backup = backup_file(path)
-    write_text_atomic(path, text)
-    update.written = True
-    log.debug("wrote %s (%d ids)", path, len(new_ids))
-    return update
+    unchanged = existed and _without_date_line(old_text) == _without_date_line(text)
+    return ExclusionFilePlan(update, None if unchanged else text)
+
+
+def list_output(plan: ExclusionFilePlan) -> Output:
+    """The list as an output of `utils.backups.write_together` (the old list kept as a dated backup)."""
+    return Output(plan.update.path, lambda tmp: write_text_atomic(tmp, plan.text), backup=True)
+
+
+def update_exclusion_file(
+    path: str | Path,
+    header: Iterable[str],
+    ids: Iterable[str],
+    date: str,
+) -> ExclusionFileUpdate:
+    """`plan_exclusion_file`, then write it (atomically, the old file kept as a dated backup)."""
+    plan = plan_exclusion_file(path, header, ids, date)
+    if plan.text is not None:
+        plan.update.backup = write_together([list_output(plan)]).get(plan.update.path)
+        plan.update.written = True
+        log.debug("wrote %s", plan.update.path)
+    return plan.update

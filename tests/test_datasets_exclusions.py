@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.exclusions import closest_id, load_exclusions, parse_exclusions
+from datasets.exclusions import closest_id, load_exclusions, match_known_ids, parse_exclusions
 
 HAND_WRITTEN = (
     "\ufeff# exclusions reviewed by hand\r\n"
@@ -40,3 +40,20 @@ def test_closest_id_undoes_missing_zero_padding_and_case():
     assert closest_id("Plastic_deg36_500Hz_4", known) == "plastic_deg036_500hz_04"
     assert closest_id("plastik_deg036_500hz_04", known) == "plastic_deg036_500hz_04"
     assert closest_id("something else entirely", known) is None
+
+
+def test_commented_out_ids_in_any_spelling_and_with_a_note():
+    parsed = parse_exclusions(
+        "# source: somewhere\n"
+        "# PLASTIC_DEG036_500HZ_01\n"
+        "#plastic_deg72_500hz_2   listened: fine\n"
+        "# plastic_deg108_500hz_03 # too quiet\n"
+        "# plastic_deg036_500hz_1\n"        # the same id again, spelled otherwise
+        "# plastic_deg144_500hz_04\n"
+        "plastic_deg144_500hz_4\n"          # listed: not commented out
+        "# plastic deg180 is odd\n"
+    )
+    assert parsed.ids == ["plastic_deg144_500hz_4"]
+    assert parsed.commented_out == ["PLASTIC_DEG036_500HZ_01", "plastic_deg72_500hz_2", "plastic_deg108_500hz_03"]
+    known = ["plastic_deg036_500hz_01", "plastic_deg072_500hz_02", "plastic_deg108_500hz_03"]
+    assert match_known_ids(parsed.commented_out, known) == known

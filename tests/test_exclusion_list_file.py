@@ -5,6 +5,7 @@ import pytest
 
 from datasets.exclusions import load_exclusions
 from exclusion.list_file import render_exclusion_file, update_exclusion_file
+from utils.backups import list_backups
 
 A, B, C = "plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg072_500hz_01"
 
@@ -30,7 +31,7 @@ def test_only_a_new_date_does_not_rewrite(tmp_path):
     update_exclusion_file(path, ["criterion: pairs"], [A], "2026-01-01")
     before = path.read_bytes()
     again = update_exclusion_file(path, ["criterion: pairs"], [A], "2026-02-02")
-    assert not again.written and path.read_bytes() == before and not (tmp_path / "list.txt.bak").exists()
+    assert not again.written and path.read_bytes() == before and list_backups(path) == []
 
 
 def test_a_header_line_that_reads_as_an_id_is_refused():

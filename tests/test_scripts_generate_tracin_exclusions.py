@@ -3,7 +3,9 @@
 The matrix is conftest's `hand_matrix` (recordings A..E): threshold -1 and min-occurrences 2
 give the list [A, D, B] (one recording per pair) or [A, B, C, D, E] (both recordings).
 """
+import contextlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
 from influence.io import InfluenceData, save_influence
 from influence.stats import suggest_threshold
+from utils.backups import list_backups
 from utils.constants import angle_of, matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +92,7 @@ def test_tutorial_flags_pairs_rule(tmp_path, make_root, run, hand_matrix):
     assert info["criterion"] == "pairs" and info["threshold"] == -1.0 and info["harmful_pairs"] == 2
     assert info["exclusion_date"] in a["notes"] and "criterion=pairs, threshold=-1" in a["notes"]
     assert [sid for sid, r in meta.items() if r["excluded"]] == [A, B, D]
-    assert Path(str(metadata_file(root)) + ".bak").exists()
+    assert len(list_backups(metadata_file(root))) == 1
 
 
 def test_default_output_file_and_consider_both(tmp_path, make_root, run, hand_matrix):
@@ -143,7 +146,7 @@ def test_rerun_with_same_inputs_changes_nothing(tmp_path, make_root, run):
     assert code == 0
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
     assert "unchanged" in out and "not rewritten" in out
-    assert not Path(str(list_file(root)) + ".bak").exists()  # nothing was replaced
+    assert list_backups(list_file(root)) == [] and len(list_backups(metadata_file(root))) == 1  # no new backup
 
 
 def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, hand_matrix):
@@ -165,7 +168,7 @@ def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, hand_matrix):
     assert new.ids == [A, B] and new.commented_out == [D]  # D stays out; its slot is not refilled by E
     text = path.read_text()
     assert f"{A}  # clipped at 2 s" in text and "# checked by Hank" in text
-    assert Path(str(path) + ".bak").read_bytes() == edited.replace("\n", "\r\n").encode()
+    assert list_backups(path)[-1].read_bytes() == edited.replace("\n", "\r\n").encode()
     assert "kept commented out: " + D in out and "added: none" in out and "removed: none" in out
 
     meta = json.loads(metadata_file(root).read_text())
@@ -190,7 +193,7 @@ def test_dropped_ids_are_reported_and_reincluded(tmp_path, make_root, run, hand_
     code, out, _ = run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata")
     assert code == 0 and load_exclusions(list_file(root)).ids == [A]
     assert f"removed: {D}, {B}" in out
-    assert load_exclusions(Path(str(list_file(root)) + ".bak")).ids == [A, D, B]
+    assert load_exclusions(list_backups(list_file(root))[-1]).ids == [A, D, B]
     meta = json.loads(metadata_file(root).read_text())
     assert meta[A]["excluded"] is True
     for sid in (B, D):
@@ -326,3 +329,92 @@ def test_review_sheet_beside_every_list(tmp_path, make_root, run, hand_matrix):
     assert "harmful training pair(s): below -1 on at least 2 of 4 validation pairs" in text
     assert review.with_suffix(".csv").read_text(encoding="utf-8").count("\n") == 4
     assert "no picture" in err  # the hand-made metadata names no WAV file that exists
+
+
+def snapshot(*folders: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for folder in folders for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """`folder` cannot be written, even by root (an immutable folder then); skips where neither works."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("running as root without chattr: cannot make a folder read-only")
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        folder.chmod(0o555)
+        undo = None
+    try:
+        yield
+    finally:
+        subprocess.run(undo, check=True) if undo else folder.chmod(0o755)
+
+
+def test_unwritable_metadata_folder_changes_nothing(tmp_path, make_root, run, hand_matrix, one_error_line):
+    """The list, the metadata and their backups change together or not at all; a failed run
+    twice over never replaces the last good list or its backup."""
+    A, B, C, D, E = hand_matrix.ids
+    root = make_root(tmp_path)
+    assert run(root, *TUTORIAL)[0] == 0
+    assert run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata")[0] == 0  # list: [A]
+    before = snapshot(root)
+    with read_only(root / "metadata"):
+        for _ in range(2):
+            code, _, err = run(root, "--threshold", "-1", "--min-occurrences", "2", "--update-metadata")  # [A, D, B]
+            assert code == 1
+            line = one_error_line(err, "generate_tracin_exclusions.py")
+            assert str(metadata_file(root)) in line and "not writable" in line and "nothing was changed" in line
+            assert snapshot(root) == before
+    assert load_exclusions(list_file(root)).ids == [A]
+
+
+def test_a_failure_while_writing_changes_nothing(tmp_path, make_root, run, monkeypatch, one_error_line):
+    root = make_root(tmp_path)
+    run(root, *TUTORIAL)
+    before = snapshot(root)
+    import exclusion.generate
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(exclusion.generate, "plot_exclusions", broken)
+    code, _, err = run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata", "--plot")
+    assert code == 1 and "No space left" in one_error_line(err, "generate_tracin_exclusions.py")
+    assert snapshot(root) == before
+
+
+def test_backups_are_dated_and_pruned(tmp_path, make_root, run):
+    root = make_root(tmp_path)
+    lists = []
+    for occurrences in (1, 2, 3, 1, 2, 3, 1, 2):  # each run changes the list
+        assert run(root, "--threshold", "-1", "--min-occurrences", str(occurrences))[0] == 0
+        lists.append(list_file(root).read_bytes())
+    backups = list_backups(list_file(root))
+    assert len(backups) == 5
+    assert [b.read_bytes() for b in backups] == lists[-6:-1]  # the newest five previous lists, oldest first
+    assert all(b.name.startswith("plastic_500hz_tracin_exclusions.txt.") and b.name.endswith(".bak") for b in backups)
+
+
+def test_ids_commented_out_by_hand_in_any_spelling_stay_out(tmp_path, make_root, run, hand_matrix):
+    A, B, C, D, E = hand_matrix.ids
+    root = make_root(tmp_path)
+    run(root, *TUTORIAL)  # [A, D, B]
+    path = list_file(root)
+    text = path.read_text()
+    assert (A, B, D) == ("plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg108_500hz_01")
+    text = text.replace(f"{A}\n", "# PLASTIC_DEG000_500HZ_01\n")                # other case
+    text = text.replace(f"{D}\n", "#plastic_deg108_500hz_1\n")                  # no zero padding
+    text = text.replace(f"{B}\n", "# plastic_deg36_500hz_01  listened: fine\n")  # a note after the id
+    path.write_text(text)
+    code, out, _ = run(root, *TUTORIAL)
+    assert code == 0
+    parsed = load_exclusions(path)
+    assert parsed.ids == [] and len(parsed.commented_out) == 3
+    assert "# plastic_deg36_500hz_01  listened: fine" in path.read_text()
+    meta = json.loads(metadata_file(root).read_text())
+    assert not [sid for sid in (A, B, D) if meta[sid]["excluded"]]
+    assert all("commented out by hand" in meta[sid]["notes"] for sid in (A, B, D))
+    again = path.read_bytes()
+    run(root, *TUTORIAL)
+    assert path.read_bytes() == again

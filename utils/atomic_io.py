@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import tempfile
 from pathlib import Path, PurePath
 from typing import IO, Any, Callable
@@ -82,14 +81,3 @@ def read_json(path: str | Path, what: str = "JSON file") -> Any:
         raise ValueError(f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:
         raise ValueError(f"{what} {path} is not UTF-8 text") from None
-
-
-def backup_file(path: str | Path, suffix: str = ".bak") -> Path | None:
-    """Copy `path` to `path + suffix` (atomically) before it is replaced; return the backup path."""
-    path = Path(path)
-    if not path.exists():
-        return None
-    backup = path.with_name(path.name + suffix)
-    _atomic_write(backup, lambda h: h.write(path.read_bytes()), "wb")
-    shutil.copystat(path, backup)
-    return backup

@@ -8,8 +8,9 @@ import logging
 import sys
 from typing import Any, Callable, TypeVar
 
-# Errors a user can cause and fix: shown as one line, never as a traceback.
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError, NotADirectoryError, IsADirectoryError)
+# Errors a user can cause and fix: shown as one line, never as a traceback. OSError covers the
+# folders and disks a user controls (PermissionError, FileNotFoundError, a full disk...).
+USER_ERRORS = (ValueError, OSError)
 
 Config = TypeVar("Config")
 

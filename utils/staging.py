@@ -115,14 +115,24 @@ class StagedFiles:
         if missing:
             self._created.append(missing[-1])
 
+    def reserve(self, finals: list[str | Path]) -> None:
+        """Check (by making its staging folder) that each of `finals` can be written, without registering it."""
+        for final in finals:
+            self._staging_folder(Path(final))
+
     def path(self, final: str | Path) -> Path:
         """Where to write the future `final`: a staging folder beside it, the same file name.
         Registers `final`; `commit` renames in the order of registration."""
         final = Path(final)
-        if final.is_dir():
-            raise IsADirectoryError(f"{final} is a folder, not a file")
         if final in self.targets:
             raise ValueError(f"{final} is staged twice")
+        tmp = self._staging_folder(final) / final.name
+        self._items.append((tmp, final))
+        return tmp
+
+    def _staging_folder(self, final: Path) -> Path:
+        if final.is_dir():
+            raise IsADirectoryError(f"{final} is a folder, not a file")
         folder = final.parent
         if folder not in self._staging:
             if not folder.is_dir():
@@ -130,10 +140,10 @@ class StagedFiles:
             try:
                 self._staging[folder] = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
             except OSError as exc:
-                raise PermissionError(f"cannot write to folder {folder}: {exc.strerror}") from None
-        tmp = self._staging[folder] / final.name
-        self._items.append((tmp, final))
-        return tmp
+                raise PermissionError(
+                    f"cannot write {final}: the folder {folder} is not writable ({exc.strerror}); nothing was changed"
+                ) from None
+        return self._staging[folder]
 
     def commit(self) -> None:
         """Rename every staged file over its target, in order, with SIGINT/SIGTERM deferred."""

@@ -1,0 +1,49 @@
+"""Writing what generate_tracin_exclusions.py decided, all or nothing.
+
+The list, the sample metadata (with --update-metadata) and the picture (with --plot) are
+one change (`utils.backups.write_together`): every folder is checked before anything is
+written, the old list and the old metadata are kept as dated backups that never replace an
+earlier one (the newest 5 are kept), and the files are renamed into place together. When
+anything fails, nothing has changed: neither the list nor the metadata nor a backup.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from datasets.metadata import MetadataStore
+from exclusion.list_file import ExclusionFilePlan, list_output
+from utils.atomic_io import write_json_atomic
+from utils.backups import Output, write_together
+
+
+@dataclass
+class WrittenOutputs:
+    list_written: bool = False
+    list_backup: Path | None = None
+    metadata_written: bool = False
+    metadata_backup: Path | None = None
+
+
+def write_exclusion_outputs(
+    plan: ExclusionFilePlan,
+    store: MetadataStore | None = None,
+    plot: tuple[Path, Callable[[Path], None]] | None = None,
+) -> WrittenOutputs:
+    """Write the list when it changed, `store` when given and changed, and `plot` = (path, draw)."""
+    outputs = []
+    if plan.text is not None:
+        outputs.append(list_output(plan))
+    write_store = store is not None and (store.changed or not store.path.exists())
+    if write_store:
+        outputs.append(Output(store.path, lambda tmp: write_json_atomic(tmp, store.records), backup=True))
+    if plot is not None:
+        outputs.append(Output(plot[0], plot[1]))
+    backups = write_together(outputs) if outputs else {}
+    if write_store:
+        store.mark_saved()
+    result = WrittenOutputs(plan.text is not None, backups.get(plan.update.path), write_store,
+                            backups.get(store.path) if store is not None else None)
+    plan.update.written, plan.update.backup = result.list_written, result.list_backup
+    return result
