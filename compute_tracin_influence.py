@@ -41,13 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     which = p.add_argument_group("which checkpoints (default: all of a complete run)")
     pick = which.add_mutually_exclusive_group()
     pick.add_argument("--epochs", type=int, nargs="+", metavar="E", default=None,
-                      help="use the checkpoints of these epochs, e.g. --epochs 5 10 30")
+                      help="use the checkpoints of these epochs, e.g. --epochs 5 10 30 (default: all checkpoints)")
     pick.add_argument("--every", type=int, metavar="K", default=None,
-                      help="use every K-th checkpoint, counted back from the last (which is always used)")
+                      help="use every K-th checkpoint, counted back from the last (which is always used; default: all)")
     which.add_argument("--allow-incomplete", action="store_true",
                        help="use the checkpoints of a run that train.py did not finish (refused otherwise)")
     which.add_argument("--assume-learning-rate", type=float, metavar="X", default=None,
-                       help="TracIn weight of checkpoints that store no learning rate (refused otherwise)")
+                       help="TracIn weight of checkpoints that store no learning rate (default: none, such checkpoints are refused)")
     p.add_argument("--metadata-dir", type=Path, default=None, help="default: {data root}/metadata")
     p.add_argument("--compute-influence", action="store_true", help="train pair x validation pair scores")
     p.add_argument("--compute-self-influence", action="store_true",
