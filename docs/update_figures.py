@@ -1,0 +1,149 @@
+"""Write the demo figures the docs quote, from a demo run's results.json, so the docs stay true.
+
+    python -m pipeline.demo                    # seed 0: demo_output/seed_0/results.json
+    python docs/update_figures.py              # rewrite the marked blocks of README.md and docs/tutorial.zh-TW.md
+    python docs/update_figures.py --check      # exit 1 if a quoted figure differs from results.json
+
+(`make docs-figures` does all three; `make check-docs` only the check.) A marked block is
+
+    <!-- figures:seed0 -->
+    ...generated, do not edit...
+    <!-- /figures -->
+
+where the name after `figures:` picks the renderer (`seed0`: English, `seed0-zh`: Traditional
+Chinese). Only `quoted_figures` knows the shape of results.json: when the demo changes it,
+adapt that one function. Times are not quoted from here: they vary from run to run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = (ROOT / "README.md", ROOT / "docs" / "tutorial.zh-TW.md")
+DEFAULT_RESULTS = ROOT / "demo_output" / "seed_0" / "results.json"
+BLOCK_RE = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures -->)", re.DOTALL)
+
+
+def quoted_figures(results: Mapping[str, Any]) -> dict[str, Any]:
+    """results.json -> the figures the docs quote (the only code that knows results.json's shape)."""
+    main = results["config"]["criterion"]
+    holdout, detection = results["holdout"], results["detection"]
+    order = ["baseline", f"tracin_{main}", "random", "oracle"]
+    order += sorted(k for k in holdout if k.startswith("tracin_") and k not in order)
+    lists = [main, *sorted(k for k in detection if k not in (main, "random", "oracle"))]
+    return {
+        "seed": results["seed"],
+        "criterion": main,
+        "takes": results["config"]["takes"],
+        "split": results["split_counts"],
+        "max_exclusions": results["max_exclusions"],
+        "models": [(k, holdout[k]["clean_pairwise_accuracy"], holdout[k]["clean_spearman"]) for k in order if k in holdout],
+        "lists": [(k, detection[k]["listed"], detection[k]["caught_mislabeled"], detection[k]["mislabeled_in_train"],
+                   detection[k]["precision"]) for k in lists if k in detection],
+    }
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _rule(run_key: str) -> str:
+    return run_key.removeprefix("tracin_")
+
+
+def _seed0(f: Mapping[str, Any]) -> str:
+    names = {"baseline": "baseline", "random": "control: as many random training recordings removed",
+             "oracle": "control: oracle, exactly the planted training faults removed"}
+    rows = [f"| {names.get(k) or 'retrain without the list of `--criterion ' + _rule(k) + '`'} | {_f(a)} | {_f(r)} |"
+            for k, a, r in f["models"]]
+    k, listed, caught, mislabeled, precision = f["lists"][0]
+    others = "; ".join(f"`{c}` caught {m}/{n}" for c, _, m, n, _ in f["lists"][1:])
+    return "\n".join([
+        f"Seed {f['seed']} (`make demo`: 6 angles x {f['takes']} takes; {f['split']['train']} train / "
+        f"{f['split']['validation']} validation / {f['split']['holdout']} holdout recordings):",
+        "",
+        "| model | clean-holdout pairwise accuracy | clean-holdout Spearman |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"The `{k}` list held {listed} recordings (at most {f['max_exclusions']}) and caught {caught} of the {mislabeled} "
+        f"planted mislabeled training recordings (precision {_f(precision, 2)})" + (f"; {others}." if others else ".")
+    ])
+
+
+def _seed0_zh(f: Mapping[str, Any]) -> str:
+    names = {"baseline": "基準（不排除）", "random": "對照：隨機排除同樣數量的訓練錄音",
+             "oracle": "對照：oracle，恰好排除埋在訓練集的錯誤"}
+    rows = [f"| {names.get(k) or '重訓：排除 `--criterion ' + _rule(k) + '` 的清單'} | {_f(a)} | {_f(r)} |"
+            for k, a, r in f["models"]]
+    k, listed, caught, mislabeled, precision = f["lists"][0]
+    others = "；".join(f"`{c}` 抓到 {m}/{n}" for c, _, m, n, _ in f["lists"][1:])
+    return "\n".join([
+        f"seed {f['seed']}（`make demo`：6 個角度 × {f['takes']} 次錄音；train {f['split']['train']} / validation "
+        f"{f['split']['validation']} / holdout {f['split']['holdout']} 段）：",
+        "",
+        "| 模型 | clean holdout 配對正確率 | clean holdout Spearman |",
+        "|---|---|---|",
+        *rows,
+        "",
+        f"`{k}` 清單列出 {listed} 段（上限 {f['max_exclusions']}），抓到訓練集 {mislabeled} 個錯標中的 {caught} 個"
+        f"（精確率 {_f(precision, 2)}）" + (f"；{others}。" if others else "。"),
+    ])
+
+
+RENDERERS: dict[str, Callable[[Mapping[str, Any]], str]] = {"seed0": _seed0, "seed0-zh": _seed0_zh}
+
+
+def render_blocks(text: str, figures: Mapping[str, Any]) -> str:
+    """`text` with every marked block rewritten from `figures`; an unknown block name is a ValueError."""
+    def block(m: re.Match) -> str:
+        if m["name"] not in RENDERERS:
+            raise ValueError(f"unknown figures block {m['name']!r}: known are {', '.join(RENDERERS)}")
+        return m.group(1) + RENDERERS[m["name"]](figures).rstrip("\n") + "\n" + m.group(4)
+
+    return BLOCK_RE.sub(block, text)
+
+
+def stale_blocks(text: str, figures: Mapping[str, Any]) -> list[str]:
+    """Names of the marked blocks of `text` whose figures differ from `figures`."""
+    fresh = [m["body"] for m in BLOCK_RE.finditer(render_blocks(text, figures))]
+    return [m["name"] for m, body in zip(BLOCK_RE.finditer(text), fresh) if m["body"] != body]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=f"default: {DEFAULT_RESULTS.relative_to(ROOT)}")
+    p.add_argument("--check", action="store_true", help="change nothing; exit 1 when a block differs")
+    p.add_argument("docs", nargs="*", type=Path, default=list(DOCS), help="default: README.md docs/tutorial.zh-TW.md")
+    args = p.parse_args(argv)
+    if not args.results.is_file():
+        print(f"update_figures: error: {args.results} not found: run `python -m pipeline.demo` first", file=sys.stderr)
+        return 1
+    figures = quoted_figures(json.loads(args.results.read_text(encoding="utf-8")))
+    stale = []
+    for doc in args.docs:
+        text = doc.read_text(encoding="utf-8")
+        if not BLOCK_RE.search(text):
+            print(f"update_figures: error: {doc} has no <!-- figures:... --> block", file=sys.stderr)
+            return 1
+        if args.check:
+            stale += [f"{doc}: block {name}" for name in stale_blocks(text, figures)]
+        elif render_blocks(text, figures) != text:
+            doc.write_text(render_blocks(text, figures), encoding="utf-8")
+            print(f"updated {doc}")
+    if stale:
+        print(f"figures differ from {args.results}:\n  " + "\n  ".join(stale)
+              + "\nrun `python docs/update_figures.py` (after `python -m pipeline.demo`)", file=sys.stderr)
+        return 1
+    print(f"the quoted figures match {args.results}" if args.check else f"figures from {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
