@@ -20,14 +20,10 @@ import json
 from pathlib import Path
 
 # Only torch-free modules here, so that --help is quick; the trainer is imported in main().
-from datasets.config import resolve_data_root
 from losses.config import LOSS_TYPES
-from training.config import LR_SCHEDULES, TrainConfig
+from training.config import LR_SCHEDULES, TrainConfig, for_frequencies
 from utils.cli import config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import DEFAULT_FREQUENCY, DEVICE_CHOICES, FREQUENCIES, FREQUENCY_CHOICES
-
-PER_FREQUENCY = ("exclusions_file", "metadata_file", "run_name")
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = TrainConfig(frequency=DEFAULT_FREQUENCY)
@@ -74,19 +70,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_configs(args: argparse.Namespace) -> list[TrainConfig]:
-    """One TrainConfig per frequency; `{frequency}` in a path or run name becomes each frequency."""
-    frequencies = args.frequencies or [args.frequency]
-    configs = []
-    for frequency in dict.fromkeys(frequencies):
-        values = {k: getattr(args, k) for k in PER_FREQUENCY}
-        for key, value in values.items():
-            if value is not None and len(frequencies) > 1 and "{frequency}" not in str(value):
-                raise ValueError(f"--{key.replace('_', '-')} {value} would serve every frequency: write {{frequency}} in it")
-            values[key] = None if value is None else type(value)(str(value).replace("{frequency}", frequency))
-        root = resolve_data_root(args.data_root, exclusions_file=values["exclusions_file"])
-        configs.append(config_from_args(TrainConfig, args, frequency=frequency, data_root=root,
-                                        progress=not args.no_progress, **values))
-    return configs
+    """One TrainConfig per frequency (`training.config.for_frequencies`); data roots and run folders checked first."""
+    template = config_from_args(TrainConfig, args, frequency=(args.frequencies or [args.frequency])[0], data_root=Path(),
+                                progress=not args.no_progress)
+    return for_frequencies(template, args.frequencies or [args.frequency], args.data_root)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -147,6 +147,10 @@ def test_frequencies_one_run_each(tmp_path):
     assert [c.frequency for c in configs] == ["500hz", "1000hz"]
     assert [c.exclusions_file.name for c in configs] == ["plastic_500hz_list.txt", "plastic_1000hz_list.txt"]
     assert len({c.run_dir for c in configs}) == 2
+    (configs[1].run_dir / "run.json").parent.mkdir(parents=True)
+    (configs[1].run_dir / "run.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="plastic_1000hz_standard_excl_plastic_1000hz_list"):
+        train_script.run_configs(args)  # refused before the 500hz run trains
     args = train_script.parse_args(["--frequencies", "500hz", "1000hz", "--run-name", "same"])
     with pytest.raises(ValueError, match=r"--run-name same would serve every frequency: write \{frequency\}"):
         train_script.run_configs(args)

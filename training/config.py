@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from datasets.config import DEFAULT_SPLIT, DatasetConfig, SpectrogramParams, default_data_root
+from datasets.config import DEFAULT_SPLIT, DatasetConfig, SpectrogramParams, default_data_root, resolve_data_root
 from losses.config import (
     DEFAULT_GHM_ALPHA,
     DEFAULT_GHM_BINS,
@@ -100,3 +100,31 @@ class TrainConfig:
             raise ValueError("the run configuration names no frequency")
         names = {f.name for f in fields(cls) if f.init}
         return cls(**{k: v for k, v in values.items() if k in names})
+
+
+PER_FREQUENCY = ("exclusions_file", "metadata_file", "run_name")
+"""Settings that differ per frequency: with several frequencies, `{frequency}` in them becomes each one."""
+
+
+def for_frequencies(template: TrainConfig, frequencies: list[str], data_root_flag: str | Path | None) -> list[TrainConfig]:
+    """`template` once per frequency (train.py --frequency / --frequencies), in order, duplicates dropped.
+
+    `{frequency}` in `PER_FREQUENCY` settings becomes each frequency; with several
+    frequencies each of them must contain it. Each run's data root is decided by
+    `resolve_data_root` (the flag, the list's data root, ...). With several frequencies an
+    existing run folder is refused before the first one trains.
+    """
+    configs = []
+    for frequency in dict.fromkeys(frequencies):
+        values = {k: getattr(template, k) for k in PER_FREQUENCY}
+        for key, value in values.items():
+            if value is not None and len(frequencies) > 1 and "{frequency}" not in str(value):
+                raise ValueError(f"--{key.replace('_', '-')} {value} would serve every frequency: write {{frequency}} in it")
+            values[key] = None if value is None else type(value)(str(value).replace("{frequency}", frequency))
+        root = resolve_data_root(data_root_flag, exclusions_file=values["exclusions_file"])
+        configs.append(replace(template, frequency=frequency, data_root=root, **values))
+    taken = [str(c.run_dir) for c in configs if not c.overwrite and c.run_dir.is_dir() and any(c.run_dir.iterdir())]
+    if len(configs) > 1 and taken:  # refused before the first frequency trains, not after it
+        raise FileExistsError(f"run folder(s) already exist: {', '.join(taken)}: pass --overwrite, or a new "
+                              "--run-name with {frequency} in it")
+    return configs
