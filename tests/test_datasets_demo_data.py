@@ -13,7 +13,9 @@ import soundfile as sf
 
 from datasets.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate, sample_id
 from datasets.demo_data import main as demo_main
-from utils.constants import DEFAULT_ANGLES
+from datasets.acoustics import SpeakerModel
+from datasets.faults import FAULT_KINDS, parse_fault_counts
+from utils.constants import DEFAULT_ANGLES, frequency_hz
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,7 +74,7 @@ def test_demo_planted_faults_in_truth_file(tmp_path, capsys):
     truth = json.loads(truth_file.read_text())
     assert truth["recordings"] == 24
     faults = truth["faults"]
-    mislabels = {k: v for k, v in faults.items() if v["kind"] == "mislabel"}
+    mislabels = {k: v for k, v in faults.items() if v["kind"] == "mislabel-far"}
     clips = {k: v for k, v in faults.items() if v["kind"] == "clip"}
     assert len(mislabels) == 3 and len(clips) == 2 and len(faults) == 5
     for fid, fault in faults.items():
@@ -105,3 +107,52 @@ def test_demo_refuses_truth_file_inside_data_root(tmp_path):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("demo_data: error:") and "outside the data root" in lines[0]
+
+
+def test_every_fault_kind_is_planted_as_the_truth_file_says(tmp_path):
+    root = tmp_path / "data"
+    counts = {kind: 1 for kind in FAULT_KINDS}
+    truth = generate(DemoDataConfig(output_root=root, takes=3, seed=5, faults=counts, truth_file=tmp_path / "t.json"))
+    faults = truth["faults"]
+    assert sorted(f["kind"] for f in faults.values()) == sorted(FAULT_KINDS)
+    ordered = sorted(DEFAULT_ANGLES)
+    for fid, fault in faults.items():
+        audio, _ = sf.read(str(wav_path(root, fault["stored_angle"], int(fid[-2:]))))
+        step = abs(ordered.index(fault["true_angle"]) - ordered.index(fault["stored_angle"]))
+        kind = fault["kind"]
+        if kind == "mislabel-far":
+            assert step >= 2
+        elif kind == "mislabel-near":
+            assert step == 1
+        else:
+            assert step == 0
+        if kind == "dc-offset":
+            assert abs(np.mean(audio)) > 0.04
+        if kind == "clip":
+            assert np.mean(np.abs(audio) >= 0.98) > 0.1
+        if kind == "dropout":  # most of the take is the noise floor
+            assert np.mean(np.abs(audio) < 1e-3) > 0.4
+        if kind == "wrong-frequency":
+            spectrum = np.abs(np.fft.rfft(audio))
+            assert fault["recorded_frequency"] != "500hz"
+            assert abs(np.argmax(spectrum) - frequency_hz(fault["recorded_frequency"])) <= 3  # 1 Hz bins
+
+
+def test_room_generator_and_another_angle_set(tmp_path):
+    angles = [0, 30, 60, 90, 120, 150]
+    truth = generate(DemoDataConfig(output_root=tmp_path / "room", takes=2, seed=1, generator="room", angles=angles,
+                                    faults={"mislabel-near": 1}))
+    assert truth["config"]["generator"] == "room" and "room_m" in truth["physics"]["plastic"]
+    assert set(wav_bytes(tmp_path / "room")) == {
+        f"deg{a:03d}/plastic/plastic_deg{a:03d}_500hz_{t:02d}.wav" for a in angles for t in (1, 2)}
+    (fault,) = truth["faults"].values()
+    assert abs(fault["true_angle"] - fault["stored_angle"]) == 30
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        parse_fault_counts(["mislabel=2"])
+    assert parse_fault_counts(["clip", "dropout=2", "clip=2"]) == {"clip": 3, "dropout": 2}
+
+
+def test_physics_differs_between_seeds():
+    a, b = SpeakerModel(0, "plastic"), SpeakerModel(1, "plastic")
+    assert a.describe() != b.describe()
+    assert a.describe() == SpeakerModel(0, "plastic").describe()
