@@ -9,6 +9,10 @@ from typing import Any
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINT_PREFIX
 
+# What TracIn differentiates on the validation side (influence.task says what each is).
+MEASUREMENTS = ("margin", "logistic", "loss")
+DEFAULT_MEASUREMENT = "margin"
+
 
 @dataclass
 class InfluenceConfig:
@@ -27,6 +31,7 @@ class InfluenceConfig:
     metadata_dir: Path | None = None
     compute_influence: bool = True
     compute_self_influence: bool = True
+    measurement: str = DEFAULT_MEASUREMENT
     batch_size: int = 32
     device: str = "auto"
     double_precision: bool = False
@@ -55,6 +60,8 @@ class InfluenceConfig:
         lr = self.assume_learning_rate
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"--assume-learning-rate must be a finite positive number, got {lr}")
+        if self.measurement not in MEASUREMENTS:
+            raise ValueError(f"unknown --measurement {self.measurement!r}: choose one of {', '.join(MEASUREMENTS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as the influence run file stores it."""

@@ -28,6 +28,19 @@ def median_plus_mads(values: np.ndarray, z: float) -> float:
     return med + z * MAD_SCALE * mad
 
 
+def robust_z(values: np.ndarray, mad_floor: float = 0.0) -> np.ndarray:
+    """(value - median) / (1.4826 x max(MAD, mad_floor)) of a 1-D array; all zeros when that scale is 0.
+
+    `mad_floor` keeps counts (whole numbers, often mostly equal) from dividing by a MAD of 0.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    med = float(np.median(v))
+    scale = MAD_SCALE * max(float(np.median(np.abs(v - med))), mad_floor)
+    return (v - med) / scale if scale > 0 else np.zeros_like(v)
+
+
 def robust_high_cut(values: np.ndarray, z: float = ROBUST_Z) -> float:
     """median + z * 1.4826 * MAD of the finite `values` (any shape)."""
     v = np.asarray(values, dtype=np.float64).ravel()

@@ -1,8 +1,16 @@
-"""The loss-to-engine adapter: which loss TracIn differentiates at each checkpoint.
+"""The loss-to-engine adapter: what TracIn differentiates at each checkpoint.
 
-The engine (`tracin/`) takes loss derivatives as callables; this module builds them from
-the loss a checkpoint stores (type, settings and running state such as GHM densities),
-after the overrides the user asked for.
+The engine (`tracin/`) takes derivatives as callables. The training side is exact: the
+loss each checkpoint was trained with (type, settings and running state such as GHM
+densities, after the overrides the user asked for), with its weights. The validation side
+is a *measurement* of each validation pair (`MEASUREMENTS`, see docs/design.md):
+
+- `margin` (default): L_q = -y_q s_q, the pair's signed margin. Every pair carries the
+  same weight whatever the weights, so checkpoints can be summed before indexing, and a
+  few validation pairs with wrong labels cannot dominate it;
+- `logistic`: L_q = log(1 + exp(-y_q s_q)), smooth, weighted towards misranked pairs;
+- `loss`: the plain (unweighted) training loss, as before; with the margin loss, pairs
+  beyond the margin have zero gradient and score exactly 0.
 """
 from __future__ import annotations
 
@@ -13,10 +21,13 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from influence.config import InfluenceConfig
+from influence.config import DEFAULT_MEASUREMENT, MEASUREMENTS, InfluenceConfig
 from losses import PairLoss, loss_from_config
 from losses.config import DEFAULT_LOSS_TYPE
+from torch.nn import functional as F
+
 from tracin import CheckpointSpec, PairSet
+from tracin.engine import Derivative
 from tracin.reference import ReferenceCheckpoint
 
 log = logging.getLogger(__name__)
@@ -57,19 +68,52 @@ def loss_for_checkpoint(ckpt: Mapping[str, Any], settings: LossSettings) -> Pair
     return loss
 
 
-def checkpoint_spec(state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, name: str = "") -> CheckpointSpec:
-    """Engine input: training pairs use the weighted training loss, test pairs the plain loss."""
+def _check_measurement(measurement: str) -> None:
+    if measurement not in MEASUREMENTS:
+        raise ValueError(f"unknown measurement {measurement!r}: choose one of {', '.join(MEASUREMENTS)}")
+
+
+def measurement_derivative(measurement: str, loss: PairLoss) -> Derivative:
+    """d L_q / d s_q of the validation measurement. (margins (Q,), targets (Q,)) -> (Q,)."""
+    _check_measurement(measurement)
+    if measurement == "margin":
+        return lambda m, t: -t
+    if measurement == "logistic":
+        return lambda m, t: -t * torch.sigmoid(-t * m)
+    return lambda m, t: loss.margin_derivative(m, t, weighted=False)
+
+
+def measurement_value(measurement: str, loss: PairLoss, margins: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The measurement itself, per pair, differentiable (the brute-force reference differentiates it). (Q,) -> (Q,)."""
+    _check_measurement(measurement)
+    if measurement == "margin":
+        return -targets * margins
+    if measurement == "logistic":
+        return F.softplus(-targets * margins)
+    return loss.base_losses(margins, targets)
+
+
+def checkpoint_spec(
+    state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, name: str = "", measurement: str = DEFAULT_MEASUREMENT
+) -> CheckpointSpec:
+    """Engine input: training pairs use the weighted training loss, test pairs the measurement."""
     return CheckpointSpec(
         state=state,
         eta=eta,
         train_derivative=lambda m, t: loss.margin_derivative(m, t, weighted=True),
-        test_derivative=lambda m, t: loss.margin_derivative(m, t, weighted=False),
+        test_derivative=measurement_derivative(measurement, loss),
         name=name,
     )
 
 
 def reference_checkpoint(
-    model: nn.Module, state: Mapping[str, torch.Tensor], eta: float, loss: PairLoss, inputs: torch.Tensor, train: PairSet
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    eta: float,
+    loss: PairLoss,
+    inputs: torch.Tensor,
+    train: PairSet,
+    measurement: str = DEFAULT_MEASUREMENT,
 ) -> ReferenceCheckpoint:
     """Reference input: per-pair losses whose (detached) weights are those over the whole training set."""
     model.load_state_dict(state)
@@ -83,5 +127,5 @@ def reference_checkpoint(
         state=state,
         eta=eta,
         train_pair_loss=lambda p, m, y: weights[p] * loss.base_losses(m.reshape(1), y.reshape(1))[0],
-        test_pair_loss=lambda p, m, y: loss.base_losses(m.reshape(1), y.reshape(1))[0],
+        test_pair_loss=lambda p, m, y: measurement_value(measurement, loss, m.reshape(1), y.reshape(1))[0],
     )

@@ -5,7 +5,8 @@ a busy 2-core machine can be a hundred times slower. Subprocesses inherit the va
 
 Fixtures shared by several test files live here, once: `data_root` (demo WAVs), `baseline`
 (a run trained on them by train.py), `make_data`, `cli` (a script's main() as the shell
-runs it), `one_error_line`, and `hand_matrix` (the 5 x 4 influence matrix worked by hand).
+runs it), `one_error_line`, `hand_matrix` (the 5 x 4 influence matrix worked by hand), and
+`tiny_checkpoints` (a tiny ranker and three seeded states for the TracIn tests).
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 from datasets.demo_data import DemoDataConfig, generate
+from models import SimpleCNNAudioRanker
 from utils.cli import run_cli
 from utils.constants import DEFAULT_ANGLES
 
@@ -153,3 +155,27 @@ def hand_matrix() -> HandMatrix:
         pairs=((a, b), (a, c), (b, d), (c, d), (d, e)),
         influence=influence,
     )
+
+
+@dataclass(frozen=True)
+class TinyCheckpoints:
+    """A tiny ranker (float64) and three seeded states whose scores spread over about +-1."""
+
+    states: tuple[dict, ...]
+    etas: tuple[float, ...] = (0.5, 0.1, 0.02)
+
+    @staticmethod
+    def model() -> SimpleCNNAudioRanker:
+        return SimpleCNNAudioRanker(time_pool=2, channels=(3, 4, 4), hidden=6, freq_cells=2).double()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints() -> TinyCheckpoints:
+    states = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        state = {k: v.clone() for k, v in TinyCheckpoints.model().state_dict().items()}
+        state["head.0.weight"] *= 4.0  # the init's spread of scores is tiny
+        state["head.2.weight"] *= 10.0
+        states.append(state)
+    return TinyCheckpoints(tuple(states))

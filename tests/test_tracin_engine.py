@@ -7,32 +7,19 @@ import torch
 from datasets.pairs import make_pairs
 from influence.task import checkpoint_spec, reference_checkpoint
 from losses import GHMPairLoss, MarginRankingPairLoss
-from models import SimpleCNNAudioRanker
 from tracin import PairSet, TracInEngine
+from conftest import TinyCheckpoints
 from tracin.reference import naive_tracin
 
 ETAS = (0.5, 0.1, 0.02)
 ANGLES = [0, 0, 36, 72, 72, 108, 144, 180]
 
 
-def tiny_model() -> SimpleCNNAudioRanker:
-    return SimpleCNNAudioRanker(time_pool=2, channels=(3, 4, 4), hidden=6, freq_cells=2).double()
-
-
-def checkpoint_state(seed: int) -> dict[str, torch.Tensor]:
-    """A seeded random state whose scores spread over about +-1 (the init's spread is tiny)."""
-    torch.manual_seed(seed)
-    state = {k: v.clone() for k, v in tiny_model().state_dict().items()}
-    state["head.0.weight"] *= 4.0
-    state["head.2.weight"] *= 10.0
-    return state
-
-
 @pytest.fixture(scope="module")
-def fixture():
+def fixture(tiny_checkpoints):
     gen = torch.Generator().manual_seed(0)
     inputs = torch.randn(len(ANGLES), 24, 8, generator=gen, dtype=torch.float64)
-    states = [checkpoint_state(seed) for seed in (1, 2, 3)]
+    states = list(tiny_checkpoints.states)
     # Recording 4 is in both sets, as a validation recording may share nothing or a lot.
     tr_pairs, tr_targets = make_pairs([0, 1, 2, 3, 4], ANGLES)
     te_pairs, te_targets = make_pairs([4, 5, 6, 7], ANGLES)
@@ -58,14 +45,14 @@ def engine_and_reference(fixture, kind: str, grad_batch_size: int = 3, test_is_t
     if test_is_train:
         test = train
     losses = make_losses(kind)
-    model = tiny_model()
+    model = TinyCheckpoints.model()
     specs = [checkpoint_spec(s, eta, loss, f"c{c}") for c, (s, eta, loss) in enumerate(zip(states, ETAS, losses))]
     if test_is_train:
         for spec in specs:
             spec.test_derivative = spec.train_derivative
     engine = TracInEngine(model, inputs, train, test, "cpu", torch.float64, grad_batch_size, gradient_method=method)
     terms = engine.all_terms(specs)
-    ref_model = tiny_model()
+    ref_model = TinyCheckpoints.model()
     refs = [reference_checkpoint(ref_model, s, eta, loss, inputs, train) for s, eta, loss in zip(states, ETAS, losses)]
     if test_is_train:
         for ref in refs:
@@ -137,3 +124,44 @@ def test_learning_rates_weight_each_checkpoint(fixture):
     terms[0].eta *= 3.0
     tripled = engine.influence_matrix(terms)
     assert torch.allclose(tripled - base, 2.0 * only_first, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("measurement", ["margin", "logistic", "loss"])
+@pytest.mark.parametrize("kind", ["standard", "ghm"])
+def test_every_measurement_matches_brute_force(fixture, kind, measurement):
+    """The training side is the trained loss with its weights; the validation side the measurement."""
+    inputs, states, train, test = fixture
+    losses = make_losses(kind)
+    specs = [checkpoint_spec(s, eta, loss, f"c{c}", measurement) for c, (s, eta, loss) in enumerate(zip(states, ETAS, losses))]
+    engine = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3)
+    terms = engine.all_terms(specs)
+    ref_model = TinyCheckpoints.model()
+    refs = [reference_checkpoint(ref_model, s, eta, loss, inputs, train, measurement) for s, eta, loss in zip(states, ETAS, losses)]
+    slow = naive_tracin(ref_model, inputs, train, test, refs)
+    fast = engine.influence_matrix(terms, block_rows=5)
+    assert rel_err(fast, slow) <= 1e-6
+    if measurement != "loss":  # a smooth measurement gives every validation pair a gradient
+        assert bool((torch.stack([t.test_deriv for t in terms]) != 0).all())
+    # The recording-level influence is the sum of the pairs' rows, measurement or not.
+    rec_infl, _ = engine.recording_influence(terms, torch.tensor([0, 2, 4]))
+    for k, r in enumerate((0, 2, 4)):
+        member = (train.pairs == r).any(dim=1)
+        assert torch.allclose(rec_infl[k], fast[member].sum(dim=0), rtol=1e-9, atol=1e-14)
+    # Selected columns are the same numbers as the full matrix's.
+    cols = torch.tensor([3, 0, 5])
+    assert torch.allclose(engine.influence_rows(terms, torch.tensor([1, 4]), cols), fast[[1, 4]][:, cols], rtol=1e-12)
+
+
+def test_parameter_blocks_give_the_same_gram_and_a_sketch_approximates_it(fixture):
+    inputs, states, train, test = fixture
+    spec = checkpoint_spec(states[0], 1.0, MarginRankingPairLoss(0.3))
+    whole = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3).checkpoint_terms(spec)
+    tiny_budget = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3, memory_budget=1)
+    blocked = tiny_budget.checkpoint_terms(spec)
+    assert torch.allclose(blocked.gram, whole.gram, rtol=1e-12, atol=1e-15)
+    errors = []
+    for k in (64, 4096):
+        sketched = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3, projection_dim=k,
+                                projection_seed=1).checkpoint_terms(spec)
+        errors.append(float((sketched.gram - whole.gram).norm() / whole.gram.norm()))
+    assert errors[1] < errors[0] and errors[1] < 0.05

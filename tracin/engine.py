@@ -12,6 +12,12 @@ pair-by-pair matrix is built in row blocks from K by indexing. Removing a record
 removes every training pair it is in; with c_r = sum_{p contains r} l'_p (e_i - e_j),
 its influence on q is c_r^T K d_q and its self-influence c_r^T K c_r.
 
+Checkpoints whose test derivatives l'_q agree (a measurement that does not depend on the
+weights, such as the margin itself) are summed before the test pairs are indexed:
+sum_c eta_c l'_p (K_i. - K_j.) is one (rows, M_test) matrix, and each test pair is then one
+difference of two of its columns. K itself is accumulated without ever holding the
+(N, D) gradient matrix (`tracin.gram`).
+
 This module knows nothing about audio: it takes a model that scores one input at a time,
 the inputs, pair index arrays, loss derivatives and (checkpoint state, eta) pairs.
 """
@@ -25,7 +31,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from tracin.gradients import per_example_gradients
+from tracin.gram import DEFAULT_MEMORY_BUDGET, gram_and_scores
+from tracin.sketch import CountSketch
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +68,11 @@ class CheckpointTerms:
 
     eta: float
     gram: torch.Tensor  # (M, M) over the used inputs
+    scores: torch.Tensor  # (M,) the used inputs' scores at this checkpoint
     train_deriv: torch.Tensor  # (P,)
     test_deriv: torch.Tensor  # (Q,)
     name: str = ""
+    to_test: torch.Tensor | None = None  # (M, M_test): the Gram columns of the inputs the test pairs use
 
 
 class TracInEngine:
@@ -77,6 +86,10 @@ class TracInEngine:
         dtype: float32, or float64 for reference-grade accuracy (not on MPS).
         grad_batch_size: inputs per gradient batch (bounds activation memory).
         gradient_method: `auto` (vmap on accelerators, a per-example loop on the CPU), `vmap` or `loop`.
+        memory_budget: bytes for one block of per-input gradients (`tracin.gram`).
+        projection_dim: None for the exact Gram matrix; k for a CountSketch of the gradients
+            (approximate, for models with millions of parameters).
+        projection_seed: seed of the sketch.
     """
 
     def __init__(
@@ -90,6 +103,9 @@ class TracInEngine:
         grad_batch_size: int = 32,
         progress: bool = False,
         gradient_method: str = "auto",
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        projection_dim: int | None = None,
+        projection_seed: int = 0,
     ):
         self.device = torch.device(device)
         if self.device.type == "mps" and dtype == torch.float64:
@@ -106,31 +122,36 @@ class TracInEngine:
         self.test_local = position[test.pairs].to(self.device)  # (Q, 2)
         self.train_targets = train.targets.to(self.device, dtype)
         self.test_targets = test.targets.to(self.device, dtype)
+        # The inputs the test pairs use, and each test pair's two positions among them.
+        self.test_inputs, test_pos = torch.unique(self.test_local, return_inverse=True)
+        self.test_pos = test_pos.reshape(-1, 2)  # (Q, 2) columns of `test_inputs`
         self.inputs = inputs[used]
         self.grad_batch_size = grad_batch_size
         self.progress = progress
         self.gradient_method = gradient_method
+        self.memory_budget = memory_budget
+        self.sketch = None
+        if projection_dim is not None:
+            sizes = {k: p.numel() for k, p in self.model.named_parameters() if p.requires_grad}
+            self.sketch = CountSketch(sizes, projection_dim, projection_seed, self.device)
 
     def checkpoint_terms(self, spec: CheckpointSpec) -> CheckpointTerms:
         """Load one checkpoint, take one gradient per used input, and form its Gram matrix."""
         self.model.load_state_dict(spec.state)
         self.model.to(device=self.device, dtype=self.dtype).eval()
-        with tqdm(total=len(self.inputs), desc=f"gradients {spec.name}", unit="rec", disable=not self.progress, leave=False) as bar:
-            grads, scores = per_example_gradients(
-                self.model,
-                self.inputs.to(self.device, self.dtype),
-                self.grad_batch_size,
-                progress=bar.update,
-                method=self.gradient_method,
+        with tqdm(desc=f"gradients {spec.name}", unit="rec", disable=not self.progress, leave=False) as bar:
+            gram, scores = gram_and_scores(
+                self.model, self.inputs.to(self.device, self.dtype), self.grad_batch_size, self.gradient_method,
+                self.memory_budget, self.sketch, progress=bar.update,
             )
-        gram = grads @ grads.T
-        del grads
         scores = scores.detach()
         tr_margin = scores[self.train_local[:, 0]] - scores[self.train_local[:, 1]]
         te_margin = scores[self.test_local[:, 0]] - scores[self.test_local[:, 1]]
         return CheckpointTerms(
             eta=float(spec.eta),
             gram=gram,
+            scores=scores,
+            to_test=gram[:, self.test_inputs],
             train_deriv=spec.train_derivative(tr_margin, self.train_targets).to(self.dtype),
             test_deriv=spec.test_derivative(te_margin, self.test_targets).to(self.dtype),
             name=spec.name,
@@ -139,17 +160,41 @@ class TracInEngine:
     def all_terms(self, specs: Sequence[CheckpointSpec]) -> list[CheckpointTerms]:
         return [self.checkpoint_terms(s) for s in specs]
 
+    @staticmethod
+    def _by_test_derivative(terms: Sequence[CheckpointTerms]) -> list[list[CheckpointTerms]]:
+        """Checkpoints grouped by equal test derivatives (one group for a weight-free measurement)."""
+        groups: list[list[CheckpointTerms]] = []
+        for t in terms:
+            for g in groups:
+                if torch.equal(g[0].test_deriv, t.test_deriv):
+                    g.append(t)
+                    break
+            else:
+                groups.append([t])
+        return groups
+
+    def influence_rows(
+        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor, columns: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """TracIn of the training pairs `rows` (B,) on the test pairs `columns` (Q',) (default: all). -> (B, Q')."""
+        rows = rows.to(self.device)
+        ti, tj = self.train_local[rows, 0], self.train_local[rows, 1]
+        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        out = torch.zeros(len(rows), len(cols), device=self.device, dtype=self.dtype)
+        for group in self._by_test_derivative(terms):
+            acc = torch.zeros(len(rows), len(self.test_inputs), device=self.device, dtype=self.dtype)
+            for t in group:
+                to_test = t.gram[:, self.test_inputs] if t.to_test is None else t.to_test  # (M, M_test)
+                acc += (t.eta * t.train_deriv[rows])[:, None] * (to_test[ti] - to_test[tj])
+            b = group[0].test_deriv if columns is None else group[0].test_deriv[columns.to(self.device)]
+            out += (acc[:, cols[:, 0]] - acc[:, cols[:, 1]]) * b[None, :]
+        return out
+
     def influence_blocks(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> Iterator[tuple[slice, torch.Tensor]]:
         """Yield (rows, TracIn block (rows, Q)) over the training pairs; memory is O(block_rows x Q)."""
-        ti, tj = self.train_local[:, 0], self.train_local[:, 1]
-        qk, ql = self.test_local[:, 0], self.test_local[:, 1]
-        for start in range(0, len(ti), block_rows):
-            rows = slice(start, min(start + block_rows, len(ti)))
-            block = torch.zeros(rows.stop - start, len(qk), device=self.device, dtype=self.dtype)
-            for t in terms:
-                diff = t.gram[ti[rows]] - t.gram[tj[rows]]  # (B, M): (J_i - J_j) . J_m
-                block += (t.eta * t.train_deriv[rows])[:, None] * (diff[:, qk] - diff[:, ql]) * t.test_deriv[None, :]
-            yield rows, block
+        for start in range(0, len(self.train_local), block_rows):
+            rows = slice(start, min(start + block_rows, len(self.train_local)))
+            yield rows, self.influence_rows(terms, torch.arange(rows.start, rows.stop))
 
     def influence_matrix(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> torch.Tensor:
         """The full (P, Q) TracIn matrix on the CPU (use `influence_blocks` when it would not fit)."""
@@ -183,6 +228,37 @@ class TracInEngine:
             coeff.index_put_((rows, tj[keep]), -t.train_deriv[keep], accumulate=True)
         return coeff
 
+    def recording_terms(
+        self, terms: Sequence[CheckpointTerms], recordings: torch.Tensor
+    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
+        """What recording-level influence is built from, without the (R, Q) matrix.
+
+        Returns ([(A_g (R, M_test), b_g (Q,)) per group of checkpoints with equal test
+        derivatives], self-influence (R,)): the influence of removing recording r on test
+        pair q is sum_g (A_g[r, k_q] - A_g[r, l_q]) b_g[q] (`recording_columns`).
+        """
+        parts = []
+        self_infl = torch.zeros(len(recordings), device=self.device, dtype=self.dtype)
+        for group in self._by_test_derivative(terms):
+            acc = torch.zeros(len(recordings), len(self.test_inputs), device=self.device, dtype=self.dtype)
+            for t in group:
+                coeff = self.recording_coefficients(t, recordings)
+                ck = coeff @ t.gram  # (R, M)
+                acc += t.eta * ck[:, self.test_inputs]
+                self_infl += t.eta * (ck * coeff).sum(dim=1)
+            parts.append((acc, group[0].test_deriv))
+        return parts, self_infl.cpu()
+
+    def recording_columns(self, parts: list[tuple[torch.Tensor, torch.Tensor]], columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Recording-level influence on the test pairs `columns` (default: all). -> (R, Q') on the CPU."""
+        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        out = None
+        for acc, deriv in parts:
+            b = deriv if columns is None else deriv[columns.to(self.device)]
+            piece = (acc[:, cols[:, 0]] - acc[:, cols[:, 1]]) * b[None, :]
+            out = piece if out is None else out + piece
+        return out.cpu()
+
     def recording_influence(
         self, terms: Sequence[CheckpointTerms], recordings: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,12 +266,5 @@ class TracInEngine:
 
         recordings (R,) indices into `inputs` -> (influence (R, Q), self-influence (R,)), on the CPU.
         """
-        qk, ql = self.test_local[:, 0], self.test_local[:, 1]
-        infl = torch.zeros(len(recordings), len(qk), device=self.device, dtype=self.dtype)
-        self_infl = torch.zeros(len(recordings), device=self.device, dtype=self.dtype)
-        for t in terms:
-            coeff = self.recording_coefficients(t, recordings)
-            ck = coeff @ t.gram  # (R, M)
-            infl += t.eta * (ck[:, qk] - ck[:, ql]) * t.test_deriv[None, :]
-            self_infl += t.eta * (ck * coeff).sum(dim=1)
-        return infl.cpu(), self_infl.cpu()
+        parts, self_infl = self.recording_terms(terms, recordings)
+        return self.recording_columns(parts), self_infl

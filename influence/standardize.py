@@ -1,0 +1,107 @@
+"""Scores on a scale that does not depend on the run: robust z among comparable training items.
+
+A raw TracIn score's size depends on the model, the learning rates and the measurement, so
+a fixed threshold such as the tutorial's -3.0 would mean something different on every run.
+Each score is therefore standardised within its validation pair's column, against the
+training items it should be compared with:
+
+    z = (score - median) / (1.4826 x MAD)
+
+where the median and the MAD (median absolute deviation) are taken over the *training
+pairs of the same two angles* (for pair scores) or the *training recordings of the same
+stored angle* (for recording scores). Why the groups: in a ranking task every training pair
+legitimately helps some validation pairs and harms others, depending on the angles
+involved; against pairs of the same angles, what is left is what is unusual about this
+pair's recordings, and a mislabeled take makes all its pairs unusual. A column whose MAD is
+0 within a group falls back to the MAD of the whole column; where that is 0 too, z is 0.
+
+-3.0 therefore means "three robust standard deviations more harmful than comparable
+training items, for this validation pair", on every run. docs/design.md has the measured
+comparison with plain per-column z-scores.
+"""
+from __future__ import annotations
+
+import torch
+
+from influence.stats import MAD_SCALE
+
+# torch.quantile refuses inputs of more than 2^24 values; work in column chunks below that.
+_QUANTILE_LIMIT = 2**24 - 1
+
+
+def group_labels(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Group index of each row for integer keys (n,) or key tuples (n, k). -> (groups (n,), distinct keys (G, ...))."""
+    distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    return inverse, distinct
+
+
+def angle_pair_keys(angles: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """The unordered angle combination of each pair: (P, 2) = (smaller angle, larger angle).
+
+    TracIn of a pair does not change when its two recordings swap places (the margin, the
+    target and the derivative all change sign), so (i, j) and (j, i) belong together.
+    """
+    a, b = angles[pairs[:, 0]], angles[pairs[:, 1]]
+    return torch.stack([torch.minimum(a, b), torch.maximum(a, b)], dim=1)
+
+
+def sample_rows(groups: torch.Tensor, per_group: int, seed: int) -> torch.Tensor:
+    """Row indices: every row of a group with at most `per_group` rows, else a seeded sample of that many. Sorted."""
+    gen = torch.Generator().manual_seed(seed)
+    picked = []
+    for g in torch.unique(groups).tolist():
+        members = torch.nonzero(groups == g).flatten()
+        if len(members) > per_group:
+            members = members[torch.randperm(len(members), generator=gen)[:per_group]]
+        picked.append(members)
+    return torch.sort(torch.cat(picked)).values if picked else torch.zeros(0, dtype=torch.long)
+
+
+def _median(values: torch.Tensor) -> torch.Tensor:
+    """Median along dim 0 (the mean of the two middle values for an even count, as numpy does)."""
+    step = max(1, _QUANTILE_LIMIT // max(1, values.shape[0]))
+    return torch.cat([torch.quantile(values[:, c : c + step], 0.5, dim=0) for c in range(0, values.shape[1], step)]) \
+        if values.shape[1] else values.new_zeros(0)
+
+
+def column_stats(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per group and column: the median and the robust standard deviation 1.4826 x MAD.
+
+    values (n, Q) for rows of known `groups` (n,) in [0, n_groups) -> (median (G, Q), scale (G, Q)).
+    A scale of 0 falls back to the column's scale over all n rows; a group without rows gets
+    the column's median and scale. A scale that is still 0 is returned as infinity (z = 0).
+    """
+    values = values.to(torch.float64)
+    col_med = _median(values)
+    col_scale = MAD_SCALE * _median((values - col_med).abs())
+    med = col_med.repeat(n_groups, 1)
+    scale = col_scale.repeat(n_groups, 1)
+    for g in range(n_groups):
+        rows = values[groups == g]
+        if len(rows):
+            med[g] = _median(rows)
+            scale[g] = MAD_SCALE * _median((rows - med[g]).abs())
+            scale[g] = torch.where(scale[g] > 0, scale[g], col_scale)
+    return med, torch.where(scale > 0, scale, torch.full_like(scale, float("inf")))
+
+
+def standardize(values: torch.Tensor, groups: torch.Tensor, median: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """z of `values` (B, Q) whose rows belong to `groups` (B,), with the (G, Q) statistics of `column_stats`."""
+    return (values - median[groups].to(values.dtype)) / scale[groups].to(values.dtype)
+
+
+def lowest(z: torch.Tensor, k: int, offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k smallest values of each row, ascending, and their column indices (+ offset). (B, Q) -> (B, k'), k' = min(k, Q)."""
+    k = min(k, z.shape[1])
+    vals, idx = torch.topk(z, k, dim=1, largest=False, sorted=True)
+    return vals, idx + offset
+
+
+def merge_lowest(
+    a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor], k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k smallest of two (values, indices) row sets, ascending (ties keep `a` first)."""
+    vals = torch.cat([a[0], b[0]], dim=1)
+    idx = torch.cat([a[1], b[1]], dim=1)
+    order = torch.sort(vals, dim=1, stable=True).indices[:, : min(k, vals.shape[1])]
+    return torch.gather(vals, 1, order), torch.gather(idx, 1, order)

@@ -1,0 +1,129 @@
+"""What the exclusion rules need, computed from the engine without the (P, Q) matrix.
+
+For every training pair: its `k` most negative standardised scores (`influence.standardize`)
+with the validation pairs they fall on, and its mean standardised score. For every training
+recording: the same over its recording-level influence (the sum of its pairs' rows), its
+total raw influence and its self-influence. Memory is one block of rows (or of columns) at
+a time, sized to `memory_budget`; the (P, Q) matrix exists only when a caller asks for it
+through `dense` (a callback that receives each block).
+
+The column statistics of the pair scores come from at most `per_group` training pairs of
+each angle combination (a seeded sample when a group is larger): exact on small data, and
+on large data the median of a column is then known to about 0.04 robust standard deviations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from influence.standardize import angle_pair_keys, column_stats, group_labels, lowest, merge_lowest, sample_rows, standardize
+from tracin import TracInEngine
+from tracin.engine import CheckpointTerms
+
+DEFAULT_LOWEST = 32
+DEFAULT_PER_GROUP = 1000
+# (rows (B,) training pair indices, raw scores (B, Q), z-scores (B, Q)) -> None
+DenseSink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+
+
+@dataclass
+class LowestScores:
+    """Per row (training pair or recording): the k lowest z (ascending), their validation pair indices, the mean z."""
+
+    low_z: torch.Tensor  # (n, k) float32
+    low_idx: torch.Tensor  # (n, k) int64
+    mean_z: torch.Tensor  # (n,) float64
+
+
+def _rows_per_block(width: int, budget: int, bytes_per_value: int = 8, copies: int = 6) -> int:
+    return max(1, budget // max(1, width * bytes_per_value * copies))
+
+
+def pair_scores(
+    engine: TracInEngine,
+    terms: Sequence[CheckpointTerms],
+    angles: torch.Tensor,
+    k: int = DEFAULT_LOWEST,
+    per_group: int = DEFAULT_PER_GROUP,
+    seed: int = 0,
+    memory_budget: int = 256 * 2**20,
+    columns: torch.Tensor | None = None,
+    dense: DenseSink | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LowestScores:
+    """Standardised pair scores, summarised per training pair.
+
+    angles (M,): the angle of each input the engine uses (its local order). `columns`: the
+    validation pairs to score (default: all). -> LowestScores over the P training pairs.
+    """
+    train_local = engine.train_local.cpu()
+    groups, keys = group_labels(angle_pair_keys(angles.cpu(), train_local))
+    n_cols = len(engine.test_local) if columns is None else len(columns)
+    all_cols = torch.arange(n_cols) if columns is None else columns
+    # Column statistics from a sample of each angle combination, in column chunks.
+    stat_rows = sample_rows(groups, per_group, seed)
+    med = torch.empty(len(keys), n_cols, dtype=torch.float64)
+    scale = torch.empty_like(med)
+    step = _rows_per_block(len(stat_rows), memory_budget)
+    for c in range(0, n_cols, step):
+        cols = all_cols[c : c + step]
+        vals = engine.influence_rows(terms, stat_rows, cols).cpu()
+        med[:, c : c + len(cols)], scale[:, c : c + len(cols)] = column_stats(vals, groups[stat_rows], len(keys))
+    # One pass over the training pairs.
+    P = len(train_local)
+    low_z = torch.empty(P, min(k, n_cols), dtype=torch.float32)
+    low_idx = torch.empty(P, min(k, n_cols), dtype=torch.long)
+    mean_z = torch.empty(P, dtype=torch.float64)
+    step = _rows_per_block(n_cols, memory_budget)
+    for start in range(0, P, step):
+        rows = torch.arange(start, min(start + step, P))
+        raw = engine.influence_rows(terms, rows, columns).cpu()
+        z = standardize(raw.to(torch.float64), groups[rows], med, scale)
+        vals, idx = lowest(z, k)
+        low_z[rows], low_idx[rows] = vals.float(), all_cols[idx] if columns is not None else idx
+        mean_z[rows] = z.mean(dim=1)
+        if dense is not None:
+            dense(rows, raw, z)
+        if progress is not None:
+            progress(len(rows))
+    return LowestScores(low_z, low_idx, mean_z)
+
+
+@dataclass
+class RecordingScores(LowestScores):
+    """Per training recording, over its recording-level influence (the sum of its pairs' rows)."""
+
+    total: torch.Tensor  # (R,) raw influence summed over every validation pair
+    self_influence: torch.Tensor  # (R,)
+
+
+def recording_scores(
+    engine: TracInEngine,
+    terms: Sequence[CheckpointTerms],
+    recordings: torch.Tensor,
+    recording_angles: torch.Tensor,
+    k: int = DEFAULT_LOWEST,
+    memory_budget: int = 256 * 2**20,
+) -> RecordingScores:
+    """Recording-level influence of `recordings` (R,) (indices into the engine's inputs), standardised
+    within the training recordings of the same stored angle (`recording_angles` (R,)), by column chunks."""
+    parts, self_infl = engine.recording_terms(terms, recordings)
+    groups, keys = group_labels(recording_angles.cpu())
+    R, Q = len(recordings), len(engine.test_local)
+    best: tuple[torch.Tensor, torch.Tensor] | None = None
+    z_sum = torch.zeros(R, dtype=torch.float64)
+    total = torch.zeros(R, dtype=torch.float64)
+    step = _rows_per_block(R, memory_budget)
+    for c in range(0, Q, step):
+        cols = torch.arange(c, min(c + step, Q))
+        raw = engine.recording_columns(parts, cols).to(torch.float64)
+        med, scale = column_stats(raw, groups, len(keys))
+        z = standardize(raw, groups, med, scale)
+        part = lowest(z, k, offset=c)
+        best = part if best is None else merge_lowest(best, part, k)
+        z_sum += z.sum(dim=1)
+        total += raw.sum(dim=1)
+    low_z, low_idx = best if best is not None else (torch.zeros(R, 0), torch.zeros(R, 0, dtype=torch.long))
+    return RecordingScores(low_z.float(), low_idx, z_sum / max(Q, 1), total, self_infl.double())

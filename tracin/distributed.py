@@ -1,0 +1,43 @@
+"""Sharding work across the processes of a `torchrun` launch (gloo on CPU, nccl on CUDA).
+
+Without an initialised process group everything here is the single-process identity, so
+the engine calls these functions unconditionally.
+"""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def shard(n: int, ranks: int | None = None, which: int | None = None) -> slice:
+    """The contiguous rows [start, stop) of `n` that process `which` of `ranks` owns (sizes differ by at most 1)."""
+    ranks = world_size() if ranks is None else ranks
+    which = rank() if which is None else which
+    base, extra = divmod(n, ranks)
+    start = which * base + min(which, extra)
+    return slice(start, start + base + (1 if which < extra else 0))
+
+
+def gather_rows(part: torch.Tensor, n: int) -> torch.Tensor:
+    """Concatenate every process's `shard(n)` rows in rank order; every process gets the whole (n, ...)."""
+    if not active():
+        return part
+    size = world_size()
+    longest = shard(n, size, 0).stop - shard(n, size, 0).start
+    padded = part.new_zeros((longest, *part.shape[1:]))
+    padded[: part.shape[0]] = part
+    pieces = [torch.empty_like(padded) for _ in range(size)]
+    dist.all_gather(pieces, padded.contiguous())
+    return torch.cat([p[: shard(n, size, r).stop - shard(n, size, r).start] for r, p in enumerate(pieces)])
