@@ -3,12 +3,18 @@
     python compute_tracin_influence.py --frequency 500hz --material plastic \\
         --checkpoint-dir data/demo/checkpoints/plastic_500hz_standard \\
         --checkpoint-prefix model_checkpoint_epoch --metadata-dir data/demo/metadata --compute-influence
+    torchrun --nproc-per-node 2 compute_tracin_influence.py ...   # the same, gradients shared by 2 processes
 
-Reads the run's checkpoints (ordered by epoch, loaded with weights_only=True), its stored
-configuration (data root, spectrogram settings), split and loss settings, and writes into
-the metadata folder:
-  {material}_{frequency}_influence_metadata.json  train pair id -> {"tracin_influence_<val pair id>": score}
-  {material}_{frequency}_influence_matrix.npz     the same as a dense matrix with id lists (the fast path)
+The training side is the exact gradient of the loss each checkpoint was trained with; the
+validation side is a --measurement of each validation pair (default: its margin). Scores
+are written on a scale that does not depend on the run: robust z among training pairs of
+the same two angles, per validation pair (so --threshold -3.0 means the same on every
+model); the raw TracIn stays in the dense matrix. Reads the run's checkpoints (ordered by
+epoch, loaded with weights_only=True), its stored configuration (data root, spectrogram
+settings), split and loss settings, and writes into the metadata folder:
+  {material}_{frequency}_influence_metadata.json  train pair id -> {"tracin_influence_<val pair id>": z}
+  {material}_{frequency}_influence_matrix.npz     summaries per pair and recording (the fast path;
+                                                  dense raw and z matrices when small or --dense)
   {material}_{frequency}_influence_run.json       configuration, data root, checkpoints, learning rates, summary
   {material}_{frequency}_influence_distribution.png
 and each training recording's self-influence into {material}_{frequency}_metadata.json.
@@ -23,7 +29,7 @@ import argparse
 from pathlib import Path
 
 # Only torch-free modules here, so that --help is quick; the computation is imported in main().
-from influence.config import InfluenceConfig
+from influence.config import MEASUREMENTS, InfluenceConfig
 from losses.config import LOSS_TYPES
 from utils.cli import config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import DEFAULT_FREQUENCY, DEFAULT_MATERIAL, DEVICE_CHOICES, FREQUENCY_CHOICES
@@ -52,10 +58,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compute-influence", action="store_true", help="train pair x validation pair scores")
     p.add_argument("--compute-self-influence", action="store_true",
                    help="self-influence of pairs and recordings (always computed with --compute-influence)")
+    p.add_argument("--measurement", choices=MEASUREMENTS, default=d.measurement,
+                   help="what TracIn differentiates on each validation pair: margin (-y s), logistic "
+                   "(log(1+exp(-y s))) or loss (the trained loss; zero beyond the margin)")
+    size = p.add_argument_group("size (see docs/design.md)")
+    size.add_argument("--keep-lowest", type=int, default=d.keep_lowest, metavar="K",
+                      help="lowest scores kept per training pair and recording (--min-occurrences can go up to K)")
+    size.add_argument("--dense", action=argparse.BooleanOptionalAction, default=None,
+                      help="write the dense (P, Q) matrices and a nested JSON of every score (default: when P x Q "
+                      "is at most 4 million)")
+    size.add_argument("--max-cells", type=int, default=d.max_cells,
+                      help="above P x Q cells, pair scores count on a seeded sample of the validation pairs")
+    size.add_argument("--memory-mb", type=int, default=d.memory_mb, help="memory for one block of gradients or scores")
+    size.add_argument("--projection-dim", type=int, default=None, metavar="K",
+                      help="approximate: a CountSketch of the gradients to K numbers, for models with millions of "
+                      "parameters (default: exact)")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="recordings per gradient batch")
     p.add_argument("--device", choices=DEVICE_CHOICES, default=d.device, help="auto: cuda, else mps, else cpu")
     p.add_argument("--double-precision", action="store_true", help="float64 (slower; not on MPS)")
-    p.add_argument("--no-json", action="store_true", help="write only the dense matrix, not the nested JSON")
+    p.add_argument("--no-json", action="store_true", help="write the npz and run file, not the nested JSON")
     over = p.add_argument_group("overrides (normally read from the checkpoints; each prints a warning)")
     over.add_argument("--loss-type", choices=LOSS_TYPES, default=None, help="default: the loss each checkpoint was trained with")
     over.add_argument("--margin", type=float, default=None, help="default: the checkpoints' margin")
@@ -73,26 +94,30 @@ def main(argv: list[str] | None = None) -> int:
         write_json=not args.no_json, progress=not args.no_progress,
     )
     from influence.compute import compute_influence
+    from tracin.distributed import process_group
 
-    data, info = compute_influence(cfg)
+    with process_group(cfg.device) as rank:
+        data, info = compute_influence(cfg)
+    if rank:
+        return 0  # only the first process reports; every process computed the same scores
     s = info["summary"]
-    print(f"run fingerprint: {info['fingerprint']}")
+    print(f"run fingerprint: {info['fingerprint']} ({info['processes']} process(es))")
     print("checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]))
-    if not cfg.compute_influence:
-        print(f"self-influence of {len(data.recording_ids)} training recordings written in {s['seconds']} s")
-        return 0
-    print(f"scored {s['train_pairs']} training pairs x {s['validation_pairs']} validation pairs in {s['seconds']} s")
-    print("quantiles: " + ", ".join(f"{q}: {v:.4g}" for q, v in s["quantiles"].items()))
-    print(
-        f"exact zeros: {s['zero_share']:.1%} of scores ({s['train_pairs_beyond_margin_at_every_checkpoint']} training"
-        f" and {s['validation_pairs_beyond_margin_at_every_checkpoint']} validation pairs were beyond the margin at"
-        " every checkpoint, where the margin loss has zero gradient)"
-    )
-    print(f"negative (harmful) scores: {s['negative_share']:.1%}")
-    if s.get("suggested_threshold") is not None:
-        print(f"suggested --threshold: {s['suggested_threshold']:.4g} (median - 3 robust SD of the non-zero scores)")
-    print(f"influence file: {info['influence_file']}")
-    print(f"picture: {info['picture']}")
+    print(f"{s['train_pairs']} training pairs, {s['validation_pairs']} validation pairs, {s['training_recordings']} "
+          f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s")
+    print(f"pairs with no gradient at any checkpoint: {s['train_pairs_without_gradient_at_every_checkpoint']} training "
+          f"(beyond the margin), {s['validation_pairs_without_gradient_at_every_checkpoint']} validation")
+    if cfg.compute_influence:
+        cols = info["validation_pairs_scored"]
+        if cols["sample"]:
+            print(f"pair scores count on a seeded sample of {cols['scored']} of {cols['of']} validation pairs")
+        quant = next(v for k, v in s.items() if k.startswith("quantiles_of"))
+        print(f"scale: {info['scale']}")
+        print(f"harmful under the tutorial's rule (below -3 on 5 or more validation pairs): "
+              f"{s['harmful_pairs_at_default_rule']} training pairs; 5th lowest z quantiles: "
+              + ", ".join(f"{q}: {v:.3g}" for q, v in quant.items()))
+        print(f"picture: {info['picture']}")
+    print(f"influence file: {info['influence_file']} (nested JSON: {info['nested_json'] or 'not written'})")
     return 0
 
 

@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     data.add_argument("--data-root", type=Path, default=None,
                       help="default: the data root --exclusions-file was made from, else $SINETONE_DATA_ROOT, else data/demo")
     data.add_argument("--exclusions-file", type=Path, default=None, help="sample ids to leave out, one per line (default: none)")
+    data.add_argument("--relabel-file", type=Path, default=None,
+                      help="'<sample id> <angle>' per line: train those recordings at that angle (generate_tracin_exclusions.py "
+                      "writes suggestions as <list>_relabel.txt; default: none)")
     data.add_argument("--allow-unknown-exclusions", action="store_true",
                       help="train even if the exclusions file names ids that match no recording")
     data.add_argument("--metadata-file", type=Path, default=None,

@@ -161,6 +161,7 @@ class DatasetConfig:
     material: str = DEFAULT_MATERIAL
     frequency: str = DEFAULT_FREQUENCY
     exclusions_file: Path | None = None
+    relabel_file: Path | None = None
     metadata_file: Path | None = None
     spectrogram: SpectrogramParams = field(default_factory=SpectrogramParams)
     use_cache: bool = True
@@ -171,6 +172,8 @@ class DatasetConfig:
             raise ValueError(f"unknown frequency {self.frequency!r}: choose one of {', '.join(FREQUENCIES)} or all")
         if self.exclusions_file is not None:
             self.exclusions_file = Path(self.exclusions_file)
+        if self.relabel_file is not None:
+            self.relabel_file = Path(self.relabel_file)
         if self.metadata_file is not None:
             self.metadata_file = Path(self.metadata_file)
 

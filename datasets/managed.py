@@ -12,6 +12,7 @@ from datasets.config import DatasetConfig
 from datasets.exclusions import describe_unknown_ids
 from datasets.metadata import MetadataStore
 from datasets.pairs import make_pairs
+from datasets.relabels import check_relabels, load_relabels
 from utils.constants import K_ANGLE, K_FILE_PATH, K_FREQUENCY, K_ID, K_MATERIAL, K_SEQ
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ class ManagedDataset:
     """Recordings sorted by sample id, the exclusions applied to them, and the metadata store.
 
     `sample_ids[i]` and `angles[i]` describe recording i, excluded or not; `valid_indices`
-    lists the recordings that survive the exclusion list.
+    lists the recordings that survive the exclusion list. `angles` holds the relabelled
+    angles of a relabel file (`datasets.relabels`); `stored_angles` the angles of the folders,
+    which the split is drawn from.
     """
 
     def __init__(self, config: DatasetConfig, recordings: Sequence[Recording]):
@@ -39,7 +42,12 @@ class ManagedDataset:
         self.recordings = sorted(recordings, key=lambda r: r.sample_id)
         self.sample_ids = [r.sample_id for r in self.recordings]
         self.index_of = {sid: i for i, sid in enumerate(self.sample_ids)}
-        self.angles = np.asarray([r.angle for r in self.recordings], dtype=np.float64)
+        self.stored_angles = np.asarray([r.angle for r in self.recordings], dtype=np.float64)
+        self.relabels: dict[str, int] = {}
+        if config.relabel_file is not None:
+            self.relabels = load_relabels(config.relabel_file)
+            check_relabels(self.relabels, dict(zip(self.sample_ids, self.stored_angles.tolist())), config.relabel_file)
+        self.angles = np.asarray([self.relabels.get(r.sample_id, r.angle) for r in self.recordings], dtype=np.float64)
 
         exclusions = config.load_exclusions()
         self.unknown_exclusions = [sid for sid in exclusions.ids if sid not in self.index_of]

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from utils.atomic_io import json_safe
-from utils.constants import CRITERIA, CRITERION_PAIRS
+from utils.constants import CRITERIA, DEFAULT_CRITERION
 
 AUTO = "auto"
-"""`--threshold auto`: median - 3 x 1.4826 x MAD of the non-zero scores (`influence.stats.suggest_threshold`)."""
+DEFAULT_THRESHOLD = -3.0
+"""Scores are robust z-scores (`influence.standardize`), so one threshold fits every run:
+-3.0, three robust standard deviations more harmful than comparable training items.
+`--threshold auto` is kept for older command lines and means this default."""
 PLOT_BESIDE = "<beside the list>"
 """`--plot` without a file name: the list's name with `.png`."""
 
@@ -21,11 +24,11 @@ class ExclusionConfig:
 
     metadata_file: Path
     output_file: Path | None = None
-    threshold: str = AUTO
+    threshold: str = str(DEFAULT_THRESHOLD)
     min_occurrences: int = 5
     max_exclusions: int = 30
     consider_both_samples: bool = False
-    criterion: str = CRITERION_PAIRS
+    criterion: str = DEFAULT_CRITERION
     update_metadata: bool = False
     plot: Path | None = None
     verbose: bool = False
@@ -47,6 +50,10 @@ class ExclusionConfig:
                 raise ValueError(f"--threshold must be a number or 'auto', got {self.threshold!r}") from None
             if not math.isfinite(value):
                 raise ValueError(f"--threshold must be a finite number, got {self.threshold!r}")
+
+    @property
+    def threshold_value(self) -> float:
+        return DEFAULT_THRESHOLD if self.threshold == AUTO else float(self.threshold)
 
     @property
     def plot_beside_list(self) -> bool:

@@ -1,10 +1,11 @@
 """From an influence file to an exclusion list: the library behind generate_tracin_exclusions.py.
 
-`generate_exclusions(cfg)` reads the influence file (and the sample metadata beside it),
-resolves the threshold, selects recordings with one of the rules of `exclusion.rules`,
-rewrites the list keeping hand edits (`exclusion.list_file`), optionally records the
-reasons in the sample metadata (`exclusion.report`) and draws a picture
-(`exclusion.plots`). It returns an `ExclusionResult`; `ExclusionResult.lines()` is what
+`generate_exclusions(cfg)` reads the influence files (and the sample metadata beside them),
+selects recordings with one of the rules of `exclusion.rules`, rewrites the list keeping
+hand edits (`exclusion.list_file`), writes the relabel suggestions beside it, optionally
+records the reasons in the sample metadata (`exclusion.report`) and draws a picture
+(`exclusion.plots`), all or nothing (`exclusion.outputs`); then the review sheet
+(`exclusion.review`). It returns an `ExclusionResult`; `ExclusionResult.lines()` is what
 the script prints.
 """
 from __future__ import annotations
@@ -14,35 +15,36 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from datasets.config import resolve_data_root
 from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
+from datasets.relabels import render_relabels
 from exclusion.config import AUTO, ExclusionConfig
 from exclusion.list_file import ExclusionFileUpdate, plan_exclusion_file
 from exclusion.outputs import write_exclusion_outputs
 from exclusion.plots import plot_exclusions
-from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines
+from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines, reason
 from exclusion.review import ReviewFiles, review_for_selection
-from exclusion.rules import Selection, select_exclusions
+from exclusion.rules import LowScores, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
 from influence.io import InfluenceData, load_influence, recorded_data_root
-from influence.stats import suggest_threshold
+from utils.backups import Output
+from utils.atomic_io import write_text_atomic
 from utils.constants import (
+    CRITERION_COMBINED,
+    CRITERION_MISFIT,
     CRITERION_PAIRS,
-    CRITERION_SELF_INFLUENCE,
+    CRITERION_RECORDINGS,
     EXCLUSIONS_DIR,
     EXCLUSIONS_SUFFIX,
     INFLUENCE_SUFFIX,
+    RELABEL_SUFFIX,
     sample_metadata_path_for,
 )
 
-__all__ = ["ExclusionConfig", "ExclusionResult", "default_output_file", "generate_exclusions", "resolve_threshold"]
+__all__ = ["ExclusionConfig", "ExclusionResult", "default_output_file", "generate_exclusions", "rule_inputs"]
 
 log = logging.getLogger(__name__)
-
-VERBOSE_RANKED_PAIRS = 20
 
 
 def default_output_file(influence_file: Path) -> Path:
@@ -59,32 +61,24 @@ def default_output_file(influence_file: Path) -> Path:
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
 
 
-@dataclass
-class Threshold:
-    """The threshold a rule uses (None for self-influence), how the list header states it, and
-    the value `--threshold auto` chose (None when it chose nothing)."""
-
-    value: float | None
-    text: str
-    auto: float | None = None
+def relabel_path_for(list_file: Path) -> Path:
+    """`x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt`."""
+    return list_file.with_name(list_file.stem + RELABEL_SUFFIX)
 
 
-def resolve_threshold(cfg: ExclusionConfig, data: InfluenceData) -> Threshold:
-    """`--threshold` as a number, or `auto`: `suggest_threshold` of the scores the criterion compares."""
-    if cfg.criterion == CRITERION_SELF_INFLUENCE:
-        return Threshold(None, "not used (criterion self-influence)")
-    if cfg.threshold != AUTO:
-        threshold = Threshold(float(cfg.threshold), f"{float(cfg.threshold):g}")
-    else:
-        scores = data.influence if cfg.criterion == CRITERION_PAIRS else data.recording_influence
-        value = suggest_threshold(scores)
-        threshold = Threshold(value, f"auto ({value!r})", auto=value)
-    if threshold.value > 0:
-        log.warning(
-            "threshold %g is positive: only negative influence is harmful, so candidates may include "
-            "recordings that helped", threshold.value
-        )
-    return threshold
+def rule_inputs(data: InfluenceData) -> RuleInputs:
+    """What the rules read, from an influence file's contents."""
+    scored = data.info.get("validation_pairs_scored", {}) if isinstance(data.info, dict) else {}
+    columns = int(scored.get("scored", data.n_validation_pairs)) if isinstance(scored, dict) else data.n_validation_pairs
+    return RuleInputs(
+        recording_ids=data.recording_ids,
+        angles=data.angles[data.recordings],
+        train_pairs=data.training_pairs_by_recording(),
+        pair_scores=LowScores(data.pair_low_z, data.pair_low_idx, data.pair_mean_z, columns),
+        recording_scores=LowScores(data.rec_low_z, data.rec_low_idx, data.rec_mean_z, data.n_validation_pairs),
+        self_influence=data.rec_self_influence,
+        checkpoint_scores=data.checkpoint_scores,
+    )
 
 
 @dataclass
@@ -94,9 +88,9 @@ class ExclusionResult:
     config: ExclusionConfig
     output_file: Path
     data: InfluenceData
-    threshold: Threshold
     selection: Selection
     list_update: ExclusionFileUpdate
+    relabel_file: Path | None = None
     metadata: MetadataStore | None = None
     metadata_update: MetadataUpdate | None = None
     metadata_written: bool = False
@@ -105,30 +99,27 @@ class ExclusionResult:
     review: ReviewFiles | None = None
 
     def lines(self) -> list[str]:
-        """The report the script prints: inputs, threshold, the ranking, and every file written."""
-        cfg, data = self.config, self.data
-        P, Q = data.influence.shape
-        zeros = int(np.count_nonzero(data.influence == 0))
-        lines = [
-            f"{cfg.metadata_file}: {P} training pairs x {Q} validation pairs, {len(data.recording_ids)} training recordings"
-            + (f"; {zeros} of {data.influence.size} scores are exactly 0 (pairs beyond the margin have no gradient)"
-               if zeros else "")
-        ]
-        if self.threshold.auto is not None:
-            what = "pair" if cfg.criterion == CRITERION_PAIRS else "per-recording"
-            lines.append(f"threshold auto: {self.threshold.auto:.6g} (median - 3 x 1.4826 x MAD of the non-zero {what} scores)")
-        lines += self._selection_lines(Q)
+        """The report the script prints: inputs, the rule, what it listed and why, and every file written."""
+        cfg, data, sel = self.config, self.data, self.selection
+        lines = [f"{cfg.metadata_file}: {len(data.train_pairs)} training pairs x {data.n_validation_pairs} validation "
+                 f"pairs, {len(data.recordings)} training recordings; scores are robust z (docs/design.md)"]
+        if cfg.threshold == AUTO:
+            lines.append(f"threshold auto: {cfg.threshold_value:g} (the same on every run: scores are scale-free)")
+        lines += self._selection_lines()
         update = self.list_update
         if not update.written:
             lines.append(f"{self.output_file}: unchanged")
         else:
-            lines.append(f"wrote {self.output_file} ({len(self.selection.ids)} ids)"
+            lines.append(f"wrote {self.output_file} ({len(sel.ids)} ids)"
                          + (f"; previous list kept as {update.backup}" if update.backup else ""))
         if update.existed:
             lines.append(f"  added: {', '.join(update.added) or 'none'}")
             lines.append(f"  removed: {', '.join(update.removed) or 'none'}")
             if update.commented_out:
                 lines.append(f"  kept commented out: {', '.join(update.commented_out)}")
+        if self.relabel_file is not None:
+            lines.append(f"relabel suggestions: {self.relabel_file} (train.py --relabel-file uses them; nothing is "
+                         "relabelled unless you pass it)")
         if self.metadata_update is not None and self.metadata is not None:
             changes, path = self.metadata_update, self.metadata.path
             lines.append(
@@ -144,25 +135,22 @@ class ExclusionResult:
                          + (f", {self.review.picture.name})" if self.review.picture else ")"))
         return lines
 
-    def _selection_lines(self, n_val: int) -> list[str]:
-        selection, cfg = self.selection, self.config
-        if selection.criterion == CRITERION_SELF_INFLUENCE:
-            rule = f"self-influence above the outlier cut {selection.cut:.6g}"
-            what = "recordings"
-        else:
-            rule = f"influence below {selection.threshold:g} on at least {cfg.min_occurrences} of {n_val} validation pairs"
-            what = "training pairs" if selection.criterion == CRITERION_PAIRS else "training recordings"
-        if selection.qualifying == 0:
-            return [f"no {what} qualify ({rule}); the list will hold only its header"]
-        lines = [f"{selection.qualifying} {what} qualify ({rule}); listing {len(selection.exclusions)} recordings "
-                 f"(--max-exclusions {cfg.max_exclusions})"]
-        for e in selection.exclusions:
-            extra = f", self-influence {e.self_influence:.4g}" if e.self_influence is not None else ""
-            extra += f", in {e.harmful_pairs} harmful pairs" if e.harmful_pairs is not None else ""
-            lines.append(f"  {e.sample_id}: {e.negative_occurrences} negative occurrences, "
-                         f"average influence {e.average_influence:.4g}{extra}")
-        if selection.vetoed:
-            lines.append(f"left out because they are commented out in the list: {', '.join(selection.vetoed)}")
+    def _selection_lines(self) -> list[str]:
+        sel, cfg = self.selection, self.config
+        what = {CRITERION_PAIRS: "harmful training pairs", CRITERION_RECORDINGS: "training recordings",
+                CRITERION_MISFIT: "misfit recordings", CRITERION_COMBINED: "recordings (harmful pairs or misfit)"}
+        lines = [f"criterion {sel.criterion}: {sel.qualifying} {what.get(sel.criterion, 'recordings')} qualify; listing "
+                 f"{len(sel.exclusions)} recordings (--max-exclusions {cfg.max_exclusions})"]
+        for e in sel.exclusions:
+            angle = "" if e.suggested_angle is None else f", suggested angle {e.suggested_angle:g}"
+            lines.append(f"  {e.sample_id} [{e.rule}{angle}]")
+            if cfg.verbose:
+                lines.append(f"      {reason(e, sel, cfg.min_occurrences, self.data.n_validation_pairs)}")
+        if sel.vetoed:
+            lines.append(f"left out because they are commented out in the list: {', '.join(sel.vetoed)}")
+        if sel.kept_for_angle:
+            lines.append("kept in training because each is the last training recording of its angle: "
+                         + ", ".join(sel.kept_for_angle))
         return lines
 
 
@@ -180,28 +168,14 @@ def _sample_metadata(cfg: ExclusionConfig) -> MetadataStore | None:
     return None
 
 
-def _check_inputs(cfg: ExclusionConfig, data: InfluenceData) -> None:
-    if cfg.criterion == CRITERION_SELF_INFLUENCE:
-        if data.recording_self_influence is None:
-            raise ValueError(
-                f"criterion self-influence needs recording self-influence, and {cfg.metadata_file} has none "
-                "(recompute it with compute_tracin_influence.py, or choose --criterion pairs or recordings)"
-            )
-        log.debug("criterion self-influence does not use --threshold or --min-occurrences")
-    elif cfg.min_occurrences > len(data.val_pairs):
-        log.warning("--min-occurrences %d is more than the %d validation pairs: nothing can qualify",
-                    cfg.min_occurrences, len(data.val_pairs))
-
-
-def _log_ranking(selection: Selection, data: InfluenceData) -> None:
-    """--verbose: the most harmful pairs as the rule ranked them, or the outlier cut."""
-    if selection.ranking is not None:
-        ranked = selection.ranking
-        for k, (row, occ, mean) in enumerate(zip(ranked.index[:VERBOSE_RANKED_PAIRS], ranked.occurrences, ranked.mean)):
-            a, b = data.train_pairs[row]
-            log.debug("harmful pair %d: %s + %s: %d below threshold, mean %.4g", k + 1, a, b, occ, mean)
-    if selection.cut is not None:
-        log.debug("outlier cut on self-influence: %.6g", selection.cut)
+def _list_notes(selection: Selection, stored: dict[str, float]) -> dict[str, str]:
+    """The tool's note after each listed id: the rule, and the suggested angle when it differs."""
+    notes = {}
+    for e in selection.exclusions:
+        angle = e.suggested_angle
+        moved = angle is not None and angle != stored.get(e.sample_id)
+        notes[e.sample_id] = e.rule + (f"; suggested angle {angle:g}" if moved else "")
+    return notes
 
 
 def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
@@ -213,38 +187,29 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
     check_influence_files(cfg.metadata_file)  # one compute run wrote them all, or a one-line refusal
     data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
     if store is not None:
-        val_ids = sorted({sid for pair in data.val_pairs for sid in pair})
-        check_sample_metadata(cfg.metadata_file, store.records, [*data.recording_ids, *val_ids], store.path)
-    _check_inputs(cfg, data)
+        check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path)
+    if data.pair_low_z.shape[1] == 0 and cfg.criterion in (CRITERION_PAIRS, CRITERION_COMBINED):
+        raise ValueError(f"{cfg.metadata_file} holds no pair scores (compute ran with --compute-self-influence only): "
+                         "rerun compute_tracin_influence.py with --compute-influence, or choose --criterion "
+                         "self-influence or misfit")
     # Ids commented out by hand, as the recordings spell them (case and zero padding aside).
     forbidden = match_known_ids(load_exclusions(output_file).commented_out if output_file.exists() else [],
                                 data.recording_ids)
-    threshold = resolve_threshold(cfg, data)
-    selection = select_exclusions(
-        cfg.criterion,
-        data.train_pairs,
-        data.influence,
-        data.recording_ids,
-        data.recording_influence,
-        data.recording_self_influence,
-        threshold.value,
-        cfg.min_occurrences,
-        cfg.max_exclusions,
-        cfg.consider_both_samples,
-        forbidden=forbidden,
-    )
-    if cfg.verbose:
-        _log_ranking(selection, data)
-
+    if cfg.threshold_value > 0:
+        log.warning("threshold %g is positive: only scores below 0 are harmful, so candidates may include recordings "
+                    "that helped", cfg.threshold_value)
+    inputs = rule_inputs(data)
+    selection = select_exclusions(cfg.criterion, inputs, cfg.threshold_value, cfg.min_occurrences, cfg.max_exclusions,
+                                  cfg.consider_both_samples, forbidden=forbidden)
     header = header_lines(
-        cfg.metadata_file.resolve(), cfg.criterion, threshold.text, cfg.min_occurrences, cfg.max_exclusions,
-        cfg.consider_both_samples, selection, data.info,
+        cfg.metadata_file.resolve(), cfg.criterion, f"{cfg.threshold_value:g} (robust z)", cfg.min_occurrences,
+        cfg.max_exclusions, cfg.consider_both_samples, selection, data.info,
     )
-    plan = plan_exclusion_file(output_file, header, selection.ids, today)
-    update = plan.update
-    if update.notes:
-        log.debug("carried over %d comment line(s) written by hand", len(update.notes))
-    result = ExclusionResult(cfg, output_file, data, threshold, selection, update)
+    stored = dict(zip(inputs.recording_ids, inputs.angles.tolist()))
+    plan = plan_exclusion_file(output_file, header, selection.ids, today, _list_notes(selection, stored))
+    if plan.update.notes:
+        log.debug("carried over %d comment line(s) written by hand", len(plan.update.notes))
+    result = ExclusionResult(cfg, output_file, data, selection, plan.update)
 
     if cfg.update_metadata and store is not None:  # store is always loaded with --update-metadata
         result.metadata = store
@@ -254,13 +219,17 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
         for sid in result.metadata_update.reincluded:
             log.debug("no longer excluded: %s", sid)
 
-    plot = None
+    extra = []
+    relabels = render_relabels(
+        [(e.sample_id, e.suggested_angle, stored[e.sample_id], e.rule) for e in selection.exclusions
+         if e.suggested_angle is not None and e.suggested_angle != stored[e.sample_id]], output_file.name)
+    result.relabel_file = relabel_path_for(output_file)
+    extra.append(Output(result.relabel_file, lambda tmp: write_text_atomic(tmp, relabels)))
     if cfg.plot is not None:
         result.plot = output_file.with_suffix(".png") if cfg.plot_beside_list else cfg.plot
-        plot = (result.plot, lambda tmp: plot_exclusions(tmp, data.recording_ids, data.recording_influence, selection,
-                                                         data.recording_self_influence))
-    # All or nothing: the list, the metadata, their dated backups and the picture, together.
-    written = write_exclusion_outputs(plan, result.metadata, plot)
+        extra.append(Output(result.plot, lambda tmp: plot_exclusions(tmp, inputs, selection)))
+    # All or nothing: the list, the relabel suggestions, the metadata, their dated backups and the picture.
+    written = write_exclusion_outputs(plan, result.metadata, extra)
     result.metadata_written, result.metadata_backup = written.metadata_written, written.metadata_backup
 
     # The review sheet beside the list (exclusion/review.py): what is listed, why, and the spectrograms.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from datasets.exclusions import ExclusionList, commented_out_id, id_key, load_exclusions
 from utils.atomic_io import write_text_atomic
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 DATE_LINE_PREFIX = "# TracIn exclusion list, written "
 HEADER_END = "# " + "-" * 70
+GENERATED_NOTE = "tracin:"
+"""Starts the comment the tool writes after a listed id (rule, suggested angle); it is not a hand edit."""
 COMMENTED_OUT_HEADER = "# Commented out by hand (kept out on re-runs; delete the line to let the rule decide again):"
 NOTES_HEADER = "# Notes kept from the previous version of this file:"
 
@@ -70,9 +72,15 @@ def find_hand_edits(text: str) -> HandEdits:
                 edits.notes.append(line)
             continue
         entry, sep, comment = line.partition("#")
-        if sep and entry.strip() and comment.strip():
-            edits.trailing.setdefault(entry.strip(), comment.strip())
+        comment = comment.split(GENERATED_NOTE, 1)[0].strip().rstrip("|").strip()
+        if sep and entry.strip() and comment:
+            edits.trailing.setdefault(entry.strip(), comment)
     return edits
+
+
+def _id_line(sid: str, hand: str | None, generated: str | None) -> str:
+    notes = [n for n in (hand, f"{GENERATED_NOTE} {generated}" if generated else None) if n]
+    return f"{sid}  # {' | '.join(notes)}" if notes else sid
 
 
 def render_exclusion_file(
@@ -81,8 +89,10 @@ def render_exclusion_file(
     ids: Iterable[str],
     commented_out: Iterable[str] = (),
     hand_edits: HandEdits | None = None,
+    generated: Mapping[str, str] | None = None,
 ) -> str:
-    """The text of a list: date line, `# ` header lines, `HEADER_END`, one id per line, then the
+    """The text of a list: date line, `# ` header lines, `HEADER_END`, one id per line (with a
+    person's trailing comment and the tool's `tracin: ...` note from `generated`), then the
     commented-out ids and the notes a person wrote (`hand_edits`).
 
     Header lines must not look like a commented-out id (`# plastic_deg036_500hz_04 ...`): that
@@ -96,7 +106,8 @@ def render_exclusion_file(
             raise ValueError(f"header line {text!r} would read as a commented-out sample id")
         lines.append(text)
     lines.append(HEADER_END)
-    lines.extend(f"{sid}  # {edits.trailing[sid]}" if sid in edits.trailing else sid for sid in ids)
+    notes = generated or {}
+    lines.extend(_id_line(sid, edits.trailing.get(sid), notes.get(sid)) for sid in ids)
     commented = list(commented_out)
     if commented:
         lines.append(COMMENTED_OUT_HEADER)
@@ -127,6 +138,7 @@ def plan_exclusion_file(
     header: Iterable[str],
     ids: Iterable[str],
     date: str,
+    generated: Mapping[str, str] | None = None,
 ) -> ExclusionFilePlan:
     """The list `ids` as it would be written to `path`, keeping the hand edits of the old file.
 
@@ -142,7 +154,7 @@ def plan_exclusion_file(
     commented = list(old.commented_out)
     blocked = {id_key(sid) for sid in commented}
     new_ids = [sid for sid in dict.fromkeys(ids) if (id_key(sid) or sid) not in blocked]
-    text = render_exclusion_file(f"{DATE_LINE_PREFIX}{date}", header, new_ids, commented, edits)
+    text = render_exclusion_file(f"{DATE_LINE_PREFIX}{date}", header, new_ids, commented, edits, generated)
     old_set, new_set = set(old.ids), set(new_ids)
     update = ExclusionFileUpdate(
         path=path,

@@ -1,6 +1,7 @@
 """Writing what generate_tracin_exclusions.py decided, all or nothing.
 
-The list, the sample metadata (with --update-metadata) and the picture (with --plot) are
+The list, the relabel suggestions, the sample metadata (with --update-metadata) and the
+picture (with --plot) are
 one change (`utils.backups.write_together`): every folder is checked before anything is
 written, the old list and the old metadata are kept as dated backups that never replace an
 earlier one (the newest 5 are kept), and the files are renamed into place together. When
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Sequence
 
 from datasets.metadata import MetadataStore
 from exclusion.list_file import ExclusionFilePlan, list_output
@@ -29,17 +30,16 @@ class WrittenOutputs:
 def write_exclusion_outputs(
     plan: ExclusionFilePlan,
     store: MetadataStore | None = None,
-    plot: tuple[Path, Callable[[Path], None]] | None = None,
+    extra: Sequence[Output] = (),
 ) -> WrittenOutputs:
-    """Write the list when it changed, `store` when given and changed, and `plot` = (path, draw)."""
+    """Write the list when it changed, `store` when given and changed, and the `extra` outputs."""
     outputs = []
     if plan.text is not None:
         outputs.append(list_output(plan))
     write_store = store is not None and (store.changed or not store.path.exists())
     if write_store:
         outputs.append(Output(store.path, lambda tmp: write_json_atomic(tmp, store.records), backup=True))
-    if plot is not None:
-        outputs.append(Output(plot[0], plot[1]))
+    outputs.extend(extra)
     backups = write_together(outputs) if outputs else {}
     if write_store:
         store.mark_saved()

@@ -1,66 +1,65 @@
-"""The picture of an exclusion list: the excluded recordings among all training recordings."""
+"""The picture of an exclusion list: the listed recordings among all training recordings."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from exclusion.report import describe_rule
-from exclusion.rules import Selection
+from exclusion.rules import RuleInputs, Selection
+from influence.stats import ROBUST_Z
 from utils.atomic_io import write_with_atomic
-from utils.constants import CRITERION_SELF_INFLUENCE, SAMPLE_ID_RE
+from utils.constants import CRITERION_MISFIT, CRITERION_PAIRS
 
 
-def plot_exclusions(
-    path: str | Path,
-    recording_ids: Sequence[str],
-    recording_influence: np.ndarray,
-    selection: Selection,
-    recording_self_influence: np.ndarray | None = None,
-) -> None:
-    """A PNG: left, the distribution of every training recording's mean influence (mean over Q
-    of `recording_influence` (R, Q)), or of its self-influence under criterion self-influence,
-    with the excluded recordings marked; right, mean influence against angle, excluded in red."""
+def plot_exclusions(path: str | Path, inputs: RuleInputs, selection: Selection) -> None:
+    """A PNG. Left: every training recording's evidence under the two parts of the default rule,
+    harmful pairs (x) and misfit (y), both in robust SD, with the cuts at 3 and the listed
+    recordings in red. Right: stored angle against suggested angle (the diagonal: the score
+    lands at the stored angle); listed recordings in red, labelled."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from utils.cjk_font import register
 
     register()
-
-    mean = np.asarray(recording_influence, dtype=np.float64).mean(axis=1)
-    excluded = set(selection.ids)
-    is_excl = np.asarray([sid in excluded for sid in recording_ids], dtype=bool)
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    ids = inputs.recording_ids
+    listed = set(selection.ids)
+    is_listed = np.asarray([sid in listed for sid in ids], dtype=bool)
+    fig = Figure(figsize=(11, 4.4), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subplots(1, 2)
+    rng = np.random.default_rng(0)  # jitter only, so overlapping points show
 
-    use_self = selection.criterion == CRITERION_SELF_INFLUENCE and recording_self_influence is not None
-    values = np.asarray(recording_self_influence, dtype=np.float64) if use_self else mean
-    finite = values[np.isfinite(values)]
-    left.hist(finite, bins=min(40, max(5, finite.size // 3)), color="0.7", label="all training recordings")
-    for k, v in enumerate(values[is_excl]):
-        left.axvline(v, color="tab:red", lw=1, alpha=0.8, label="excluded" if k == 0 else None)
-    if use_self and selection.cut is not None:
-        left.axvline(selection.cut, color="k", ls="--", lw=1, label="outlier cut")
-    left.set_xlabel("self-influence" if use_self else "mean influence over validation pairs")
-    left.set_ylabel("recordings")
-    left.set_title(f"Training recordings ({describe_rule(selection.criterion, selection.threshold)})", fontsize=10)
+    x = selection.evidence.get(CRITERION_PAIRS, np.zeros(len(ids)))
+    y = selection.evidence.get(CRITERION_MISFIT)
+    if y is None:
+        left.hist(x, bins=min(40, max(5, len(ids) // 3)), color="0.7", label="training recordings")
+        for k, v in enumerate(x[is_listed]):
+            left.axvline(v, color="tab:red", lw=1, alpha=0.8, label="listed" if k == 0 else None)
+        left.set_ylabel("recordings")
+    else:
+        left.scatter(x[~is_listed], y[~is_listed], s=12, color="0.6", label="kept")
+        left.scatter(x[is_listed], y[is_listed], s=28, color="tab:red", label="listed")
+        left.axhline(ROBUST_Z, color="k", ls="--", lw=0.8)
+        left.set_ylabel("misfit: score far from its angle's (robust SD)")
+    left.axvline(ROBUST_Z, color="k", ls="--", lw=0.8)
+    left.set_xlabel("harmful training pairs it is in (robust SD)")
+    left.set_title(f"{len(ids)} training recordings, criterion {selection.criterion}: {len(listed)} listed", fontsize=10)
     left.legend(fontsize=8)
 
-    angles = np.asarray(
-        [float(m["angle"]) if (m := SAMPLE_ID_RE.match(s)) else np.nan for s in recording_ids], dtype=np.float64
-    )
-    ok = np.isfinite(angles)
-    right.scatter(angles[ok & ~is_excl], mean[ok & ~is_excl], s=12, color="0.6", label="kept")
-    right.scatter(angles[ok & is_excl], mean[ok & is_excl], s=28, color="tab:red", label="excluded")
-    for sid, a, m in zip(recording_ids, angles, mean):
-        if sid in excluded and np.isfinite(a):
-            right.annotate(sid, (a, m), fontsize=6, xytext=(3, 3), textcoords="offset points")
-    right.axhline(0, color="k", lw=0.5)
-    right.set_xlabel("angle (degrees)")
-    right.set_ylabel("mean influence over validation pairs")
-    right.set_title(f"Harmful recordings by angle ({len(excluded)} excluded)", fontsize=10)
+    stored = np.asarray(inputs.angles, dtype=np.float64)
+    suggested = stored if selection.suggested_angles is None else np.asarray(selection.suggested_angles, dtype=np.float64)
+    step = np.min(np.diff(np.unique(stored))) if len(np.unique(stored)) > 1 else 1.0
+    jx = stored + rng.uniform(-0.2, 0.2, len(ids)) * step
+    jy = suggested + rng.uniform(-0.2, 0.2, len(ids)) * step
+    right.plot([stored.min(), stored.max()], [stored.min(), stored.max()], color="k", lw=0.5)
+    right.scatter(jx[~is_listed], jy[~is_listed], s=12, color="0.6", label="kept")
+    right.scatter(jx[is_listed], jy[is_listed], s=28, color="tab:red", label="listed")
+    for sid, a, b in zip(ids, jx, jy):
+        if sid in listed:
+            right.annotate(sid, (a, b), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    right.set_xlabel("stored angle (degrees)")
+    right.set_ylabel("suggested angle (degrees)")
+    right.set_title("Where each recording's score lands (off the diagonal: another angle)", fontsize=10)
     right.legend(fontsize=8)
     write_with_atomic(path, lambda h: fig.savefig(h, format="png", dpi=120), binary=True)

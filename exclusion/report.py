@@ -9,7 +9,10 @@ Sample metadata (`{material}_{frequency}_metadata.json`), for each excluded reco
   starts with `Excluded by TracIn` or `No longer excluded by TracIn`, and only that
   segment is replaced;
 - `tracin_info = {exclusion_date, negative_occurrences, average_influence,
-  affected_test_samples, criterion, threshold, harmful_pairs?, self_influence?}`.
+  affected_test_samples, criterion, rule, threshold, suggested_angle?, misfit?,
+  harmful_pairs?, self_influence?}`. Scores are on the standardised scale of the influence
+  files (robust z); `suggested_angle` is where the recording's score lands among the angles
+  (`exclusion.misfit`), `rule` the part of the criterion that listed it.
 
 A recording excluded by an earlier run (`excluded: true` with a `tracin_info`) that is no
 longer selected goes back to `excluded: false`, its note saying why, and its `tracin_info`
@@ -28,6 +31,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from exclusion.rules import Exclusion, Selection
 from utils.constants import (
+    CRITERION_COMBINED,
+    CRITERION_MISFIT,
+    CRITERION_PAIRS,
+    CRITERION_RECORDINGS,
     CRITERION_SELF_INFLUENCE,
     K_AFFECTED,
     K_ANGLE,
@@ -40,10 +47,13 @@ from utils.constants import (
     K_ID,
     K_INFO_SELF_INFLUENCE,
     K_MATERIAL,
+    K_MISFIT,
     K_NEG_OCCURRENCES,
     K_NOTES,
     K_REINCLUDED_DATE,
+    K_RULE,
     K_SEQ,
+    K_SUGGESTED_ANGLE,
     K_THRESHOLD,
     K_TRACIN_INFO,
     SAMPLE_ID_RE,
@@ -54,6 +64,24 @@ log = logging.getLogger(__name__)
 NOTE_EXCLUDED = "Excluded by TracIn"
 NOTE_REINCLUDED = "No longer excluded by TracIn"
 NOTE_SEPARATOR = " | "
+
+
+def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_validation_pairs: int) -> str:
+    """Why the rule listed one recording, in words (the review sheet and --verbose)."""
+    parts = []
+    if exclusion.rule.startswith(CRITERION_PAIRS):
+        parts.append(f"in {exclusion.harmful_pairs} harmful training pair(s) (below {selection.threshold:g} on at least "
+                     f"{min_occurrences} of {n_validation_pairs} validation pairs; {exclusion.evidence:.1f} robust SD "
+                     "more than a typical recording)")
+    if exclusion.rule.endswith(CRITERION_MISFIT):
+        parts.append(f"its score lands among the {exclusion.suggested_angle:g} degree recordings (misfit "
+                     f"{exclusion.misfit:.1f} robust SD)")
+    if exclusion.rule == CRITERION_RECORDINGS:
+        parts.append(f"its own influence is below {selection.threshold:g} on {exclusion.negative_occurrences} validation "
+                     f"pairs ({exclusion.evidence:.1f} robust SD more than typical)")
+    if exclusion.rule == CRITERION_SELF_INFLUENCE:
+        parts.append(f"self-influence {exclusion.self_influence:.4g} above the outlier cut {selection.cut:.4g}")
+    return "; ".join(parts)
 
 
 def describe_rule(criterion: str, threshold: float | None) -> str:
@@ -74,6 +102,11 @@ def tracin_info_for(
     }
     if threshold is not None:
         info[K_THRESHOLD] = float(threshold)
+    info[K_RULE] = exclusion.rule
+    if exclusion.suggested_angle is not None:
+        info[K_SUGGESTED_ANGLE] = int(round(exclusion.suggested_angle))
+    if exclusion.misfit is not None:
+        info[K_MISFIT] = round(float(exclusion.misfit), 6)
     if exclusion.harmful_pairs is not None:
         info[K_HARMFUL_PAIRS] = int(exclusion.harmful_pairs)
     if exclusion.self_influence is not None:
@@ -87,8 +120,8 @@ def exclusion_note(exclusion: Exclusion, criterion: str, threshold: float | None
         f"{NOTE_EXCLUDED} ({describe_rule(criterion, threshold)}) on {date}: "
         f"{exclusion.negative_occurrences} negative occurrences, average influence {exclusion.average_influence:.4g}"
     )
-    if exclusion.self_influence is not None:
-        text += f", self-influence {exclusion.self_influence:.4g}"
+    if exclusion.suggested_angle is not None:
+        text += f", suggested angle {exclusion.suggested_angle:g}"
     return text
 
 
@@ -204,6 +237,8 @@ def run_info_lines(info: Mapping[str, Any]) -> list[str]:
             for c in checkpoints))
     if info.get("loss_type"):
         lines.append(f"run loss: {info['loss_type']} {quoted(info.get('loss_config') or {})}")
+    if info.get("measurement"):
+        lines.append(f"run measurement: {info['measurement']}; scores are robust z among comparable training items")
     for key in ("data_root", "exclusions_file"):
         if run_config.get(key):
             lines.append(f"run {key.replace('_', ' ')}: {quoted(str(run_config[key]))}")
@@ -221,7 +256,7 @@ def header_lines(
     info: Mapping[str, Any],
 ) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
-    what = "harmful training pairs" if selection.criterion == "pairs" else "qualifying recordings"
+    what = "harmful training pairs" if selection.criterion == CRITERION_PAIRS else "qualifying recordings"
     lines = [
         f"source: {json.dumps(str(source), ensure_ascii=False)}",
         f"criterion: {criterion}",
@@ -229,9 +264,10 @@ def header_lines(
         f"min-occurrences: {min_occurrences}" + (" (not used)" if criterion == CRITERION_SELF_INFLUENCE else ""),
         f"max-exclusions: {max_exclusions}",
         f"consider-both-samples: {'yes' if consider_both else 'no'}"
-        + ("" if criterion == "pairs" else " (not used)"),
+        + ("" if criterion in (CRITERION_PAIRS, CRITERION_COMBINED) else " (not used)"),
         f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed",
     ]
     lines += run_info_lines(info)
-    lines.append("One sample id per line, most harmful first. Comment an id out to keep it in training on re-runs.")
+    lines.append("One sample id per line, most harmful first, with the rule that listed it and its suggested angle.")
+    lines.append("Comment an id out to keep it in training on re-runs.")
     return [f"# {line}" for line in lines]

@@ -13,10 +13,11 @@ Written beside the list `<stem>.txt` by generate_tracin_exclusions.py:
   under the list's criterion; else the first recording of that angle (by id) that is
   neither listed nor excluded.
 
-Scores per training recording (rank 1 = the most suspicious under that criterion):
-`self-influence` the recording's self-influence (higher is more suspicious); `recordings`
-its mean influence over the validation pairs (lower is more harmful); `pairs` the mean,
-over its training pairs, of each pair's mean influence (lower is more harmful).
+Scores per training recording (rank 1 = the most suspicious under that criterion) are each
+criterion's evidence on a robust z scale, higher = more suspicious (`exclusion.rules.
+evidence_by_criterion`): `pairs` how unusually many harmful training pairs the recording is
+in, `recordings` how unusually many validation pairs its own influence is harmful on,
+`self-influence` its self-influence, `misfit` how far its score sits from its angle's.
 
 `write_review` takes plain inputs (ids, score arrays, metadata records, a data root);
 `review_for_selection` is the glue generate_exclusions calls.
@@ -36,6 +37,8 @@ from datasets.config import SpectrogramParams
 from utils.atomic_io import write_text_atomic, write_with_atomic
 from utils.constants import (
     CACHE_DIR,
+    CRITERION_COMBINED,
+    CRITERION_MISFIT,
     CRITERION_PAIRS,
     CRITERION_RECORDINGS,
     CRITERION_SELF_INFLUENCE,
@@ -51,9 +54,10 @@ from utils.constants import (
 log = logging.getLogger(__name__)
 
 SCORE_MEANING = {
-    CRITERION_SELF_INFLUENCE: ("self-influence", True),
-    CRITERION_RECORDINGS: ("mean influence on validation pairs", False),
-    CRITERION_PAIRS: ("mean influence of its training pairs", False),
+    CRITERION_PAIRS: ("harmful pairs (z)", True),
+    CRITERION_RECORDINGS: ("own harm (z)", True),
+    CRITERION_SELF_INFLUENCE: ("self-influence (z)", True),
+    CRITERION_MISFIT: ("misfit (z)", True),
 }
 """criterion -> (what the score is, whether higher is more suspicious)."""
 
@@ -81,32 +85,6 @@ class _Row:
 def review_paths(list_file: Path) -> tuple[Path, Path, Path]:
     stem = Path(list_file).with_suffix("")
     return tuple(stem.with_name(stem.name + REVIEW_SUFFIX + ext) for ext in (".md", ".csv", ".png"))
-
-
-def criterion_scores(
-    recording_ids: Sequence[str],
-    train_pairs: Sequence[tuple[str, str]] | None = None,
-    influence: np.ndarray | None = None,
-    recording_influence: np.ndarray | None = None,
-    recording_self_influence: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Each available criterion's score (R,) per training recording (module docstring)."""
-    scores: dict[str, np.ndarray] = {}
-    if recording_self_influence is not None:
-        scores[CRITERION_SELF_INFLUENCE] = np.asarray(recording_self_influence, dtype=np.float64)
-    if recording_influence is not None and np.asarray(recording_influence).shape[1] > 0:
-        scores[CRITERION_RECORDINGS] = np.asarray(recording_influence, dtype=np.float64).mean(axis=1)
-    if train_pairs is not None and influence is not None and np.asarray(influence).shape[1] > 0:
-        index = {sid: r for r, sid in enumerate(recording_ids)}
-        pair_mean = np.asarray(influence, dtype=np.float64).mean(axis=1)
-        total, count = np.zeros(len(recording_ids)), np.zeros(len(recording_ids))
-        for (a, b), m in zip(train_pairs, pair_mean.tolist()):
-            for sid in {a, b}:
-                if sid in index:
-                    total[index[sid]] += m
-                    count[index[sid]] += 1
-        scores[CRITERION_PAIRS] = np.divide(total, count, out=np.full(len(recording_ids), np.nan), where=count > 0)
-    return scores
 
 
 def ranks(values: np.ndarray, higher_is_worse: bool) -> np.ndarray:
@@ -299,29 +277,19 @@ def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_score
     return True
 
 
-def rule_texts(selection: Any, min_occurrences: int, n_validation_pairs: int) -> list[tuple[str, str]]:
-    """(sample id, why the rule listed it) for each recording of an `exclusion.rules.Selection`."""
-    out = []
-    for e in selection.exclusions:
-        if selection.criterion == CRITERION_SELF_INFLUENCE:
-            why = f"self-influence {e.self_influence:.4g} above the outlier cut {selection.cut:.4g}"
-        elif selection.criterion == CRITERION_PAIRS:
-            why = (f"in {e.harmful_pairs} harmful training pair(s): below {selection.threshold:g} on "
-                   f"at least {min_occurrences} of {n_validation_pairs} validation pairs")
-        else:
-            why = f"influence below {selection.threshold:g} on {e.negative_occurrences} of {n_validation_pairs} validation pairs"
-        out.append((e.sample_id, why))
-    return out
-
-
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
                          records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int) -> ReviewFiles:
     """The review sheet of the list generate_exclusions just wrote (`data`: its `influence.io.InfluenceData`)."""
+    from exclusion.report import reason
+
     run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
     params = SpectrogramParams(**{k: run_config[k] for k in ("n_fft", "hop_length") if isinstance(run_config.get(k), int)})
-    why = dict(rule_texts(selection, min_occurrences, len(data.val_pairs)))
+    why = {e.sample_id: reason(e, selection, min_occurrences, data.n_validation_pairs) for e in selection.exclusions}
     listed = [(sid, why.get(sid, "added by hand")) for sid in listed_ids]
-    scores = criterion_scores(data.recording_ids, data.train_pairs, data.influence, data.recording_influence,
-                              data.recording_self_influence)
-    return write_review(list_file, listed, data.recording_ids, scores, records, data_root,
-                        main_criterion=selection.criterion, spectrogram=params)
+    suggested = {}
+    if selection.suggested_angles is not None:
+        by_id = dict(zip(data.recording_ids, selection.suggested_angles.tolist()))
+        suggested = {sid: int(round(by_id[sid])) for sid in listed_ids if sid in by_id}
+    return write_review(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
+                        main_criterion=CRITERION_MISFIT if selection.criterion == CRITERION_COMBINED else selection.criterion,
+                        suggested=suggested, spectrogram=params)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -17,12 +16,21 @@ from datasets.config import resolve_data_root
 from datasets.pairs import make_pairs
 from influence.config import InfluenceConfig
 from influence.fingerprint import K_CREATED, K_FINGERPRINT, run_fingerprint
-from influence.io import InfluenceData
-from influence.outputs import K_PAIR_SELF_INFLUENCE_MEAN, record_sample_metadata, write_influence_outputs
+from influence.io import SCALE, InfluenceData
+from influence.outputs import (
+    K_PAIR_SELF_INFLUENCE_MEAN,
+    OutputPlan,
+    ScratchMatrices,
+    plan_outputs,
+    record_sample_metadata,
+    summarize,
+    write_influence_outputs,
+)
 from influence.run_inputs import LoadedCheckpoint, load_run_checkpoints
-from influence.stats import summarize
+from influence.summary import DEFAULT_PER_GROUP, LowestScores, pair_scores, recording_scores
 from influence.task import checkpoint_spec, loss_for_checkpoint, resolve_loss_settings
-from tracin import PairSet, TracInEngine
+from tqdm import tqdm
+from tracin import PairSet, TracInEngine, distributed
 from training.checkpoints import model_from_checkpoint
 from training.config import TrainConfig
 from utils.constants import METADATA_DIR, influence_file_name, metadata_file_name
@@ -57,7 +65,11 @@ def split_pairs(dataset: AudioSpectrumDataset, ids: list[str], excluded: set[str
 
 
 def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, Any]]:
-    """Run TracIn over a run's checkpoints and write the influence files and sample metadata."""
+    """Run TracIn over a run's checkpoints and write the influence files and sample metadata.
+
+    Under `torchrun` every process computes its share of the gradients; the Gram matrices are
+    gathered, every process then holds the same results, and only the first one writes.
+    """
     started = time.perf_counter()
     if not cfg.compute_influence and not cfg.compute_self_influence:
         raise ValueError("nothing to do: pass --compute-influence and/or --compute-self-influence")
@@ -68,14 +80,16 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     run = run_config(checkpoints[0], cfg)
     root = resolve_data_root(cfg.data_root, run.data_root, inside=cfg.checkpoint_dir, recorded_as="the run was trained on")
     metadata_dir = cfg.metadata_dir or root / METADATA_DIR
-    _check_writable(metadata_dir)  # before the data set registers its metadata there
-    remove_stale_staging(metadata_dir)
+    writer = distributed.rank() == 0
+    if writer:
+        _check_writable(metadata_dir)  # before the data set registers its metadata there
+        remove_stale_staging(metadata_dir)
     # The run's recordings and spectrogram settings; its exclusions come with the checkpoints' split.
     metadata_file = metadata_dir / metadata_file_name(run.material, run.frequency)
     dataset = AudioSpectrumDataset(
-        run.dataset_config(data_root=root, exclusions_file=None, metadata_file=metadata_file), progress=cfg.progress
+        run.dataset_config(data_root=root, exclusions_file=None, metadata_file=metadata_file), progress=cfg.progress,
+        register=writer,
     )
-
     split = first["split"]
     excluded = set(first.get("excluded_ids", []))
     train = split_pairs(dataset, split["train"], excluded)
@@ -85,33 +99,31 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
 
     model = model_from_checkpoint(first, checkpoints[0].path)
     dtype = torch.float64 if cfg.double_precision else torch.float32
-    engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress)
+    engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress,
+                          memory_budget=cfg.memory_mb * 2**20, projection_dim=cfg.projection_dim,
+                          projection_seed=int(first.get("seed") or 0))
     settings = resolve_loss_settings(first, cfg)
     specs = []
     for ck in checkpoints:
         model_from_checkpoint(ck.data, ck.path)  # fails clearly on a foreign architecture
         loss = loss_for_checkpoint(ck.data, settings)
-        specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}"))
+        specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}", cfg.measurement))
     terms = engine.all_terms(specs)
 
-    scratch = None
+    train_ids = [s for s in sorted(split["train"]) if s not in excluded]
+    rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
+    plan = plan_outputs(cfg, len(train), len(val), metadata_dir, writer, seed=int(first.get("seed") or 0))
+    scratch = ScratchMatrices(metadata_dir, len(train), len(val)) if plan.dense else None
     try:
-        if cfg.compute_influence:
-            influence, scratch = influence_to_disk(engine, terms, metadata_dir, cfg.block_rows)
-        else:
-            influence = np.zeros((len(train), len(val)))  # lazily allocated pages: never touched
-        train_ids = [s for s in sorted(split["train"]) if s not in excluded]
-        rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
-        rec_influence, rec_self = engine.recording_influence(terms, rec_index)
-        pair_self = engine.pair_self_influence(terms).double().numpy()
-        ids = dataset.sample_ids
+        data = _summaries(cfg, engine, terms, dataset, rec_index, plan, scratch)
         fingerprint = run_fingerprint(
             checkpoints, split, excluded,
             {sid: dataset.file_sha256[dataset.index_of[sid]] for members in split.values() for sid in members
              if sid in dataset.index_of},
-            {"type": settings.loss_type, "config": settings.config, "saved_state": settings.use_saved_state},
+            {"type": settings.loss_type, "config": settings.config, "saved_state": settings.use_saved_state,
+             "measurement": cfg.measurement, "projection_dim": cfg.projection_dim, "keep_lowest": cfg.keep_lowest},
         )
-        info = {
+        data.info = {
             K_FINGERPRINT: fingerprint,
             K_CREATED: datetime.now().isoformat(timespec="seconds"),
             "config": cfg.to_dict(),
@@ -121,57 +133,62 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
             "checkpoints": [c.record() for c in checkpoints],
             "loss_type": settings.loss_type,
             "loss_config": settings.config,
+            "measurement": cfg.measurement,
+            "scale": SCALE,
+            "validation_pairs_scored": plan.describe_columns(len(val)),
+            "projection": None if cfg.projection_dim is None else {"dim": cfg.projection_dim, "kind": "CountSketch"},
+            "processes": distributed.world_size(),
             "device": str(device),
             "dtype": str(dtype).replace("torch.", ""),
         }
-        data = InfluenceData(
-            train_pairs=[(ids[i], ids[j]) for i, j in train.pairs.tolist()],
-            val_pairs=[(ids[i], ids[j]) for i, j in val.pairs.tolist()],
-            influence=influence,
-            train_pair_self_influence=pair_self,
-            recording_ids=train_ids,
-            recording_influence=rec_influence.double().numpy(),
-            recording_self_influence=rec_self.double().numpy(),
-            info=info,
-        )
-        train_zero = int(torch.stack([t.train_deriv == 0 for t in terms]).all(dim=0).sum())
-        test_zero = int(torch.stack([t.test_deriv == 0 for t in terms]).all(dim=0).sum())
-        summary = summarize(data, train_zero, test_zero) if cfg.compute_influence else {}
+        summary = summarize(data, terms, cfg)
         summary["seconds"] = round(time.perf_counter() - started, 2)
-        info["summary"] = summary
-
+        data.info["summary"] = summary
+        if not writer:
+            return data, data.info
         json_path = metadata_dir / influence_file_name(cfg.material, cfg.frequency)
-        record_sample_metadata(dataset.metadata, split, data.train_pairs, pair_self, train_ids,
-                               data.recording_self_influence, fingerprint)
-        written = write_influence_outputs(json_path, data, info, dataset.metadata, cfg.compute_influence,
-                                          cfg.write_json, summary.get("suggested_threshold"))
-        info["influence_file"] = str(json_path)
+        record_sample_metadata(dataset.metadata, split, data, fingerprint)
+        written = write_influence_outputs(json_path, data, data.info, dataset.metadata, cfg.compute_influence,
+                                          cfg.write_json)
+        data.info["influence_file"] = str(json_path)
         if "picture" in written:
-            info["picture"] = str(written["picture"])
-        return data, info
+            data.info["picture"] = str(written["picture"])
+        return data, data.info
     finally:
         if scratch is not None:
-            scratch.unlink(missing_ok=True)  # the mapping stays readable while `data` holds it
+            scratch.remove()  # the mappings stay readable while `data` holds them
 
 
-def influence_to_disk(
-    engine: TracInEngine, terms: list, folder: Path, block_rows: int
-) -> tuple[np.memmap, Path]:
-    """The (P, Q) TracIn matrix, written block by block into a memory-mapped scratch .npy in
-    `folder`: memory holds one block, however large the matrix. Returns the map and its file."""
-    fd, name = tempfile.mkstemp(prefix=".influence-scratch.", suffix=".npy", dir=folder)
-    os.close(fd)
-    path = Path(name)
-    try:
-        matrix = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64,
-                                           shape=(len(engine.train_local), len(engine.test_local)))
-        for rows, block in engine.influence_blocks(terms, block_rows):
-            matrix[rows] = block.double().cpu().numpy()
-        matrix.flush()
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return matrix, path
+def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, dataset: AudioSpectrumDataset,
+               rec_index: torch.Tensor, plan: OutputPlan, scratch: ScratchMatrices | None) -> InfluenceData:
+    """Everything the influence files hold, from the engine's checkpoint terms."""
+    used = engine.used
+    angles = torch.from_numpy(dataset.angles)[used]
+    P = len(engine.train_local)
+    if cfg.compute_influence:
+        with tqdm(total=P, desc="pair scores", unit="pair", disable=not cfg.progress, leave=False) as bar:
+            pairs = pair_scores(engine, terms, angles, cfg.keep_lowest, DEFAULT_PER_GROUP, plan.seed,
+                                cfg.memory_mb * 2**20, plan.columns, scratch.sink if scratch else None, bar.update)
+    else:  # self-influence only: no pair scores
+        pairs = LowestScores(torch.zeros(P, 0), torch.zeros(P, 0, dtype=torch.long), torch.zeros(P, dtype=torch.float64))
+    rec = recording_scores(engine, terms, rec_index, torch.from_numpy(dataset.angles)[rec_index], cfg.keep_lowest,
+                           cfg.memory_mb * 2**20)
+    local = engine.position[rec_index]
+    return InfluenceData(
+        sample_ids=[dataset.sample_ids[i] for i in used.tolist()],
+        angles=angles.numpy(),
+        train_pairs=engine.train_local.cpu().numpy(),
+        val_pairs=engine.test_local.cpu().numpy(),
+        recordings=local.numpy(),
+        pair_low_z=pairs.low_z.numpy(), pair_low_idx=pairs.low_idx.numpy(), pair_mean_z=pairs.mean_z.numpy(),
+        rec_low_z=rec.low_z.numpy(), rec_low_idx=rec.low_idx.numpy(), rec_mean_z=rec.mean_z.numpy(),
+        rec_total=rec.total.numpy(), rec_self_influence=rec.self_influence.numpy(),
+        pair_self_influence=engine.pair_self_influence(terms).double().numpy(),
+        checkpoint_scores=torch.stack([t.scores.cpu()[local] for t in terms]).double().numpy(),
+        checkpoint_epochs=np.asarray([int(t.name.split()[-1]) for t in terms]),
+        influence=None if scratch is None else scratch.raw,
+        influence_z=None if scratch is None else scratch.z,
+    )
 
 
 def _check_writable(folder: Path) -> None:

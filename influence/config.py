@@ -32,11 +32,15 @@ class InfluenceConfig:
     compute_influence: bool = True
     compute_self_influence: bool = True
     measurement: str = DEFAULT_MEASUREMENT
+    keep_lowest: int = 32  # lowest standardised scores kept per training pair and recording
+    dense: bool | None = None  # dense matrices and a nested JSON of every score; None: when small
+    max_cells: int = 50_000_000_000  # beyond P x Q, pair scores count on a sample of validation pairs
+    memory_mb: int = 512  # for one block of gradients, pair scores or recording scores
+    projection_dim: int | None = None  # CountSketch of the gradients (approximate); None: exact
     batch_size: int = 32
     device: str = "auto"
     double_precision: bool = False
     write_json: bool = True
-    block_rows: int = 4096
     loss_type: str | None = None
     margin: float | None = None
     ghm_bins: int | None = None
@@ -60,6 +64,11 @@ class InfluenceConfig:
         lr = self.assume_learning_rate
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"--assume-learning-rate must be a finite positive number, got {lr}")
+        for name, low in (("keep_lowest", 1), ("max_cells", 1), ("memory_mb", 1)):
+            if getattr(self, name) < low:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if self.projection_dim is not None and self.projection_dim < 1:
+            raise ValueError(f"--projection-dim must be at least 1, got {self.projection_dim}")
         if self.measurement not in MEASUREMENTS:
             raise ValueError(f"unknown --measurement {self.measurement!r}: choose one of {', '.join(MEASUREMENTS)}")
 

@@ -1,25 +1,28 @@
-"""Reading and writing TracIn influence files.
+"""Reading and writing TracIn influence files (formats in docs/design.md).
 
-Two files, side by side (see docs/design.md):
+Beside each other in the metadata folder:
 
-- `{material}_{frequency}_influence_metadata.json`, the nested public shape older tools
-  wrote: `{"<id_a>_<id_b>": {"tracin_influence_<val id_a>_<val id_b>": score, ...}, ...}`;
-- `{material}_{frequency}_influence_matrix.npz` (`constants.matrix_path_for`), the fast
-  path: the dense matrix with structured id lists, so nothing is ever recovered by
-  splitting a pair id. Arrays: `train_a, train_b` (P,), `val_a, val_b` (Q,) unicode;
-  `influence` (P, Q) float64; optional `train_pair_self_influence` (P,), `recording_ids`
-  (R,), `recording_influence` (R, Q), `recording_self_influence` (R,); `info_json` (the
-  run configuration as a JSON string), `format_version`, and `json_bytes`, the size of the
-  JSON written with it (-1 when none was).
+- `{m}_{f}_influence_matrix.npz` (`constants.matrix_path_for`), what generate reads:
+  format 2 stores recordings by index (`sample_ids` (N,), `angles` (N,)), the pairs as
+  index arrays (`train_pairs` (P, 2), `val_pairs` (Q, 2), `recordings` (R,): the training
+  recordings), and the summaries of `influence.summary`: `pair_low_z`, `pair_low_idx` (P, k),
+  `pair_mean_z` (P,), `rec_low_z`, `rec_low_idx` (R, k), `rec_mean_z`, `rec_total` (R,),
+  optionally `rec_self_influence` (R,), `pair_self_influence` (P,), `checkpoint_scores`
+  (C, R) with `checkpoint_epochs` (C,), and, when small or asked for, the dense raw TracIn
+  `influence` (P, Q) and its standardised `influence_z` (P, Q). Also `info_json` (the run
+  file's contents), `format_version` and `json_bytes` (the size of the nested JSON written
+  with it, -1 for none). Format 1 (dense raw matrix, string ids) is still read.
+- `{m}_{f}_influence_metadata.json`, the nested public shape older tools wrote:
+  `{"<id_a>_<id_b>": {"tracin_influence_<val id_a>_<val id_b>": score, ...}, ...}`, holding
+  the standardised scores (the scale the tutorial's `--threshold -3.0` is on). When the
+  matrix is large it holds only the training pairs that are harmful under the default rule,
+  with their scores below its threshold (`nested_json` in the run file says which).
+- `{m}_{f}_influence_run.json`: how the scores were made (`recorded_data_root` reads the
+  data root back for the next step).
 
-`load_influence` uses the `.npz` when it is there, unless the JSON beside it is not the one
-written with it (its size differs: another tool rewrote it, or a write was interrupted):
-then it warns and parses the JSON, the file the user named. Without a matrix it parses the
-JSON and splits each pair id into two sample ids with `split_pair_id`.
-
-A third file beside them, `{material}_{frequency}_influence_run.json`, records how the
-scores were made: the configuration, the data root used, the checkpoints and learning
-rates, the summary. `recorded_data_root` reads the data root back for the next step.
+`load_influence` prefers the npz; without one it parses the nested JSON (splitting pair
+ids with `split_pair_id`, never on '_' alone) and standardises its scores itself
+(`summary.summarize_dense`), unless the run file says they already are.
 """
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -38,120 +41,104 @@ from datasets.pairs import pair_id
 from utils.atomic_io import read_json, write_with_atomic
 from utils.constants import (
     INFLUENCE_KEY_PREFIX,
+    K_ANGLE,
     K_SELF_INFLUENCE,
     SAMPLE_ID_RE,
+    angle_of,
     influence_run_path_for,
     matrix_path_for,
 )
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SCALE = "robust z among training items of the same angles, per validation pair (influence.standardize)"
+NESTED_FULL = "every score"
+NESTED_HARMFUL = "harmful pairs only"
+OPTIONAL = ("rec_self_influence", "pair_self_influence", "checkpoint_scores", "checkpoint_epochs", "influence", "influence_z")
 
 
 @dataclass
 class InfluenceData:
-    """TracIn scores of P training pairs on Q validation pairs, with structured ids.
+    """One compute run's TracIn results, by index (see the module docstring for each array)."""
 
-    influence (P, Q) float64: negative = harmful. train_pair_self_influence (P,);
-    recording_influence (R, Q): the sum over each recording's training pairs;
-    recording_self_influence (R,): self-influence of removing the whole recording.
-    """
-
-    train_pairs: list[tuple[str, str]]
-    val_pairs: list[tuple[str, str]]
-    influence: np.ndarray
-    train_pair_self_influence: np.ndarray | None = None
-    recording_ids: list[str] | None = None
-    recording_influence: np.ndarray | None = None
-    recording_self_influence: np.ndarray | None = None
+    sample_ids: list[str]
+    angles: np.ndarray
+    train_pairs: np.ndarray
+    val_pairs: np.ndarray
+    recordings: np.ndarray
+    pair_low_z: np.ndarray
+    pair_low_idx: np.ndarray
+    pair_mean_z: np.ndarray
+    rec_low_z: np.ndarray
+    rec_low_idx: np.ndarray
+    rec_mean_z: np.ndarray
+    rec_total: np.ndarray
+    rec_self_influence: np.ndarray | None = None
+    pair_self_influence: np.ndarray | None = None
+    checkpoint_scores: np.ndarray | None = None
+    checkpoint_epochs: np.ndarray | None = None
+    influence: np.ndarray | None = None
+    influence_z: np.ndarray | None = None
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.train_pairs = [(str(a), str(b)) for a, b in self.train_pairs]
-        self.val_pairs = [(str(a), str(b)) for a, b in self.val_pairs]
-        P, Q = len(self.train_pairs), len(self.val_pairs)
-        influence = np.asarray(self.influence, dtype=np.float64)
-        if influence.size == 0 and P * Q == 0:
-            influence = influence.reshape(P, Q)
-        if influence.shape != (P, Q):
-            raise ValueError(f"influence has shape {influence.shape}, expected {(P, Q)} (training x validation pairs)")
-        self.influence = influence
-        if self.train_pair_self_influence is not None:
-            self.train_pair_self_influence = _vector(self.train_pair_self_influence, P, "train_pair_self_influence")
-        if self.recording_ids is not None:
-            self.recording_ids = [str(s) for s in self.recording_ids]
-            R = len(self.recording_ids)
-            if self.recording_influence is not None:
-                self.recording_influence = np.asarray(self.recording_influence, dtype=np.float64)
-                if self.recording_influence.shape != (R, Q):
-                    raise ValueError(
-                        f"recording_influence has shape {self.recording_influence.shape}, expected {(R, Q)}"
-                    )
-            if self.recording_self_influence is not None:
-                self.recording_self_influence = _vector(self.recording_self_influence, R, "recording_self_influence")
-        elif self.recording_influence is not None or self.recording_self_influence is not None:
-            raise ValueError("recording_influence / recording_self_influence need recording_ids")
+        self.sample_ids = [str(s) for s in self.sample_ids]
+        N, P, Q, R = len(self.sample_ids), len(self.train_pairs), len(self.val_pairs), len(self.recordings)
+        shapes = {"angles": (N,), "train_pairs": (P, 2), "val_pairs": (Q, 2), "pair_mean_z": (P,), "rec_mean_z": (R,),
+                  "rec_total": (R,), "rec_self_influence": (R,), "pair_self_influence": (P,), "influence": (P, Q),
+                  "influence_z": (P, Q)}
+        for name, shape in shapes.items():
+            value = getattr(self, name)
+            if value is not None and tuple(np.shape(value)) != shape:
+                raise ValueError(f"{name} has shape {tuple(np.shape(value))}, expected {shape}")
+        for name, rows in (("pair_low_z", P), ("pair_low_idx", P), ("rec_low_z", R), ("rec_low_idx", R)):
+            if np.shape(getattr(self, name))[0] != rows:
+                raise ValueError(f"{name} has {np.shape(getattr(self, name))[0]} rows, expected {rows}")
+        if self.checkpoint_scores is not None and np.shape(self.checkpoint_scores)[1:] != (R,):
+            raise ValueError(f"checkpoint_scores has shape {np.shape(self.checkpoint_scores)}, expected (C, {R})")
+        for name in ("train_pairs", "val_pairs", "recordings"):
+            idx = np.asarray(getattr(self, name))
+            if idx.size and (idx.min() < 0 or idx.max() >= N):
+                raise ValueError(f"{name} indexes recordings outside the {N} sample ids")
 
     @property
-    def train_pair_ids(self) -> list[str]:
-        return [pair_id(a, b) for a, b in self.train_pairs]
+    def recording_ids(self) -> list[str]:
+        return [self.sample_ids[i] for i in self.recordings]
+
+    @property
+    def n_validation_pairs(self) -> int:
+        return len(self.val_pairs)
+
+    def pair_ids(self, pairs: np.ndarray) -> list[str]:
+        return [pair_id(self.sample_ids[a], self.sample_ids[b]) for a, b in np.asarray(pairs).tolist()]
 
     @property
     def val_pair_ids(self) -> list[str]:
-        return [pair_id(a, b) for a, b in self.val_pairs]
+        return self.pair_ids(self.val_pairs)
 
-    def ensure_recording_influence(self) -> None:
-        """Fill `recording_ids` / `recording_influence` by summing pair rows when they are missing."""
-        if self.recording_influence is not None:
-            return
-        ids, rec = sum_pairs_by_recording(self.train_pairs, self.influence)
-        if self.recording_ids is not None and self.recording_self_influence is not None:
-            by_id = dict(zip(self.recording_ids, self.recording_self_influence.tolist()))
-            self.recording_self_influence = np.asarray([by_id.get(s, np.nan) for s in ids], dtype=np.float64)
-        self.recording_ids = ids
-        self.recording_influence = rec
-
-
-def sum_pairs_by_recording(
-    train_pairs: Sequence[tuple[str, str]], influence: np.ndarray
-) -> tuple[list[str], np.ndarray]:
-    """Per-recording influence: `(recording_ids, R)`, R (R, Q) = sum of the rows (P, Q) of its pairs.
-
-    Removing a recording removes every pair it is in. `recording_ids` are the sorted
-    distinct ids of `train_pairs`.
-    """
-    influence = np.asarray(influence, dtype=np.float64)
-    ids = sorted({sid for pair in train_pairs for sid in pair})
-    index = {sid: i for i, sid in enumerate(ids)}
-    out = np.zeros((len(ids), influence.shape[1]), dtype=np.float64)
-    if len(train_pairs):
-        ia = np.fromiter((index[a] for a, _ in train_pairs), dtype=np.int64, count=len(train_pairs))
-        ib = np.fromiter((index[b] for _, b in train_pairs), dtype=np.int64, count=len(train_pairs))
-        np.add.at(out, ia, influence)
-        np.add.at(out, ib, influence)
-    return ids, out
-
-
-def _vector(values: Any, n: int, name: str) -> np.ndarray:
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.shape != (n,):
-        raise ValueError(f"{name} has {v.size} entries, expected {n}")
-    return v
+    def training_pairs_by_recording(self) -> np.ndarray:
+        """(P, 2): each training pair as positions in `recordings` (what the rules index)."""
+        position = np.full(len(self.sample_ids), -1, dtype=np.int64)
+        position[self.recordings] = np.arange(len(self.recordings))
+        out = position[self.train_pairs]
+        if (out < 0).any():
+            raise ValueError("a training pair uses a recording that is not among the training recordings")
+        return out
 
 
 # --------------------------------------------------------------------------- pair ids
 
 
-def _splits(pair_id: str, valid) -> list[tuple[str, str]]:
+def _splits(pair_key: str, valid) -> list[tuple[str, str]]:
     return [
-        (pair_id[:i], pair_id[i + 1 :])
-        for i, ch in enumerate(pair_id)
-        if ch == "_" and valid(pair_id[:i]) and valid(pair_id[i + 1 :])
+        (pair_key[:i], pair_key[i + 1 :])
+        for i, ch in enumerate(pair_key)
+        if ch == "_" and valid(pair_key[:i]) and valid(pair_key[i + 1 :])
     ]
 
 
-def split_pair_id(pair_id: str, known_ids: set[str] | None = None) -> tuple[str, str]:
+def split_pair_id(pair_key: str, known_ids: set[str] | None = None) -> tuple[str, str]:
     """Split `{id_a}_{id_b}` into its two sample ids, never on '_' alone.
 
     Every '_' position is tried. With `known_ids`, a split whose halves are both known ids
@@ -160,24 +147,24 @@ def split_pair_id(pair_id: str, known_ids: set[str] | None = None) -> tuple[str,
     a ValueError naming the pair id.
     """
     if known_ids:
-        found = _splits(pair_id, known_ids.__contains__)
+        found = _splits(pair_key, known_ids.__contains__)
         if len(found) == 1:
             return found[0]
         if len(found) > 1:
             raise ValueError(
-                f"pair id {pair_id!r} is ambiguous: it splits into known sample ids in {len(found)} ways "
+                f"pair id {pair_key!r} is ambiguous: it splits into known sample ids in {len(found)} ways "
                 f"({'; '.join(' + '.join(f) for f in found)})"
             )
-    found = _splits(pair_id, lambda s: SAMPLE_ID_RE.match(s) is not None)
+    found = _splits(pair_key, lambda s: SAMPLE_ID_RE.match(s) is not None)
     if len(found) == 1:
         return found[0]
     if not found:
         raise ValueError(
-            f"cannot split pair id {pair_id!r} into two sample ids "
+            f"cannot split pair id {pair_key!r} into two sample ids "
             "({material}_deg{angle}_{frequency}_{take}, or ids in the sample metadata)"
         )
     raise ValueError(
-        f"pair id {pair_id!r} is ambiguous: it splits into two sample ids in {len(found)} ways "
+        f"pair id {pair_key!r} is ambiguous: it splits into two sample ids in {len(found)} ways "
         f"({'; '.join(' + '.join(f) for f in found)}); put the sample metadata beside the influence file"
     )
 
@@ -188,90 +175,122 @@ def split_pair_id(pair_id: str, known_ids: set[str] | None = None) -> tuple[str,
 def _json_float(x: float) -> str:
     if not math.isfinite(x):
         raise ValueError(f"influence scores must be finite, got {x}")
-    return repr(x)
+    return repr(float(x))
 
 
-def _write_nested_json(handle, data: InfluenceData) -> None:
-    """Stream `{train pair id: {prefix + val pair id: score}}`, one training pair per line."""
+def harmful_cells(data: InfluenceData, threshold: float, min_occurrences: int) -> Iterable[tuple[int, list[tuple[int, float]]]]:
+    """(training pair, [(validation pair, z)]) of the pairs with at least `min_occurrences` kept scores below threshold."""
+    below = data.pair_low_z < threshold
+    for p in np.flatnonzero(below.sum(axis=1) >= min_occurrences).tolist():
+        yield p, [(int(q), float(z)) for q, z, b in zip(data.pair_low_idx[p], data.pair_low_z[p], below[p]) if b]
+
+
+def _write_nested_json(handle, data: InfluenceData, rows: Iterable[tuple[int, list[tuple[int, float]]]]) -> None:
+    """Stream `{train pair id: {prefix + val pair id: z}}`, one training pair per line."""
     val_keys = [json.dumps(INFLUENCE_KEY_PREFIX + k, ensure_ascii=False) for k in data.val_pair_ids]
     handle.write("{")
-    for p, key in enumerate(data.train_pair_ids):
-        row = data.influence[p].tolist()
-        body = ", ".join(f"{k}: {_json_float(v)}" for k, v in zip(val_keys, row))
-        handle.write(("\n  " if p == 0 else ",\n  ") + json.dumps(key, ensure_ascii=False) + ": {" + body + "}")
+    for n, (p, cells) in enumerate(rows):
+        key = data.pair_ids(data.train_pairs[p : p + 1])[0]
+        body = ", ".join(f"{val_keys[q]}: {_json_float(v)}" for q, v in cells)
+        handle.write(("\n  " if n == 0 else ",\n  ") + json.dumps(key, ensure_ascii=False) + ": {" + body + "}")
     handle.write("\n}\n")
 
 
-def save_influence(json_path: str | Path, data: InfluenceData, write_json: bool = True) -> None:
-    """Write the dense `.npz` beside `json_path` and (unless `write_json` is False) the nested JSON.
+def _every_cell(data: InfluenceData) -> Iterable[tuple[int, list[tuple[int, float]]]]:
+    Q = data.n_validation_pairs
+    for p in range(len(data.train_pairs)):
+        yield p, list(zip(range(Q), np.asarray(data.influence_z[p], dtype=np.float64).tolist()))
 
-    Both writes are atomic (temp file + rename). The JSON is streamed row by row, so memory
-    stays bounded by one row of text; it is written first, and its size recorded in the npz.
+
+def save_influence(
+    json_path: str | Path, data: InfluenceData, write_json: bool = True, threshold: float = -3.0, min_occurrences: int = 5
+) -> str | None:
+    """Write the npz beside `json_path` and (unless `write_json` is False) the nested JSON; both atomically.
+
+    The nested JSON holds every standardised score when `data.influence_z` is there, else the
+    harmful pairs under `threshold` / `min_occurrences`. Returns what it holds (None: not written).
     """
     json_path = Path(json_path)
-    # By row blocks: the matrix may be memory-mapped and larger than memory.
-    if not all(np.isfinite(data.influence[r : r + 4096]).all() for r in range(0, data.influence.shape[0], 4096)):
+    dense = data.influence_z is not None
+    if dense and not all(np.isfinite(data.influence_z[r : r + 4096]).all() for r in range(0, len(data.train_pairs), 4096)):
         raise ValueError("influence scores must be finite (found NaN or infinity)")
-    json_bytes = -1
+    json_bytes, nested = -1, None
     if write_json:
-        write_with_atomic(json_path, lambda h: _write_nested_json(h, data), binary=False)
-        json_bytes = json_path.stat().st_size
-    arrays: dict[str, np.ndarray] = {
+        rows = _every_cell(data) if dense else harmful_cells(data, threshold, min_occurrences)
+        write_with_atomic(json_path, lambda h: _write_nested_json(h, data, rows), binary=False)
+        json_bytes, nested = json_path.stat().st_size, NESTED_FULL if dense else NESTED_HARMFUL
+    arrays: dict[str, Any] = {
         "format_version": np.asarray(FORMAT_VERSION, dtype=np.int64),
         "json_bytes": np.asarray(json_bytes, dtype=np.int64),
-        "train_a": np.asarray([a for a, _ in data.train_pairs], dtype=np.str_),
-        "train_b": np.asarray([b for _, b in data.train_pairs], dtype=np.str_),
-        "val_a": np.asarray([a for a, _ in data.val_pairs], dtype=np.str_),
-        "val_b": np.asarray([b for _, b in data.val_pairs], dtype=np.str_),
-        "influence": np.asarray(data.influence, dtype=np.float64),
         "info_json": np.asarray(json.dumps(data.info, ensure_ascii=False, allow_nan=False), dtype=np.str_),
+        "sample_ids": np.asarray(data.sample_ids, dtype=np.str_),
+        "angles": np.asarray(data.angles, dtype=np.float64),
+        "train_pairs": np.asarray(data.train_pairs, dtype=np.int32),
+        "val_pairs": np.asarray(data.val_pairs, dtype=np.int32),
+        "recordings": np.asarray(data.recordings, dtype=np.int32),
+        "pair_low_z": np.asarray(data.pair_low_z, dtype=np.float32),
+        "pair_low_idx": np.asarray(data.pair_low_idx, dtype=np.int32),
+        "pair_mean_z": np.asarray(data.pair_mean_z, dtype=np.float64),
+        "rec_low_z": np.asarray(data.rec_low_z, dtype=np.float32),
+        "rec_low_idx": np.asarray(data.rec_low_idx, dtype=np.int32),
+        "rec_mean_z": np.asarray(data.rec_mean_z, dtype=np.float64),
+        "rec_total": np.asarray(data.rec_total, dtype=np.float64),
     }
-    if data.train_pair_self_influence is not None:
-        arrays["train_pair_self_influence"] = data.train_pair_self_influence
-    if data.recording_ids is not None:
-        arrays["recording_ids"] = np.asarray(data.recording_ids, dtype=np.str_)
-        if data.recording_influence is not None:
-            arrays["recording_influence"] = data.recording_influence
-        if data.recording_self_influence is not None:
-            arrays["recording_self_influence"] = data.recording_self_influence
+    for name in OPTIONAL:
+        value = getattr(data, name)
+        if value is not None:
+            arrays[name] = value
     write_with_atomic(matrix_path_for(json_path), lambda h: np.savez(h, **arrays), binary=True)
-    log.debug("wrote %s (%d x %d)%s", matrix_path_for(json_path), *data.influence.shape,
-              f" and {json_path}" if write_json else "")
+    log.debug("wrote %s%s", matrix_path_for(json_path), f" and {json_path} ({nested})" if nested else "")
+    return nested
 
 
 # --------------------------------------------------------------------------- reading
+
+
+def _damaged(path: Path, exc: BaseException) -> ValueError:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return ValueError(f"influence matrix {path} is unreadable ({type(exc).__name__}: {first}): it was cut short or"
+                      " damaged; rerun compute_tracin_influence.py, or delete it to read the JSON beside it")
 
 
 def _load_npz(path: Path) -> tuple[InfluenceData, int]:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:  # a cut-off or damaged file
-        raise ValueError(f"influence matrix {path} is unreadable ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}):"
-                         " rerun compute_tracin_influence.py, or delete it to read the JSON beside it") from None
-    missing = [k for k in ("train_a", "train_b", "val_a", "val_b", "influence") if k not in arrays]
-    if missing:
-        raise ValueError(f"influence matrix {path} is unreadable: it lacks {', '.join(missing)}")
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        raise _damaged(path, exc) from None
+    info = json.loads(str(arrays["info_json"])) if "info_json" in arrays else {}
+    json_bytes = int(arrays["json_bytes"]) if "json_bytes" in arrays else -1
+    version = int(arrays.get("format_version", 1))
     try:
-        info = json.loads(str(arrays["info_json"])) if "info_json" in arrays else {}
-        rec_ids = arrays.get("recording_ids")
-        data = InfluenceData(
-            train_pairs=list(zip(arrays["train_a"].tolist(), arrays["train_b"].tolist())),
-            val_pairs=list(zip(arrays["val_a"].tolist(), arrays["val_b"].tolist())),
-            influence=arrays["influence"],
-            train_pair_self_influence=arrays.get("train_pair_self_influence"),
-            recording_ids=None if rec_ids is None else rec_ids.tolist(),
-            recording_influence=arrays.get("recording_influence"),
-            recording_self_influence=arrays.get("recording_self_influence"),
-            info=info,
-        )
+        if version == 1:
+            return _from_v1(arrays, info), json_bytes
+        fields = {k: arrays[k] for k in InfluenceData.__dataclass_fields__ if k in arrays and k not in ("sample_ids", "info")}
+        data = InfluenceData(sample_ids=arrays["sample_ids"].tolist(), info=info, **fields)
+    except KeyError as exc:
+        raise ValueError(f"influence matrix {path} is unreadable: it lacks {exc.args[0]}") from None
     except (ValueError, TypeError) as exc:
         raise ValueError(f"influence matrix {path} is inconsistent: {exc}") from None
-    json_bytes = int(arrays["json_bytes"]) if "json_bytes" in arrays else -1
     return data, json_bytes
 
 
-def _parse_nested(path: Path, known_ids: set[str] | None) -> InfluenceData:
+def _from_v1(arrays: Mapping[str, np.ndarray], info: dict) -> InfluenceData:
+    """Format 1: a dense raw matrix with string ids; standardised here."""
+    from influence.summary import summarize_dense
+
+    train = list(zip(arrays["train_a"].tolist(), arrays["train_b"].tolist()))
+    val = list(zip(arrays["val_a"].tolist(), arrays["val_b"].tolist()))
+    rec_ids = arrays.get("recording_ids")
+    self_infl = arrays.get("recording_self_influence")
+    by_id = None if rec_ids is None or self_infl is None else dict(zip(rec_ids.tolist(), self_infl.tolist()))
+    return summarize_dense(train, val, arrays["influence"], info, by_id, arrays.get("train_pair_self_influence"))
+
+
+def _parse_nested(path: Path, known_ids: set[str] | None, standardised: bool,
+                  angles_by_id: Mapping[str, float] | None = None) -> InfluenceData:
+    from influence.summary import summarize_dense
+
     raw = read_json(path, "influence file")
     if not isinstance(raw, dict):
         raise ValueError(f"influence file {path} must be a JSON object of training pair id -> scores")
@@ -298,15 +317,24 @@ def _parse_nested(path: Path, known_ids: set[str] | None) -> InfluenceData:
         rows.append(scores)
     if ignored:
         log.warning("influence file %s: ignored %d key(s) without the '%s' prefix", path, ignored, INFLUENCE_KEY_PREFIX)
-    influence = np.zeros((len(rows), len(val_pairs)), dtype=np.float64)
+    if not rows or not val_pairs:
+        raise ValueError(f"influence file {path} holds no scores ({len(rows)} training pairs x {len(val_pairs)} "
+                         "validation pairs)")
+    matrix = np.zeros((len(rows), len(val_pairs)), dtype=np.float64)
     missing = 0
     for p, scores in enumerate(rows):
         missing += len(val_pairs) - len(scores)
         for vkey, value in scores.items():
-            influence[p, val_index[vkey]] = value
+            matrix[p, val_index[vkey]] = value
     if missing:
         log.warning("influence file %s: %d missing score(s) read as 0", path, missing)
-    return InfluenceData(train_pairs, val_pairs, influence)
+    return summarize_dense(train_pairs, val_pairs, matrix, {}, standardised=standardised, angles_by_id=angles_by_id)
+
+
+def _run_info(json_path: Path) -> dict:
+    run_file = influence_run_path_for(json_path)
+    info = read_json(run_file, "influence run file") if run_file.is_file() else {}
+    return info if isinstance(info, dict) else {}
 
 
 def load_influence(
@@ -314,14 +342,13 @@ def load_influence(
     known_ids: Iterable[str] | None = None,
     sample_records: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> InfluenceData:
-    """Load an influence file: the `.npz` beside it when present and matching, else the nested JSON.
+    """Load an influence file: the npz beside it when present and matching, else the nested JSON.
 
     `known_ids` (default: the keys of `sample_records`) help split legacy pair ids.
     `sample_records` (the sample metadata) supply recording self-influence
-    (`constants.K_SELF_INFLUENCE`) when the file has none. The result always has
-    `recording_ids` and `recording_influence` (derived by summing pair rows when missing).
-    Errors: FileNotFoundError when neither file exists; ValueError (one line, naming the
-    file) when a file is not JSON / not a readable matrix, or has no pairs.
+    (`constants.K_SELF_INFLUENCE`) when the files have none. Errors: FileNotFoundError when
+    neither file exists; ValueError (one line, naming the file) when a file is not JSON /
+    not a readable matrix, or has no pairs.
     """
     json_path = Path(json_path)
     npz_path = matrix_path_for(json_path)
@@ -334,29 +361,26 @@ def load_influence(
     if npz_path.is_file():
         npz_data, json_bytes = _load_npz(npz_path)
         if json_path.is_file() and json_bytes >= 0 and json_path.stat().st_size != json_bytes:
-            log.warning(
-                "the matrix %s was not written with %s (sizes differ); reading the JSON instead", npz_path, json_path
-            )
+            log.warning("the matrix %s was not written with %s (sizes differ); reading the JSON instead", npz_path, json_path)
         else:
             data = npz_data
             log.debug("read %s", npz_path)
     if data is None:
         if not json_path.is_file():
             raise FileNotFoundError(f"influence file not found: {json_path}")
-        data = _parse_nested(json_path, known)
+        info = _run_info(json_path)
+        angles = {sid: float(r[K_ANGLE]) for sid, r in (sample_records or {}).items()
+                  if isinstance(r, Mapping) and isinstance(r.get(K_ANGLE), (int, float))}
+        data = _parse_nested(json_path, known, standardised=info.get("scale") == SCALE, angles_by_id=angles)
+        data.info = info
         log.info("read %s (nested JSON, no matrix beside it)", json_path)
-    if not data.train_pairs or not data.val_pairs:
-        raise ValueError(
-            f"influence file {json_path} holds no scores ({len(data.train_pairs)} training pairs x "
-            f"{len(data.val_pairs)} validation pairs)"
-        )
-    if not np.all(np.isfinite(data.influence)):
-        raise ValueError(f"influence file {json_path} contains non-finite scores")
-    data.ensure_recording_influence()
-    if data.recording_self_influence is None and sample_records is not None:
+    if len(data.train_pairs) == 0 or len(data.val_pairs) == 0:
+        raise ValueError(f"influence file {json_path} holds no scores ({len(data.train_pairs)} training pairs x "
+                         f"{len(data.val_pairs)} validation pairs)")
+    if data.rec_self_influence is None and sample_records is not None:
         values = [sample_records.get(sid, {}).get(K_SELF_INFLUENCE) for sid in data.recording_ids]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            data.recording_self_influence = np.asarray(values, dtype=np.float64)
+            data.rec_self_influence = np.asarray(values, dtype=np.float64)
         elif any(v is not None for v in values):
             log.warning("the sample metadata has '%s' for only some training recordings; not used", K_SELF_INFLUENCE)
     return data
@@ -365,10 +389,10 @@ def load_influence(
 def recorded_data_root(influence_path: str | Path) -> Path | None:
     """The data root compute_tracin_influence.py recorded in the run file beside an influence file
     (`constants.influence_run_path_for`); None when there is no run file or it names none (older files)."""
-    run_file = influence_run_path_for(influence_path)
-    if not run_file.is_file():
-        return None
-    info = read_json(run_file, "influence run file")
-    root = info.get("data_root") if isinstance(info, dict) else None
+    root = _run_info(Path(influence_path)).get("data_root")
     return Path(root) if isinstance(root, str) and root else None
 
+
+def angles_of(sample_ids: Iterable[str]) -> np.ndarray:
+    """The stored angle of each sample id (from the id itself)."""
+    return np.asarray([angle_of(s) for s in sample_ids], dtype=np.float64)

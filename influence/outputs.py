@@ -1,28 +1,42 @@
-"""Writing one compute run's outputs as one change, each stamped with the run's fingerprint.
+"""Planning and writing one compute run's outputs as one change, each stamped with the run's fingerprint.
 
 Into the metadata folder, in this order, the influence run file last:
-  {m}_{f}_influence_metadata.json   the nested JSON (unless --no-json)
-  {m}_{f}_influence_matrix.npz      the dense matrix; its info holds the fingerprint
+  {m}_{f}_influence_metadata.json   the nested JSON (unless --no-json; every standardised
+                                    score when the matrix is dense, else the harmful pairs)
+  {m}_{f}_influence_matrix.npz      the scores and summaries (influence.io); its info holds the fingerprint
   {m}_{f}_metadata.json             sample records: split, self-influence, `tracin_run` = fingerprint
   {m}_{f}_influence_distribution.png
   {m}_{f}_influence_run.json        fingerprint, checkpoints, time, and the nested JSON's size and sha256
 
 Every file is first written under a staging folder beside it, then all are renamed into place
 with SIGINT / SIGTERM held back (`utils.staging.StagedFiles`): an interrupt leaves the
-previous complete set or the new complete set. With self-influence only, just the sample
-metadata and the run file are written.
+previous complete set or the new complete set.
+
+What is written depends on size (`plan_outputs`): the dense (P, Q) matrices and a nested JSON
+of every score only up to `DENSE_CELLS` cells unless --dense asks for them; beyond
+--max-cells the pair scores count on a seeded sample of the validation pairs. Before
+anything is computed, the free space of the metadata folder is checked against an
+estimate of the outputs, and a shortfall is one line saying how much is needed.
 """
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import torch
 
 from datasets.metadata import MetadataStore
+from influence.config import InfluenceConfig
 from influence.fingerprint import K_INFLUENCE_JSON, file_record
-from influence.io import InfluenceData, save_influence
+from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
 from influence.plots import plot_influence_distribution
+from influence.stats import ROBUST_Z
 from utils.atomic_io import write_json_atomic
 from utils.constants import (
     K_SELF_INFLUENCE,
@@ -34,28 +48,121 @@ from utils.constants import (
 )
 from utils.staging import StagedFiles
 
+log = logging.getLogger(__name__)
+
+DENSE_CELLS = 4_000_000
+"""Largest P x Q for which the dense matrices and a nested JSON of every score are written by default."""
+JSON_BYTES_PER_CELL = 75
+DEFAULT_MIN_OCCURRENCES = 5
+
 K_PAIR_SELF_INFLUENCE_MEAN = "tracin_pair_self_influence_mean"
 
 
-def record_sample_metadata(
-    store: MetadataStore,
-    split: Mapping[str, Sequence[str]],
-    train_pairs: Sequence[tuple[str, str]],
-    pair_self: np.ndarray,
-    train_ids: Sequence[str],
-    rec_self: np.ndarray,
-    fingerprint: str,
-) -> None:
+@dataclass
+class OutputPlan:
+    """What compute writes: dense matrices or not, and which validation pairs the pair scores count."""
+
+    dense: bool
+    columns: torch.Tensor | None  # sorted validation pair indices, None = all
+    seed: int
+
+    def describe_columns(self, total: int) -> dict[str, Any]:
+        scored = total if self.columns is None else len(self.columns)
+        return {"scored": scored, "of": total, "sample": self.columns is not None}
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+def plan_outputs(cfg: InfluenceConfig, P: int, Q: int, folder: Path, writer: bool, seed: int) -> OutputPlan:
+    """Decide dense or not and the validation pairs to score; refuse (one line) what the disk cannot hold."""
+    cells = P * Q
+    columns = None
+    n = max(cfg.keep_lowest, cfg.max_cells // max(P, 1))
+    if cfg.compute_influence and cells > cfg.max_cells and n < Q:
+        gen = torch.Generator().manual_seed(seed)
+        columns = torch.sort(torch.randperm(Q, generator=gen)[:n]).values
+        log.warning("%d training x %d validation pairs is more than --max-cells %d: the pair scores count on a seeded "
+                    "sample of %d validation pairs (the run file says so)", P, Q, cfg.max_cells, n)
+    dense = cfg.compute_influence and (cfg.dense if cfg.dense is not None else cells <= DENSE_CELLS and columns is None)
+    if dense and columns is not None:
+        raise ValueError(f"--dense needs every validation pair scored, but {P} x {Q} = {cells:,} cells is more than "
+                         f"--max-cells {cfg.max_cells:,}: raise --max-cells, or drop --dense")
+    summary_bytes = P * (cfg.keep_lowest * 8 + 40) + Q * 8
+    dense_bytes = cells * 12 if dense else 0
+    json_bytes = 0
+    if cfg.compute_influence and cfg.write_json:
+        json_bytes = cells * JSON_BYTES_PER_CELL if dense else P * min(cfg.keep_lowest, Q) * JSON_BYTES_PER_CELL // 4
+    needed = int(1.2 * (summary_bytes + 2 * dense_bytes + json_bytes))  # the scratch matrices, then the npz
+    if writer:
+        free = shutil.disk_usage(folder).free
+        if needed > free:
+            hint = ("drop --dense (the summary files need about "
+                    f"{_gb(1.2 * (summary_bytes + P * min(cfg.keep_lowest, Q) * JSON_BYTES_PER_CELL // 4))})") \
+                if dense else "free some space, or pass --no-json"
+            raise ValueError(f"the influence files need about {_gb(needed)} in {folder}, which has {_gb(free)} free: {hint}")
+    return OutputPlan(dense, columns, seed)
+
+
+class ScratchMatrices:
+    """The dense raw (float64) and standardised (float32) (P, Q) matrices, filled block by block
+    into memory-mapped scratch files in `folder` (removed by `remove`; the maps stay readable)."""
+
+    def __init__(self, folder: Path, P: int, Q: int):
+        self.paths: list[Path] = []
+        self.raw = self._open(folder, "raw", np.float64, (P, Q))
+        self.z = self._open(folder, "z", np.float32, (P, Q))
+
+    def _open(self, folder: Path, name: str, dtype, shape) -> np.memmap:
+        fd, path = tempfile.mkstemp(prefix=f".influence-scratch-{name}.", suffix=".npy", dir=folder)
+        os.close(fd)
+        self.paths.append(Path(path))
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+    def sink(self, rows: torch.Tensor, raw: torch.Tensor, z: torch.Tensor) -> None:
+        self.raw[rows.numpy()] = raw.double().numpy()
+        self.z[rows.numpy()] = z.float().numpy()
+
+    def remove(self) -> None:
+        for path in self.paths:
+            path.unlink(missing_ok=True)
+
+
+def summarize(data: InfluenceData, terms: Sequence[Any], cfg: InfluenceConfig) -> dict[str, Any]:
+    """What compute prints: sizes, pairs without gradient, harmful pairs under the default rule, quantiles."""
+    train_zero = int(torch.stack([t.train_deriv == 0 for t in terms]).all(dim=0).sum())
+    test_zero = int(torch.stack([t.test_deriv == 0 for t in terms]).all(dim=0).sum())
+    summary: dict[str, Any] = {
+        "train_pairs": len(data.train_pairs),
+        "validation_pairs": data.n_validation_pairs,
+        "training_recordings": len(data.recordings),
+        "train_pairs_without_gradient_at_every_checkpoint": train_zero,
+        "validation_pairs_without_gradient_at_every_checkpoint": test_zero,
+    }
+    if data.pair_low_z.shape[1]:
+        k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
+        fifth = data.pair_low_z[:, k - 1].astype(np.float64)
+        qs = (0.0, 0.01, 0.05, 0.25, 0.5)
+        summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(fifth < -ROBUST_Z))
+        summary[f"quantiles_of_each_pairs_{k}th_lowest_z"] = {f"{q:g}": float(np.quantile(fifth, q)) for q in qs}
+    return summary
+
+
+def record_sample_metadata(store: MetadataStore, split: Mapping[str, Sequence[str]], data: InfluenceData,
+                           fingerprint: str) -> None:
     """Set each split recording's split and `tracin_run`; for training recordings, their self-influence
     and the mean self-influence of their pairs. Self-influence left by another run on the other split
     recordings (validation, holdout, excluded) is removed: it would read as this run's."""
+    ids = data.sample_ids
     pair_sum: dict[str, float] = {}
     pair_count: dict[str, int] = {}
-    for (a, b), value in zip(train_pairs, np.asarray(pair_self, dtype=np.float64).tolist()):
-        for sid in (a, b):
-            pair_sum[sid] = pair_sum.get(sid, 0.0) + value
-            pair_count[sid] = pair_count.get(sid, 0) + 1
-    scored = dict(zip(train_ids, np.asarray(rec_self, dtype=np.float64).tolist()))
+    if data.pair_self_influence is not None:
+        for (a, b), value in zip(data.train_pairs.tolist(), data.pair_self_influence.tolist()):
+            for sid in (ids[a], ids[b]):
+                pair_sum[sid] = pair_sum.get(sid, 0.0) + value
+                pair_count[sid] = pair_count.get(sid, 0) + 1
+    scored = {} if data.rec_self_influence is None else dict(zip(data.recording_ids, data.rec_self_influence.tolist()))
     for name, members in split.items():
         for sid in members:
             if sid not in store.records:
@@ -75,9 +182,8 @@ def write_influence_outputs(
     data: InfluenceData,
     info: dict[str, Any],
     store: MetadataStore,
-    with_influence: bool = True,
+    with_pairs: bool = True,
     write_json: bool = True,
-    threshold: float | None = None,
 ) -> dict[str, Path]:
     """Write the outputs listed in the module docstring as one change; return them by kind.
 
@@ -85,28 +191,30 @@ def write_influence_outputs(
     """
     json_path = Path(json_path)
     written: dict[str, Path] = {}
+    write_json = write_json and with_pairs
     with StagedFiles() as staged:
-        if with_influence:
-            if write_json:
-                written["json"] = json_path
-                staged.path(json_path)
-            written["matrix"] = matrix_path_for(json_path)
-            npz_tmp = staged.path(written["matrix"])
+        if write_json:
+            written["json"] = json_path
+            staged.path(json_path)
+        written["matrix"] = matrix_path_for(json_path)
+        npz_tmp = staged.path(written["matrix"])
         written["metadata"] = store.path
         meta_tmp = staged.path(store.path)
-        if with_influence:
+        if with_pairs:
             written["picture"] = influence_plot_path_for(json_path)
             png_tmp = staged.path(written["picture"])
         written["run"] = influence_run_path_for(json_path)
         run_tmp = staged.path(written["run"])
 
+        json_tmp = npz_tmp.parent / json_path.name  # save_influence names the matrix after it
+        info["nested_json"] = (NESTED_FULL if data.influence_z is not None else NESTED_HARMFUL) if write_json else None
         info[K_INFLUENCE_JSON] = None
-        if with_influence:
-            json_tmp = npz_tmp.parent / json_path.name  # save_influence names the matrix after it
-            save_influence(json_tmp, data, write_json=write_json)
-            if write_json:
-                info[K_INFLUENCE_JSON] = file_record(json_tmp)
-            plot_influence_distribution(data, png_tmp, threshold)
+        data.info = info
+        save_influence(json_tmp, data, write_json=write_json)
+        if write_json:
+            info[K_INFLUENCE_JSON] = file_record(json_tmp)
+        if with_pairs:
+            plot_influence_distribution(data, png_tmp, -ROBUST_Z)
         write_json_atomic(meta_tmp, store.records)
         write_json_atomic(run_tmp, info)
         staged.commit()

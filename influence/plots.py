@@ -6,26 +6,29 @@ from pathlib import Path
 import numpy as np
 
 from influence.io import InfluenceData
-from influence.stats import score_sample
 from utils.figures import plt, save_figure
 
+RULE_OCCURRENCE = 5
 
-def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold: float | None = None) -> Path:
-    """Histogram of all pair scores (log counts) and of per-recording self-influence."""
+
+def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold: float = -3.0) -> Path:
+    """Left: each training pair's 5th lowest standardised score, the number the tutorial's rule
+    compares with its threshold (pairs left of the line are harmful under `--threshold -3.0
+    --min-occurrences 5`). Right: each training recording's self-influence, sorted."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    scores = np.asarray(score_sample(data.influence))
-    nonzero = scores[scores != 0]
-    ax1.hist(nonzero if nonzero.size else scores, bins=80, color="tab:blue", log=True)
-    if threshold is not None:
-        ax1.axvline(threshold, color="tab:red", linestyle="--", label=f"suggested threshold {threshold:.3g}")
+    k = min(RULE_OCCURRENCE, data.pair_low_z.shape[1])
+    if k:
+        values = data.pair_low_z[:, k - 1].astype(np.float64)
+        ax1.hist(values, bins=80, color="tab:blue", log=True)
+        ax1.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
         ax1.legend()
-    ax1.set_xlabel("TracIn(train pair, validation pair)  (non-zero scores)")
-    ax1.set_ylabel("count")
-    sampled = "" if scores.size == data.influence.size else f" ({scores.size:,} shown)"
-    ax1.set_title(f"{len(data.train_pairs)} x {len(data.val_pairs)} scores{sampled}, {np.mean(scores == 0):.0%} exactly 0")
-    if data.recording_self_influence is not None:
-        order = np.argsort(-data.recording_self_influence)
-        ax2.bar(np.arange(len(order)), data.recording_self_influence[order], color="tab:orange")
+        harmful = int(np.count_nonzero(values < threshold))
+        ax1.set_title(f"{len(values)} training pairs; {harmful} below {threshold:g} on {k}+ validation pairs")
+    ax1.set_xlabel(f"{k}th lowest standardised score of each training pair (robust z)")
+    ax1.set_ylabel("training pairs")
+    if data.rec_self_influence is not None:
+        order = np.argsort(-data.rec_self_influence)
+        ax2.bar(np.arange(len(order)), data.rec_self_influence[order], color="tab:orange")
         ax2.set_xlabel("training recordings, by self-influence")
         ax2.set_ylabel("self-influence")
         ax2.set_title("recording self-influence (high: suspicious)")

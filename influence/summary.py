@@ -14,10 +14,12 @@ on large data the median of a column is then known to about 0.04 robust standard
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 
+from influence.io import InfluenceData, angles_of
 from influence.standardize import angle_pair_keys, column_stats, group_labels, lowest, merge_lowest, sample_rows, standardize
 from tracin import TracInEngine
 from tracin.engine import CheckpointTerms
@@ -127,3 +129,55 @@ def recording_scores(
         total += raw.sum(dim=1)
     low_z, low_idx = best if best is not None else (torch.zeros(R, 0), torch.zeros(R, 0, dtype=torch.long))
     return RecordingScores(low_z.float(), low_idx, z_sum / max(Q, 1), total, self_infl.double())
+
+
+def summarize_dense(
+    train_pairs: Sequence[tuple[str, str]],
+    val_pairs: Sequence[tuple[str, str]],
+    matrix: np.ndarray,
+    info: dict,
+    rec_self_by_id: Mapping[str, float] | None = None,
+    pair_self: np.ndarray | None = None,
+    standardised: bool = False,
+    angles_by_id: Mapping[str, float] | None = None,
+) -> InfluenceData:
+    """An `InfluenceData` from a dense (P, Q) matrix with string ids (older files, and tests).
+
+    Every score is kept (k = Q) and standardised exactly (all rows). With `standardised` the
+    matrix already holds z-scores (a nested JSON this toolkit wrote): it is used as it is,
+    and the recording scores are standardised sums of them. Angles come from `angles_by_id`
+    (the sample metadata) where it has them, else from the sample ids.
+    """
+    ids = sorted({s for pair in (*train_pairs, *val_pairs) for s in pair})
+    index = {s: i for i, s in enumerate(ids)}
+    known = angles_by_id or {}
+    angles = np.asarray([known[s] if s in known else angles_of([s])[0] for s in ids], dtype=np.float64)
+    tp = np.asarray([[index[a], index[b]] for a, b in train_pairs], dtype=np.int64).reshape(-1, 2)
+    vp = np.asarray([[index[a], index[b]] for a, b in val_pairs], dtype=np.int64).reshape(-1, 2)
+    matrix = torch.from_numpy(np.asarray(matrix, dtype=np.float64))
+    groups, keys = group_labels(angle_pair_keys(torch.from_numpy(angles), torch.from_numpy(tp)))
+    if standardised:
+        z = matrix
+    else:
+        med, scale = column_stats(matrix, groups, len(keys))
+        z = standardize(matrix, groups, med, scale)
+    low_z, low_idx = lowest(z, z.shape[1])
+    recordings = np.unique(tp)
+    position = {r: k for k, r in enumerate(recordings.tolist())}
+    rec = torch.zeros(len(recordings), matrix.shape[1], dtype=torch.float64)
+    for col in (0, 1):
+        rec.index_add_(0, torch.tensor([position[r] for r in tp[:, col].tolist()], dtype=torch.long), matrix)
+    rec_groups, rec_keys = group_labels(torch.from_numpy(angles[recordings]))
+    rmed, rscale = column_stats(rec, rec_groups, len(rec_keys))
+    rz = standardize(rec, rec_groups, rmed, rscale)
+    rec_low_z, rec_low_idx = lowest(rz, rz.shape[1])
+    rec_self = None
+    if rec_self_by_id is not None:
+        rec_self = np.asarray([rec_self_by_id.get(ids[r], np.nan) for r in recordings], dtype=np.float64)
+    return InfluenceData(
+        sample_ids=ids, angles=angles, train_pairs=tp, val_pairs=vp, recordings=recordings,
+        pair_low_z=low_z.float().numpy(), pair_low_idx=low_idx.numpy(), pair_mean_z=z.mean(dim=1).numpy(),
+        rec_low_z=rec_low_z.float().numpy(), rec_low_idx=rec_low_idx.numpy(), rec_mean_z=rz.mean(dim=1).numpy(),
+        rec_total=rec.sum(dim=1).numpy(), rec_self_influence=rec_self, pair_self_influence=pair_self,
+        influence=None if standardised else matrix.numpy(), influence_z=z.numpy(), info=info,
+    )

@@ -2,12 +2,13 @@
 pipeline itself never reads the truth file)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from datasets.faults import MISLABEL_FAR, is_mislabel
 from datasets.pairs import make_pairs
 from training.metrics import pairwise_accuracy, spearman
 from utils.atomic_io import read_json
@@ -59,14 +60,32 @@ class DetectionScore:
     recall: float
     mislabeled_recall: float
     precision: float
+    by_kind: dict[str, list[int]] = field(default_factory=dict)
+    """fault kind -> [caught, planted in the training split]."""
+    far_suggested: list[int] = field(default_factory=lambda: [0, 0])
+    """[caught far mislabels whose suggested angle is their true angle, caught far mislabels]."""
 
 
-def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, Any]) -> DetectionScore:
-    """How many planted training faults an exclusion list caught, and how much of it is right."""
-    in_train = [s for s in train_ids if s in faults]
-    mislabeled = [s for s in in_train if faults[s]["kind"] == "mislabel"]
+def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, Any],
+                    suggested: dict[str, float] | None = None) -> DetectionScore:
+    """How many planted training faults an exclusion list caught, of each kind, and how much of it is right.
+
+    `suggested` (sample id -> suggested angle) scores the suggestions for the caught far mislabels.
+    Precision counts a listed planted fault of any kind as right.
+    """
+    train = set(train_ids)
+    in_train = [s for s in sorted(train) if s in faults]
+    mislabeled = [s for s in in_train if is_mislabel(faults[s]["kind"])]
+    listed_set = set(listed)
     caught = [s for s in listed if s in faults]
-    caught_mis = [s for s in listed if s in mislabeled]
+    caught_mis = [s for s in mislabeled if s in listed_set]
+    by_kind: dict[str, list[int]] = {}
+    for s in in_train:
+        entry = by_kind.setdefault(faults[s]["kind"], [0, 0])
+        entry[0] += s in listed_set
+        entry[1] += 1
+    far = [s for s in in_train if faults[s]["kind"] == MISLABEL_FAR and s in listed_set]
+    right = [s for s in far if suggested is not None and suggested.get(s) == faults[s]["true_angle"]]
     nan = float("nan")
     return DetectionScore(
         listed=len(listed),
@@ -74,7 +93,9 @@ def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, A
         mislabeled_in_train=len(mislabeled),
         caught=len(caught),
         caught_mislabeled=len(caught_mis),
-        recall=len([s for s in caught if s in in_train]) / len(in_train) if in_train else nan,
+        recall=len([s for s in caught if s in train]) / len(in_train) if in_train else nan,
         mislabeled_recall=len(caught_mis) / len(mislabeled) if mislabeled else nan,
         precision=len(caught) / len(listed) if listed else nan,
+        by_kind=by_kind,
+        far_suggested=[len(right), len(far)],
     )

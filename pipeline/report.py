@@ -1,95 +1,74 @@
-"""report.md, summary.txt and PNGs for one demo seed and for several seeds."""
+"""report.md, summary.txt and PNGs for one demo seed (the multi-seed report is pipeline.multi_seed)."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from influence.io import load_influence
+from datasets.faults import FAULT_KINDS
 from utils.atomic_io import write_text_atomic
-from utils.constants import METADATA_DIR, influence_file_name
+from utils.constants import exclusions_file_name
 from utils.figures import plt, save_figure
 
-RUN_LABELS = {
+LABELS = {
     "baseline": "baseline (no exclusions)",
-    "random": "control: random recordings",
-    "oracle": "control: oracle (planted faults)",
+    "tutorial": "the tutorial's command (--threshold -3.0 --min-occurrences 5 --max-exclusions 30 --consider-both-samples)",
+    "default": "the default rule (no flags: --criterion combined)",
+    "random": "control: as many random training recordings",
+    "oracle": "control: oracle (exactly the planted training faults)",
 }
 
 
-def run_label(key: str) -> str:
-    if key.startswith("tracin_"):
-        return f"TracIn, --criterion {key[len('tracin_'):]}"
-    return RUN_LABELS.get(key, key)
-
-
-def list_label(key: str) -> str:
-    """Label of an exclusion list in the detection tables: a --criterion, or a control."""
-    return RUN_LABELS[key] if key in ("random", "oracle") else f"TracIn --criterion {key}"
+def label(key: str) -> str:
+    return LABELS.get(key, f"--criterion {key} (with the tutorial's flags)")
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def _run_order(results: dict[str, Any]) -> list[str]:
-    main = f"tracin_{results['config']['criterion']}"
-    keys = ["baseline", main, "random", "oracle"]
-    keys += sorted(k for k in results["holdout"] if k.startswith("tracin_") and k != main)
-    return [k for k in keys if k in results["holdout"]]
+def list_order(results: dict[str, Any]) -> list[str]:
+    keys = ["tutorial", "default"] + sorted(k for k in results["lists"] if k not in LABELS) + ["random", "oracle"]
+    return [k for k in keys if k in results["lists"]]
+
+
+def run_order(results: dict[str, Any]) -> list[str]:
+    return ["baseline"] + [k for k in list_order(results) if k in results["holdout"]]
+
+
+def gain(results: dict[str, Any], key: str) -> float:
+    return results["holdout"][key]["clean_pairwise_accuracy"] - results["holdout"]["baseline"]["clean_pairwise_accuracy"]
 
 
 def plot_holdout(results: dict[str, Any], path: Path) -> None:
-    keys = _run_order(results)
+    keys = run_order(results)
     acc = [results["holdout"][k]["clean_pairwise_accuracy"] for k in keys]
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.55 * len(keys)))
-    colors = ["tab:gray" if k == "baseline" else "tab:blue" if k.startswith("tracin_") else "tab:olive" for k in keys]
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.5 * len(keys)))
+    colors = ["tab:gray" if k == "baseline" else "tab:olive" if k in ("random", "oracle") else "tab:blue" for k in keys]
     ax.barh(range(len(keys)), acc, color=colors)
     for i, a in enumerate(acc):
         ax.text(a, i, f" {a:.3f}", va="center")
     ax.axvline(acc[0], color="black", linestyle=":", linewidth=1)
-    ax.set_yticks(range(len(keys)), [run_label(k) for k in keys])
+    ax.set_yticks(range(len(keys)), [k for k in keys])
     ax.invert_yaxis()
-    lo = max(0.0, min(acc) - 0.1)
-    ax.set_xlim(lo, 1.02)
-    ax.set_xlabel("clean-holdout pairwise accuracy (pairs without planted faults)")
-    ax.set_title(f"seed {results['seed']}: retrain after each exclusion list")
-    save_figure(fig, path)
-
-
-def plot_self_influence(results: dict[str, Any], data_root: Path, path: Path) -> None:
-    cfg = results["config"]
-    data = load_influence(data_root / METADATA_DIR / influence_file_name(cfg["material"], cfg["frequency"]))
-    if data.recording_self_influence is None:
-        return
-    faults, listed = results["faults"], set(results["lists"][cfg["criterion"]])
-    order = np.argsort(-data.recording_self_influence)
-    ids = [data.recording_ids[k] for k in order]
-    colors = ["tab:red" if faults.get(s, {}).get("kind") == "mislabel" else "tab:orange" if s in faults else "tab:gray" for s in ids]
-    fig, ax = plt.subplots(figsize=(10, 3.8))
-    ax.bar(range(len(ids)), data.recording_self_influence[order], color=colors,
-           edgecolor=["black" if s in listed else "none" for s in ids], linewidth=1.2)
-    ax.set_xlabel("training recordings, by TracIn self-influence (black edge: on the exclusion list)")
-    ax.set_ylabel("self-influence")
-    ax.set_title("red: planted mislabel, orange: planted clipping, grey: clean")
+    ax.set_xlim(max(0.0, min(acc) - 0.1), 1.02)
+    ax.set_xlabel(f"clean-holdout pairwise accuracy, mean of {len(results['training_seeds'])} training seeds")
+    ax.set_title(f"seed {results['seed']}: retrain without each list")
     save_figure(fig, path)
 
 
 def seed_summary_lines(results: dict[str, Any]) -> list[str]:
-    cfg = results["config"]
-    det = results["detection"][cfg["criterion"]]
+    det = results["detection"]["tutorial"]
     ho = results["holdout"]
-    main = f"tracin_{cfg['criterion']}"
+    right, far = det["far_suggested"]
     lines = [
-        f"seed {results['seed']}: {det['planted_in_train']} planted faults in the training split "
-        f"({det['mislabeled_in_train']} mislabeled); exclusion list ({cfg['criterion']}) holds {det['listed']} "
-        f"(at most {results['max_exclusions']})",
-        f"  caught {det['caught_mislabeled']}/{det['mislabeled_in_train']} mislabeled, {det['caught']}/{det['planted_in_train']} "
-        f"faults in all; precision {fmt(det['precision'], 2)}",
-        f"  clean-holdout pairwise accuracy: baseline {fmt(ho['baseline']['clean_pairwise_accuracy'])} -> "
-        f"retrain {fmt(ho[main]['clean_pairwise_accuracy'])}",
+        f"seed {results['seed']} ({results['config']['generator']} recordings): {det['planted_in_train']} planted faults "
+        f"in the training split ({det['mislabeled_in_train']} mislabeled); the tutorial's command lists {det['listed']}",
+        f"  caught {det['caught_mislabeled']}/{det['mislabeled_in_train']} mislabeled, {det['caught']}/"
+        f"{det['planted_in_train']} faults in all; precision {fmt(det['precision'], 2)}; suggested angle right for "
+        f"{right}/{far} caught far mislabels",
+        f"  clean-holdout pairwise accuracy (mean of {len(results['training_seeds'])} training seeds): baseline "
+        f"{fmt(ho['baseline']['clean_pairwise_accuracy'])} -> retrain {fmt(ho['tutorial']['clean_pairwise_accuracy'])}",
     ]
     if "random" in ho:
         lines.append(f"  controls: random {fmt(ho['random']['clean_pairwise_accuracy'])}, "
@@ -97,86 +76,85 @@ def seed_summary_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _fault_rows(results: dict[str, Any]) -> list[str]:
+    listed = set(results["lists"]["tutorial"])
+    rows = ["| recording | fault | stored angle | true angle | split | on the tutorial's list |", "|---|---|---|---|---|---|"]
+    for sid, fault in sorted(results["faults"].items()):
+        split = results["fault_split"][sid]
+        on = "yes" if sid in listed else ("no" if split == "train" else "-")
+        rows.append(f"| `{sid}` | {fault['kind']} | {fault['stored_angle']} | {fault['true_angle']} | {split} | {on} |")
+    return rows
+
+
+def _detection_rows(results: dict[str, Any]) -> list[str]:
+    rows = ["| list | length | mislabels caught | all faults caught | precision | suggested angle right (caught far) |",
+            "|---|---|---|---|---|---|"]
+    for key in list_order(results):
+        d = results["detection"][key]
+        right, far = d["far_suggested"]
+        rows.append(f"| {label(key)} | {d['listed']} | {d['caught_mislabeled']}/{d['mislabeled_in_train']} | "
+                    f"{d['caught']}/{d['planted_in_train']} | {fmt(d['precision'], 2)} | {right}/{far} |")
+    return rows
+
+
+def _kind_rows(results: dict[str, Any]) -> list[str]:
+    keys = [k for k in list_order(results) if k not in ("random", "oracle")]
+    rows = ["| fault kind | in training | " + " | ".join(keys) + " |", "|---" * (2 + len(keys)) + "|"]
+    for kind in FAULT_KINDS:
+        counts = [results["detection"][k]["by_kind"].get(kind, [0, 0]) for k in keys]
+        if counts and counts[0][1]:
+            rows.append(f"| {kind} | {counts[0][1]} | " + " | ".join(str(c[0]) for c in counts) + " |")
+    return rows
+
+
+def _holdout_rows(results: dict[str, Any]) -> list[str]:
+    rows = ["| model | clean pairwise acc. | gain | clean Spearman | all pairwise acc. | per training seed |",
+            "|---|---|---|---|---|---|"]
+    for key in run_order(results):
+        h = results["holdout"][key]
+        each = ", ".join(fmt(r["clean_pairwise_accuracy"]) for r in h["runs"])
+        g = "" if key == "baseline" else f"{gain(results, key):+.3f}"
+        rows.append(f"| {label(key)} | {fmt(h['clean_pairwise_accuracy'])} | {g} | {fmt(h['clean_spearman'])} | "
+                    f"{fmt(h['pairwise_accuracy'])} | {each} |")
+    return rows
+
+
 def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
-    """report.md, summary.txt, holdout_accuracy.png and self_influence.png in `seed_dir`."""
+    """report.md, summary.txt and holdout_accuracy.png in `seed_dir`."""
     cfg = results["config"]
     plot_holdout(results, seed_dir / "holdout_accuracy.png")
-    plot_self_influence(results, seed_dir / "data", seed_dir / "self_influence.png")
     summary = seed_summary_lines(results)
     write_text_atomic(seed_dir / "summary.txt", "\n".join(summary) + "\n")
-
     sc = results["split_counts"]
+    review = Path("data") / "exclusions" / (Path(exclusions_file_name(cfg["material"], cfg["frequency"])).stem + "_review.md")
     lines = [
-        f"# TracIn demo report, seed {results['seed']}",
-        "",
-        "\n".join(f"    {s}" for s in summary),
-        "",
-        "## Set-up",
-        "",
-        f"- {cfg['takes']} takes x 6 angles of {cfg['material']} at {cfg['frequency']}; planted: {cfg['mislabel']} mislabeled "
-        f"(saved under an angle at least 72 degrees off), {cfg['clip']} hard-clipped. Truth file: `truth.json` "
-        "(outside the data root; read by this report only).",
+        f"# TracIn demo report, seed {results['seed']}", "", "\n".join(f"    {s}" for s in summary), "",
+        "## Set-up", "",
+        f"- Recordings: generator `{cfg['generator']}`, {cfg['takes']} takes per angle of {cfg['material']} at "
+        f"{cfg['frequency']}; planted faults: {', '.join(cfg['faults']) or 'none'}. Truth file: `truth.json` (outside "
+        "the data root; read by this report only).",
         f"- Split (seeded, by angle, fixed before any exclusion): {sc['train']} train / {sc['validation']} validation / "
         f"{sc['holdout']} holdout recordings. TracIn scores training pairs against validation pairs; the holdout is "
         "never seen by it.",
-        f"- The list may hold at most {results['max_exclusions']} recordings ({cfg['expected_fault_rate']:.0%} of the "
-        "training recordings, the expected fault rate the demo assumes).",
-        "",
-        "## Where the planted faults landed",
-        "",
-        "| recording | fault | stored angle | true angle | split | on the list |",
-        "|---|---|---|---|---|---|",
-    ]
-    listed = set(results["lists"][cfg["criterion"]])
-    for sid, fault in sorted(results["faults"].items()):
-        split = results["fault_split"][sid]
-        lines.append(f"| `{sid}` | {fault['kind']} | {fault['stored_angle']} | {fault['true_angle']} | {split} | "
-                     f"{'yes' if sid in listed else ('no' if split == 'train' else '-')} |")
-    lines += [
-        "",
-        "## Detection: which planted training faults each list caught",
-        "",
-        "| list | length | mislabeled caught | all faults caught | recall | precision |",
-        "|---|---|---|---|---|---|",
-    ]
-    for key, det in results["detection"].items():
-        lines.append(f"| {list_label(key)} | {det['listed']} | {det['caught_mislabeled']}/{det['mislabeled_in_train']} | "
-                     f"{det['caught']}/{det['planted_in_train']} | {fmt(det['recall'], 2)} | {fmt(det['precision'], 2)} |")
-    lines += [
-        "",
-        "## Holdout ranking quality before and after",
-        "",
-        "Clean: holdout pairs with no planted fault in them. All: every holdout pair.",
-        "",
-        "| model | clean pairwise acc. | clean Spearman | all pairwise acc. | all Spearman |",
-        "|---|---|---|---|---|",
-    ]
-    for key in _run_order(results):
-        h = results["holdout"][key]
-        lines.append(f"| {run_label(key)} | {fmt(h['clean_pairwise_accuracy'])} | {fmt(h['clean_spearman'])} | "
-                     f"{fmt(h['pairwise_accuracy'])} | {fmt(h['spearman'])} |")
-    lines += [
-        "",
-        f"Clean holdout pairs: {results['holdout']['baseline']['clean_pairs']}. One seed is an anecdote: "
-        "`make demo-seeds` runs several and reports mean and spread.",
-        "",
-        "## Pictures",
-        "",
+        f"- Every model is trained with {len(results['training_seeds'])} seeds ({', '.join(map(str, results['training_seeds']))})"
+        " and its accuracy averaged; TracIn reads the first baseline.",
+        "", "## Where the planted faults landed", "", *_fault_rows(results), "",
+        "## Detection: which planted training faults each list caught", "",
+        "Precision counts a listed fault of any kind as right. The suggested angle is where the recording's score "
+        "lands among the angles (see the list's `# tracin:` notes and the relabel file beside it).", "",
+        *_detection_rows(results), "", "Caught, by kind of fault:", "", *_kind_rows(results), "",
+        "## Holdout ranking quality before and after", "",
+        "Clean: holdout pairs with no planted fault in them. All: every holdout pair.", "",
+        *_holdout_rows(results), "",
+        f"Clean holdout pairs: {results['holdout']['baseline']['clean_pairs']:.0f}. One seed is an anecdote: "
+        "`make demo-seeds` runs several and reports means with 95% intervals.", "",
+        "## Review sheet and pictures", "",
+        f"- [`{review}`]({review}): every recording on the tutorial's list, why, its scores, its suggested angle, its "
+        "WAV, and its spectrogram beside a typical one of its angle.",
+        "- `excluded_recordings.png`: the tutorial's list among all training recordings.",
         "- `holdout_accuracy.png`: clean-holdout accuracy of every retrain.",
-        "- `self_influence.png`: training recordings by self-influence, planted faults in colour.",
-        "- `excluded_recordings.png`: the list's recordings, their influence and angles.",
-        f"- training curves: `data/checkpoints/<run>/training_curves.png` (runs: {', '.join(sorted(results['runs']))}).",
-        "",
-        "![holdout](holdout_accuracy.png)",
-        "",
-        "![self-influence](self_influence.png)",
-        "",
-        "## Time",
-        "",
-        "| step | seconds |",
-        "|---|---|",
-        *[f"| {k} | {v} |" for k, v in results["step_seconds"].items()],
-        f"| **all** | {results['seconds']} |",
-        "",
+        "", "![holdout](holdout_accuracy.png)", "", "![excluded](excluded_recordings.png)", "",
+        "## Time", "", "| step | seconds |", "|---|---|",
+        *[f"| {k} | {v} |" for k, v in results["step_seconds"].items()], f"| **all** | {results['seconds']} |", "",
     ]
     write_text_atomic(seed_dir / "report.md", "\n".join(lines))

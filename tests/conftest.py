@@ -5,7 +5,7 @@ a busy 2-core machine can be a hundred times slower. Subprocesses inherit the va
 
 Fixtures shared by several test files live here, once: `data_root` (demo WAVs), `baseline`
 (a run trained on them by train.py), `make_data`, `cli` (a script's main() as the shell
-runs it), `one_error_line`, `hand_matrix` (the 5 x 4 influence matrix worked by hand), and
+runs it), `one_error_line`, `scored` (influence files of known answer), and
 `tiny_checkpoints` (a tiny ranker and three seeded states for the TracIn tests).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 from datasets.demo_data import DemoDataConfig, generate
 from models import SimpleCNNAudioRanker
 from utils.cli import run_cli
-from utils.constants import DEFAULT_ANGLES
+from utils.constants import DEFAULT_ANGLES, angle_of
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -115,46 +115,72 @@ def one_error_line() -> Callable[..., str]:
     return check
 
 
-@dataclass(frozen=True)
-class HandMatrix:
-    """Five training recordings A..E (angles 0..144), four validation pairs, five training pairs.
+ANGLES4 = (0, 36, 72, 108)
 
-    Threshold -1, min-occurrences 2:
-      p0 (A,B) occ 3 mean -1.5   p1 (A,C) occ 2 mean -1.5   p2 (B,D) occ 2 mean 0.25
-      p3 (C,D) occ 1 (not harmful)   p4 (D,E) occ 2 mean -0.75
-    Ranking: p0, p1, p4, p2. Harmful pairs per recording: A 2, B 2, C 1, D 2, E 1; sums of
-    below-threshold scores: A -12, B -10, D -7, C -6, E -3. The list is [A, D, B] (one
-    recording per pair) or [A, B, C, D, E] (both recordings).
+
+@dataclass(frozen=True)
+class Scored:
+    """Influence files of known answer, for the generate tests (no training needed).
+
+    Training: 16 recordings, 4 takes at each of 0, 36, 72, 108 degrees (`ids`, sorted);
+    validation: 8 recordings (2 takes each); every cross-angle pair of each. Scores are set
+    by hand on the standardised scale:
+      - every training pair of `hub` (plastic_deg036_500hz_01) has six scores of -5 (harmful),
+        and so do the two clean pairs (deg000_02, deg072_02) and (deg000_03, deg108_03):
+        `pairs` lists the hub alone (12 harmful pairs against 1 or 2 for the others);
+      - `misfit` (plastic_deg000_500hz_01) scores like 108 degrees at every checkpoint:
+        `misfit` lists it, suggested angle 108;
+      - `own` (plastic_deg072_500hz_03) has six recording-level scores of -5: `recordings` lists it;
+      - `loud` (plastic_deg108_500hz_02) has self-influence 10 (the others about 1).
+    `combined` lists hub and misfit.
     """
 
     ids: tuple[str, ...]
     val_ids: tuple[str, ...]
-    val_pairs: tuple[tuple[str, str], ...]
-    pairs: tuple[tuple[str, str], ...]
-    influence: np.ndarray
+    hub: str = "plastic_deg036_500hz_01"
+    misfit: str = "plastic_deg000_500hz_01"
+    own: str = "plastic_deg072_500hz_03"
+    loud: str = "plastic_deg108_500hz_02"
+
+    def data(self, info: dict | None = None):
+        from influence.io import InfluenceData, angles_of
+
+        sample_ids = sorted(self.ids + self.val_ids)
+        index = {s: i for i, s in enumerate(sample_ids)}
+        angles = angles_of(sample_ids)
+        train = [(a, b) for i, a in enumerate(self.ids) for b in self.ids[i + 1:] if angles_of([a]) != angles_of([b])]
+        val = [(a, b) for i, a in enumerate(self.val_ids) for b in self.val_ids[i + 1:] if angles_of([a]) != angles_of([b])]
+        bad = {("plastic_deg000_500hz_02", "plastic_deg072_500hz_02"), ("plastic_deg000_500hz_03", "plastic_deg108_500hz_03")}
+        harmful = [self.hub in pair or pair in bad for pair in train]
+        k, Q = 6, len(val)
+        pair_low = np.where(np.asarray(harmful)[:, None], -5.0, 0.0) * np.ones((len(train), k))
+        rec_low = np.zeros((len(self.ids), k))
+        rec_low[self.ids.index(self.own)] = -5.0
+        scores = np.asarray([angle_of(s) / 36.0 for s in self.ids])
+        scores[self.ids.index(self.misfit)] = 3.0  # lands among the 108-degree recordings
+        scores = scores + np.linspace(-0.05, 0.05, len(self.ids))
+        self_infl = 1.0 + np.linspace(-0.1, 0.1, len(self.ids))
+        self_infl[self.ids.index(self.loud)] = 10.0
+        return InfluenceData(
+            sample_ids=sample_ids, angles=angles,
+            train_pairs=np.asarray([[index[a], index[b]] for a, b in train]),
+            val_pairs=np.asarray([[index[a], index[b]] for a, b in val]),
+            recordings=np.asarray([index[s] for s in self.ids]),
+            pair_low_z=pair_low, pair_low_idx=np.tile(np.arange(k), (len(train), 1)),
+            pair_mean_z=np.where(harmful, -2.0, 0.3),
+            rec_low_z=rec_low, rec_low_idx=np.tile(np.arange(k), (len(self.ids), 1)),
+            rec_mean_z=rec_low.mean(axis=1) * k / Q, rec_total=np.zeros(len(self.ids)),
+            rec_self_influence=self_infl, checkpoint_scores=np.stack([scores] * 4),
+            checkpoint_epochs=np.arange(1, 5), info=dict(info or {"seed": 3, "loss_type": "standard"}),
+        )
 
 
 @pytest.fixture(scope="session")
-def hand_matrix() -> HandMatrix:
-    a, b, c, d, e = (f"plastic_deg{angle:03d}_500hz_01" for angle in (0, 36, 72, 108, 144))
-    val_ids = tuple(f"plastic_deg{angle:03d}_500hz_02" for angle in (0, 36, 72, 108, 144))
-    influence = np.array(
-        [
-            [-2.0, -2.0, -2.0, 0.0],
-            [-3.0, -3.0, 0.0, 0.0],
-            [-2.0, -2.0, 0.0, 5.0],
-            [-5.0, 0.0, 0.0, 0.0],
-            [-1.5, -1.5, 0.0, 0.0],
-        ]
-    )
-    influence.setflags(write=False)
-    return HandMatrix(
-        ids=(a, b, c, d, e),
-        val_ids=val_ids,
-        val_pairs=tuple(zip(val_ids[:-1], val_ids[1:])),
-        pairs=((a, b), (a, c), (b, d), (c, d), (d, e)),
-        influence=influence,
-    )
+def scored() -> Scored:
+    def ids(takes):
+        return tuple(f"plastic_deg{a:03d}_500hz_{t:02d}" for a in ANGLES4 for t in takes)
+
+    return Scored(ids=ids((1, 2, 3, 4)), val_ids=ids((5, 6)))
 
 
 @dataclass(frozen=True)

@@ -5,33 +5,29 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import generate_tracin_exclusions as gen
-from influence.io import InfluenceData, save_influence
+from influence.io import save_influence
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture()
-def updated_metadata(tmp_path) -> Path:
-    """A sample metadata file after `generate_tracin_exclusions.py --update-metadata` (3 recordings excluded)."""
-    train = [f"plastic_deg{a:03d}_500hz_01" for a in (0, 36, 72, 108)]
-    val = [f"plastic_deg{a:03d}_500hz_02" for a in (0, 72, 144)]
+def updated_metadata(tmp_path, scored) -> Path:
+    """A sample metadata file after `generate_tracin_exclusions.py --update-metadata` (2 recordings excluded)."""
     meta_dir = tmp_path / "metadata"
     meta_dir.mkdir()
-    records = {sid: {"id": sid, "angle": int(sid[11:14]), "excluded": False, "notes": ""} for sid in train + val}
+    records = {sid: {"id": sid, "angle": int(sid[11:14]), "excluded": False, "notes": ""}
+               for sid in scored.ids + scored.val_ids}
     (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records))
-    pairs = [(train[i], train[j]) for i in range(4) for j in range(i + 1, 4)]
-    influence = np.array([[-4.0, -5.0], [-3.0, 1.0], [0.0, 0.0], [-6.0, -6.0], [1.0, 2.0], [0.5, 0.0]])
     influence_file = meta_dir / "plastic_500hz_influence_metadata.json"
-    save_influence(influence_file, InfluenceData(pairs, [(val[0], val[1]), (val[1], val[2])], influence))
-    argv = ["--metadata-file", str(influence_file), "--threshold", "-2", "--min-occurrences", "2",
+    save_influence(influence_file, scored.data())
+    argv = ["--metadata-file", str(influence_file), "--threshold", "-3.0", "--min-occurrences", "5",
             "--consider-both-samples", "--update-metadata"]
     assert gen.main(argv) == 0  # conftest detaches the logging it sets up
     path = meta_dir / "plastic_500hz_metadata.json"
-    assert sum(1 for r in json.loads(path.read_text()).values() if r["excluded"]) == 3
+    assert sum(1 for r in json.loads(path.read_text()).values() if r["excluded"]) == 2
     return path
 
 
@@ -75,8 +71,10 @@ def test_tutorial_one_liner_lists_the_excluded_records(updated_metadata):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     listed = json.loads(r.stdout)
-    assert len(listed) == 3
+    assert len(listed) == 2
     for record in listed:
         info = record["tracin_info"]
-        assert set(info) >= {"exclusion_date", "negative_occurrences", "average_influence", "affected_test_samples"}
-        assert info["average_influence"] < 0 and record["notes"].startswith("Excluded by TracIn")
+        assert set(info) >= {"exclusion_date", "negative_occurrences", "average_influence", "affected_test_samples",
+                             "suggested_angle"}
+        assert isinstance(info["average_influence"], float) and record["notes"].startswith("Excluded by TracIn")
+    assert {r["tracin_info"]["rule"] for r in listed} == {"pairs", "misfit"}

@@ -1,128 +1,130 @@
-"""The exclusion rules on the 5 x 4 matrix of conftest.py (`hand_matrix`), with answers worked out by hand.
-
-Recordings A..E are the matrix's training recordings, in id order; see `HandMatrix` for the
-ranking the rules must find."""
+"""The exclusion rules on small inputs with answers worked out by hand."""
 import numpy as np
 import pytest
 
-from exclusion.rules import (
-    rank_harmful_pairs,
-    select_by_pairs,
-    select_by_recordings,
-    select_by_self_influence,
-    select_exclusions,
-)
-from influence.io import sum_pairs_by_recording
+from exclusion.misfit import misfit
+from exclusion.rules import LowScores, RuleInputs, rank_harmful_pairs, select_exclusions
 from influence.stats import MAD_SCALE
 
-
-def test_rank_harmful_pairs_orders_by_occurrences_then_mean(hand_matrix):
-    ranked = rank_harmful_pairs(hand_matrix.influence, -1.0, 2)
-    assert ranked.index.tolist() == [0, 1, 4, 2]
-    assert ranked.occurrences.tolist() == [3, 2, 2, 2]
-    assert ranked.mean.tolist() == [-1.5, -1.5, -0.75, 0.25]
-    assert ranked.below_sum.tolist() == [-6.0, -6.0, -3.0, -4.0]
+N = 12
+IDS = [f"r{k:02d}" for k in range(N)]
+PAIRS = np.array([(a, b) for a in range(N) for b in range(a + 1, N)])
+HARMFUL = {tuple(p) for p in PAIRS.tolist() if 0 in p} | {(1, 2), (3, 4)}
 
 
-def test_pairs_one_recording_per_pair_with_tie_rule(hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    sel = select_by_pairs(pairs, influence, -1.0, 2, None)
-    # p0: A and B both in 2 harmful pairs; A's sum -12 < B's -10 -> A. p1: A already listed.
-    # p4: D (2 pairs) over E (1). p2: B and D tie on count; B -10 < D -7 -> B.
-    assert sel.ids == [A, D, B]
-    assert sel.qualifying == 4
-    a = sel.exclusions[0]
-    assert a.harmful_pairs == 2
-    assert a.negative_occurrences == 3  # validation pairs 0, 1, 2
-    assert a.affected.tolist() == [0, 1, 2]
-    assert a.average_influence == pytest.approx(-12.0 / 5)
-    d = sel.exclusions[1]
-    assert d.affected.tolist() == [0, 1] and d.average_influence == pytest.approx(-7.0 / 4)
+def low_scores(harmful: set, rows: np.ndarray = PAIRS, k: int = 6) -> LowScores:
+    """Harmful rows have six kept scores of -5 (mean -2), the others six of 0 (mean 0.5)."""
+    low = np.array([[-5.0] * k if tuple(p) in harmful else [0.0] * k for p in rows.tolist()])
+    mean = np.array([-2.0 if tuple(p) in harmful else 0.5 for p in rows.tolist()])
+    return LowScores(low, np.tile(np.arange(k), (len(rows), 1)), mean, columns=40)
 
 
-def test_pairs_tie_on_count_and_sum_goes_to_smaller_id():
-    sel = select_by_pairs([("rec_b", "rec_a")], np.array([[-2.0, -2.0]]), -1.0, 1, None)
-    assert sel.ids == ["rec_a"]
+def inputs(harmful=HARMFUL, checkpoint_scores=None, angles=None) -> RuleInputs:
+    return RuleInputs(
+        recording_ids=IDS,
+        angles=np.zeros(N) if angles is None else np.asarray(angles, dtype=float),
+        train_pairs=PAIRS,
+        pair_scores=low_scores(harmful),
+        recording_scores=LowScores(np.zeros((N, 3)), np.zeros((N, 3), dtype=int), np.zeros(N), 40),
+        self_influence=np.array([1.0, 1.1, 0.9, 1.0, 1.2, 0.8, 1.0, 1.0, 1.05, 0.95, 1.0, 9.0]),
+        checkpoint_scores=checkpoint_scores,
+    )
 
 
-def test_pairs_max_exclusions_counts_recordings(hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    assert select_by_pairs(pairs, influence, -1.0, 2, 2).ids == [A, D]
-    assert select_by_pairs(pairs, influence, -1.0, 2, 1).ids == [A]
+def test_harmful_pairs_are_ranked_by_occurrences_then_mean():
+    scores = LowScores(np.array([[-4.0, -1.0], [-5.0, -4.0], [-6.0, -3.5], [0.0, 0.0]]), np.zeros((4, 2), dtype=int),
+                       np.array([-1.0, -0.5, -0.7, 0.0]), 10)
+    ranked = rank_harmful_pairs(scores, -3.0, 1)
+    assert ranked.index.tolist() == [2, 1, 0]  # two below -3 (mean -0.7, then -0.5), then one
+    assert ranked.occurrences.tolist() == [2, 2, 1]
+    assert ranked.below_sum.tolist() == [-9.5, -9.0, -4.0]
 
 
-def test_pairs_consider_both(hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    assert select_by_pairs(pairs, influence, -1.0, 2, None, consider_both=True).ids == [A, B, C, D, E]
-    assert select_by_pairs(pairs, influence, -1.0, 2, 3, consider_both=True).ids == [A, B, C]
-    # One slot left at p4 (D, E): only the more harmful D is added.
-    assert select_by_pairs(pairs, influence, -1.0, 2, 4, consider_both=True).ids == [A, B, C, D]
-
-
-def test_pairs_forbidden_ids_are_skipped_without_using_a_slot(hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    sel = select_by_pairs(pairs, influence, -1.0, 2, 2, forbidden={A})
-    assert sel.ids == [D, B]
-    assert sel.vetoed == [A]
-    both = select_by_pairs(pairs, influence, -1.0, 2, 2, consider_both=True, forbidden={A})
-    assert both.ids == [B, C]
-
-
-def test_pairs_nothing_qualifies(hand_matrix):
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    sel = select_by_pairs(pairs, influence, -100.0, 2, 30)
-    assert sel.ids == [] and sel.qualifying == 0
-
-
-def test_recordings_criterion(hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    ids, rec = sum_pairs_by_recording(pairs, influence)
-    # threshold -1: occurrences A 3, B 3, C 2, D 2, E 2; means A -3, B -1.25, C -2.75, D -1.75, E -0.75.
-    sel = select_by_recordings(ids, rec, -1.0, 2, None)
-    assert sel.ids == [A, B, C, D, E]
-    assert sel.exclusions[0].negative_occurrences == 3
-    assert sel.exclusions[0].average_influence == pytest.approx(-4.0)
-    assert select_by_recordings(ids, rec, -1.0, 3, None).ids == [A, B]
-    # threshold -2.5: A, B, C, D each below on 2 pairs; ranked by mean: A, C, D, B. E never.
-    assert select_by_recordings(ids, rec, -2.5, 2, None).ids == [A, C, D, B]
-    assert select_by_recordings(ids, rec, -2.5, 2, 2).ids == [A, C]
-    assert select_by_recordings(ids, rec, -2.5, 2, 2, forbidden={C}).ids == [A, D]
-
-
-def test_self_influence_criterion(hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    ids, rec = sum_pairs_by_recording(pairs, influence)
-    si = np.array([1.0, 1.2, 0.9, 1.1, 10.0])
-    # median 1.1, MAD 0.1 -> cut 1.1 + 3 * 1.4826 * 0.1; only E is above it.
-    sel = select_by_self_influence(ids, si, rec, 30)
-    assert sel.cut == pytest.approx(1.1 + 3 * MAD_SCALE * 0.1)
-    assert sel.ids == [E]
+def test_explaining_away_lists_the_hub_and_not_its_partners():
+    # Harmful-pair counts: r00 11, r01..r04 2, r05..r11 1 -> median 1, MAD 0 (floored to 1 pair):
+    # r00 is (11 - 1) / 1.4826 = 6.7 robust SD out; once its pairs are explained, r01..r04 have 1 each.
+    sel = select_exclusions("pairs", inputs(), -3.0, 5, 30, consider_both=True)
+    assert sel.ids == ["r00"]
+    assert sel.qualifying == 13
     e = sel.exclusions[0]
-    assert e.self_influence == 10.0
-    assert e.affected.tolist() == [0, 1] and e.negative_occurrences == 2
-    assert e.average_influence == pytest.approx(-0.75)
-    two = select_by_self_influence(ids, np.array([1.0, 1.0, 1.0, 8.0, 9.0]), rec, 1)
-    assert two.ids == [E] and two.qualifying == 2
+    assert e.harmful_pairs == 11 and e.rule == "pairs"
+    assert e.evidence == pytest.approx(10 / MAD_SCALE)
+    assert e.negative_occurrences == 6 and e.average_influence == -5.0  # kept scores below -3 fall on pairs 0..5
+    assert sel.evidence["pairs"][0] == pytest.approx(10 / MAD_SCALE)
+    # Without --consider-both-samples each harmful pair counts for its more harmful recording:
+    # r00 gets 11, (r01, r02) goes to r01 (tie on count and sum: the smaller id), (r03, r04) to r03.
+    assert select_exclusions("pairs", inputs(), -3.0, 5, 30).ids == ["r00"]
 
 
-def test_self_influence_needs_values(hand_matrix):
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
-    ids, rec = sum_pairs_by_recording(pairs, influence)
-    with pytest.raises(ValueError, match="self-influence"):
-        select_exclusions("self-influence", pairs, influence, ids, rec, None, None, 2, 30)
-    with pytest.raises(ValueError, match="unknown criterion"):
-        select_exclusions("nope", pairs, influence, ids, rec, None, -1.0, 2, 30)
+def test_a_second_bad_recording_and_the_cap_and_forbidden_ids():
+    harmful = HARMFUL | {tuple(p) for p in PAIRS.tolist() if 11 in p}
+    assert select_exclusions("pairs", inputs(harmful), -3.0, 5, 30, consider_both=True).ids == ["r00", "r11"]
+    assert select_exclusions("pairs", inputs(harmful), -3.0, 5, 1, consider_both=True).ids == ["r00"]
+    # A recording commented out by hand is never listed and still explains its pairs away.
+    sel = select_exclusions("pairs", inputs(harmful), -3.0, 5, 30, consider_both=True, forbidden={"r00"})
+    assert sel.ids == ["r11"] and sel.vetoed == ["r00"]
 
 
-def test_parameters_are_checked(hand_matrix):
-    pairs, influence = hand_matrix.pairs, hand_matrix.influence
+def test_nothing_qualifies_and_min_occurrences_beyond_the_kept_scores():
+    nothing = select_exclusions("pairs", inputs(), -100.0, 5, 30, consider_both=True)
+    assert nothing.ids == [] and nothing.qualifying == 0
+    with pytest.raises(ValueError, match="--keep-lowest 7"):
+        select_exclusions("pairs", inputs(), -3.0, 7, 30)
     with pytest.raises(ValueError, match="min-occurrences"):
-        select_by_pairs(pairs, influence, -1.0, 0, 30)
-    with pytest.raises(ValueError, match="max-exclusions"):
-        select_by_pairs(pairs, influence, -1.0, 1, 0)
+        select_exclusions("pairs", inputs(), -3.0, 0, 30)
+
+
+MISFIT_ANGLES = [0] * 6 + [36] * 6
+# r03 is stored at 0 but scores like the 36-degree recordings; everyone else sits at their angle.
+ROW = [0.0, 0.1, -0.1, 3.0, 0.05, -0.05, 3.0, 3.1, 2.9, 3.05, 2.95, 3.0]
+MISFIT_SCORES = np.array([ROW] * 3)
+
+
+def test_misfit_and_suggested_angle_by_hand():
+    result = misfit(MISFIT_SCORES, MISFIT_ANGLES)
+    # Leave-one-out medians: r03 against (0, 0.1, -0.1, 0.05, -0.05) -> 0.0, gap 3.0;
+    # r00 against (0.1, -0.1, 3.0, 0.05, -0.05) -> 0.05, gap 0.05.
+    assert result.suggested_angle.tolist() == [0, 0, 0, 36, 0, 0] + [36] * 6
+    assert np.argmax(result.z) == 3 and result.z[3] > 10
+    assert result.lands_at.shape == (3, 12)
+
+
+def test_misfit_votes_over_the_first_half_of_the_checkpoints():
+    fitted = list(ROW)
+    fitted[3] = 0.02
+    scores = np.array([ROW] * 2 + [fitted] * 3)
+    # r03 lands at 36 in checkpoints 1-2 and at 0 in 3-5 (the model fitted its label); the first three vote 36, 36, 0.
+    assert misfit(scores, MISFIT_ANGLES).suggested_angle[3] == 36
+
+
+def test_criteria_misfit_self_influence_and_combined():
+    data = inputs(checkpoint_scores=MISFIT_SCORES, angles=MISFIT_ANGLES)
+    assert select_exclusions("misfit", data, -3.0, 5, 30).ids == ["r03"]
+    # Self-influence: r11's 9.0 is far above median 1.0 + 3 x 1.4826 x MAD 0.05.
+    si = select_exclusions("self-influence", data, -3.0, 5, 30)
+    assert si.ids == ["r11"] and si.cut == pytest.approx(1.0 + 3 * MAD_SCALE * 0.05)
+    combined = select_exclusions("combined", data, -3.0, 5, 30, consider_both=True)
+    assert sorted(combined.ids) == ["r00", "r03"]
+    rules = {e.sample_id: e.rule for e in combined.exclusions}
+    assert rules == {"r00": "pairs", "r03": "misfit"}
+    assert {e.sample_id: e.suggested_angle for e in combined.exclusions} == {"r00": 0, "r03": 36}
+    both = select_exclusions("combined", inputs(HARMFUL | {tuple(p) for p in PAIRS.tolist() if 3 in p},
+                                                MISFIT_SCORES, MISFIT_ANGLES), -3.0, 5, 30, consider_both=True)
+    assert both.exclusions[0].sample_id == "r03" and both.exclusions[0].rule == "pairs+misfit"  # both parts come first
+    with pytest.raises(ValueError, match="scores at each checkpoint"):
+        select_exclusions("misfit", inputs(), -3.0, 5, 30)
+
+
+def test_low_scores_from_a_matrix():
+    scores = LowScores.from_matrix(np.array([[3.0, -1.0, 2.0], [0.0, 0.0, -4.0]]))
+    assert scores.low.tolist() == [[-1.0, 2.0, 3.0], [-4.0, 0.0, 0.0]]
+    assert scores.index.tolist() == [[1, 2, 0], [2, 0, 1]]
+    assert scores.occurrences(0.5).tolist() == [1, 3]
+    assert scores.mean.tolist() == [pytest.approx(4 / 3), pytest.approx(-4 / 3)]
+
+
+def test_the_last_training_recording_of_an_angle_stays():
+    # Angles: r00 alone at 36 degrees; the hub r00 would empty its angle, so it stays (and says so).
+    data = inputs(angles=[36] + [0] * (N - 1))
+    sel = select_exclusions("pairs", data, -3.0, 5, 30, consider_both=True)
+    assert sel.ids == [] and sel.kept_for_angle == ["r00"]

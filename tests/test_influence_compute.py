@@ -86,12 +86,14 @@ def test_writes_nested_json_matrix_and_run_file(run):
         assert all(isinstance(v, float) for v in row.values())
 
     data = load_influence(json_path)
-    assert data.train_pairs == expected_train
-    assert data.val_pairs == expected_val
+    assert data.pair_ids(data.train_pairs) == [f"{a}_{b}" for a, b in expected_train]
+    assert data.val_pair_ids == [f"{a}_{b}" for a, b in expected_val]
+    # The nested JSON holds the standardised scores; the npz keeps the raw TracIn beside them.
     dense = np.array([[nested[f"{a}_{b}"][k] for k in val_keys] for a, b in expected_train])
-    np.testing.assert_array_equal(data.influence, dense)
-    assert np.any(data.influence != 0)
+    np.testing.assert_allclose(data.influence_z, dense, rtol=1e-6)
+    assert np.any(data.influence != 0) and not np.allclose(data.influence, data.influence_z)
     assert data.recording_ids == train_ids
+    assert data.checkpoint_scores.shape == (3, len(train_ids)) and data.checkpoint_epochs.tolist() == [1, 2, 3]
 
     assert recorded_data_root(json_path) == run["meta"].parent.resolve()  # for the next step
     info = json.loads((meta / "plastic_500hz_influence_run.json").read_text())
@@ -101,7 +103,7 @@ def test_writes_nested_json_matrix_and_run_file(run):
         assert c["eta"] == load_ckpt(run["dir"] / f"{PREFIX}_{c['epoch']}.pt")["learning_rate"]
     etas = [c["eta"] for c in info["checkpoints"]]
     assert etas[0] > etas[1] > etas[2]  # the cosine schedule, in epoch order
-    assert info["loss_type"] == "standard"
+    assert info["loss_type"] == "standard" and info["measurement"] == "margin" and "robust z" in info["scale"]
 
     records = json.loads((meta / "plastic_500hz_metadata.json").read_text())
     assert len(records) == 24
@@ -109,7 +111,7 @@ def test_writes_nested_json_matrix_and_run_file(run):
         if sid in train_ids:
             assert record[K_SPLIT] == "train"
             k = train_ids.index(sid)
-            assert record[K_SELF_INFLUENCE] == pytest.approx(data.recording_self_influence[k], rel=1e-12)
+            assert record[K_SELF_INFLUENCE] == pytest.approx(data.rec_self_influence[k], rel=1e-12)
             assert record[K_SELF_INFLUENCE] > 0
         else:
             assert K_SELF_INFLUENCE not in record, sid
@@ -118,17 +120,19 @@ def test_writes_nested_json_matrix_and_run_file(run):
 
 
 def test_scores_match_a_plain_autograd_loop(run, data_root):
-    """TracIn(p, q) = sum_c eta_c <grad l_p, grad l_q>, and self(p) = sum_c eta_c |grad l_p|^2."""
+    """TracIn(p, q) = sum_c eta_c <grad l_p, grad L_q>, and self(p) = sum_c eta_c |grad l_p|^2, with the trained
+    margin loss l on the training side and the default measurement, the margin L = -y s, on the validation side."""
     data = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json")
     ds = AudioSpectrumDataset(DatasetConfig(data_root=data_root, use_cache=True), progress=False, register=False)
     specs = ds.spectrograms.double()
     checkpoints = [load_ckpt(run["dir"] / f"{PREFIX}_{e}.pt") for e in (1, 2, 3)]
 
-    def pair_grad(model, a: str, b: str, margin: float = 1.0) -> torch.Tensor:
+    def pair_grad(model, a: str, b: str, measurement: bool = False, margin: float = 1.0) -> torch.Tensor:
         x = specs[[ds.index_of[a], ds.index_of[b]]]
         y = 1.0 if angle_of(a) > angle_of(b) else -1.0
         scores = model(x)
-        loss = torch.relu(margin - y * (scores[0] - scores[1]))
+        s = scores[0] - scores[1]
+        loss = -y * s if measurement else torch.relu(margin - y * s)
         grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
         return torch.cat([(g if g is not None else torch.zeros_like(p)).ravel()
                           for g, p in zip(grads, model.parameters())])
@@ -136,6 +140,7 @@ def test_scores_match_a_plain_autograd_loop(run, data_root):
     rng = np.random.default_rng(0)
     cells = [(int(p), int(q)) for p, q in zip(rng.integers(0, len(data.train_pairs), 4),
                                               rng.integers(0, len(data.val_pairs), 4))]
+    ids = data.sample_ids
     expected = np.zeros(len(cells))
     expected_self = np.zeros(len(cells))
     for ck in checkpoints:
@@ -143,12 +148,12 @@ def test_scores_match_a_plain_autograd_loop(run, data_root):
         model.load_state_dict(ck["model_state"])
         model.eval()
         for n, (p, q) in enumerate(cells):
-            gp = pair_grad(model, *data.train_pairs[p])
-            gq = pair_grad(model, *data.val_pairs[q])
+            gp = pair_grad(model, *(ids[i] for i in data.train_pairs[p]))
+            gq = pair_grad(model, *(ids[i] for i in data.val_pairs[q]), measurement=True)
             expected[n] += ck["learning_rate"] * float(gp @ gq)
             expected_self[n] += ck["learning_rate"] * float(gp @ gp)
     got = np.array([data.influence[p, q] for p, q in cells])
-    got_self = np.array([data.train_pair_self_influence[p] for p, _ in cells])
+    got_self = np.array([data.pair_self_influence[p] for p, _ in cells])
     scale = np.abs(data.influence).max()
     np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4 * scale)
     np.testing.assert_allclose(got_self, expected_self, rtol=1e-3, atol=1e-4 * np.abs(got_self).max())
@@ -171,11 +176,11 @@ def test_checkpoints_in_epoch_order_and_batch_size_does_not_matter(data_root, tm
         results[batch] = (load_influence(meta / "plastic_500hz_influence_metadata.json"),
                           json.loads((meta / "plastic_500hz_metadata.json").read_text()))
     (d1, m1), (d16, m16) = results[1], results[16]
-    assert d1.train_pairs == d16.train_pairs and d1.val_pairs == d16.val_pairs
+    assert np.array_equal(d1.train_pairs, d16.train_pairs) and np.array_equal(d1.val_pairs, d16.val_pairs)
     scale = np.abs(d1.influence).max()
     assert scale > 0
     np.testing.assert_allclose(d1.influence, d16.influence, rtol=1e-5, atol=1e-6 * scale)
-    np.testing.assert_allclose(d1.recording_self_influence, d16.recording_self_influence, rtol=1e-5)
+    np.testing.assert_allclose(d1.rec_self_influence, d16.rec_self_influence, rtol=1e-5)
     train_ids = d1.recording_ids
     np.testing.assert_allclose([m1[s][K_SELF_INFLUENCE] for s in train_ids],
                                [m16[s][K_SELF_INFLUENCE] for s in train_ids], rtol=1e-5)
@@ -223,11 +228,34 @@ def test_a_copied_data_folder_is_the_one_written(run, data_root, tmp_path, cli):
 
 
 def test_matrix_streams_through_a_scratch_file_that_is_removed(run, tmp_path):
-    """Small row blocks (the memory bound) give the same scores; the scratch map is gone after."""
+    """A tiny memory budget (one row per block) gives the same scores; the scratch maps are gone after."""
     meta = tmp_path / "meta"
     cfg = InfluenceConfig(frequency="500hz", material="plastic", checkpoint_dir=run["dir"],
-                          metadata_dir=meta, block_rows=3, device="cpu", progress=False)
+                          metadata_dir=meta, memory_mb=1, device="cpu", progress=False)
     data, _ = compute_influence(cfg)
-    reference = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json").influence
-    assert np.allclose(np.asarray(data.influence), reference, rtol=1e-6, atol=1e-12)
+    reference = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json")
+    assert np.allclose(np.asarray(data.influence), reference.influence, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(data.pair_low_z, reference.pair_low_z, rtol=1e-5, atol=1e-5)
     assert not list(meta.glob(".influence-scratch*"))
+
+
+def test_large_runs_keep_summaries_only_and_sample_validation_pairs(run, tmp_path, cli):
+    """Without the dense matrix the npz keeps each pair's lowest scores, the same as the dense run's;
+    above --max-cells the pair scores count on a seeded sample of the validation pairs."""
+    meta = tmp_path / "meta"
+    code, out, err = cli(cti, base_args(run["dir"], "--metadata-dir", str(meta), "--no-dense"))
+    assert code == 0, err
+    small = load_influence(meta / "plastic_500hz_influence_metadata.json")
+    full = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json")
+    assert small.influence is None and small.influence_z is None
+    np.testing.assert_allclose(small.pair_low_z, full.pair_low_z, rtol=1e-5, atol=1e-5)
+    assert "nested JSON: harmful pairs only" in out
+    sampled = tmp_path / "sampled"
+    code, out, err = cli(cti, base_args(run["dir"], "--metadata-dir", str(sampled), "--max-cells", "500",
+                                        "--keep-lowest", "8"))
+    assert code == 0, err
+    info = json.loads((sampled / "plastic_500hz_influence_run.json").read_text())
+    assert info["validation_pairs_scored"] == {"scored": 10, "of": 15, "sample": True}  # 500 cells / 50 pairs
+    assert "seeded sample of 10 of 15 validation pairs" in out
+    data = load_influence(sampled / "plastic_500hz_influence_metadata.json")
+    assert len(np.unique(data.pair_low_idx)) == 10 and data.influence is None

@@ -12,46 +12,57 @@ from pipeline.multi_seed import main as multi_seed_main
 
 
 def test_demo_runs_every_step_and_reports(tmp_path):
-    cfg = DemoConfig(output_dir=tmp_path, seed=1, takes=4, mislabel=2, clip=1, epochs=3, checkpoint_interval=1,
-                     expected_fault_rate=0.2, compare_criteria=False)
+    cfg = DemoConfig(output_dir=tmp_path, seed=1, takes=4, faults=["mislabel-far=2", "clip"], epochs=3,
+                     checkpoint_interval=1, training_seeds=2, compare_criteria=False)
     results = run_demo(cfg)
     seed_dir = tmp_path / "seed_1"
     truth = json.loads((seed_dir / "truth.json").read_text())
     assert not (seed_dir / "data" / "truth.json").exists()
-    assert set(results["faults"]) == set(truth["faults"])
-    listed = [ln.strip() for ln in (seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions.txt").read_text().splitlines()
+    assert set(results["faults"]) == set(truth["faults"]) and len(truth["faults"]) == 3
+    listed = [ln.split("#")[0].strip() for ln in
+              (seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions.txt").read_text().splitlines()
               if ln.strip() and not ln.startswith("#")]
-    # Tiny data may hold no self-influence outlier: the list may be empty, never too long.
-    assert listed == results["lists"]["self-influence"] and len(listed) <= results["max_exclusions"]
+    assert listed == results["lists"]["tutorial"]
     train_ids = set(json.loads((seed_dir / "data/checkpoints/plastic_500hz_standard/run.json").read_text())["split"]["train"])
     assert set(listed) <= train_ids
     oracle = [ln for ln in (seed_dir / "controls/oracle.txt").read_text().splitlines() if not ln.startswith("#")]
     assert sorted(oracle) == sorted(s for s in truth["faults"] if s in train_ids)
-    for run in ("baseline", "tracin_self-influence", "random", "oracle"):
-        assert 0.0 <= results["holdout"][run]["clean_pairwise_accuracy"] <= 1.0
-    for run, ids in (("retrain_tracin_self-influence", listed), ("retrain_oracle", oracle)):
-        excluded = json.loads((seed_dir / f"data/checkpoints/{run}/run.json").read_text())["excluded_ids"]
-        assert excluded == sorted(ids)
+    assert results["training_seeds"] == [1, 1001]
+    for run in ("baseline", "tutorial", "default", "random", "oracle"):
+        h = results["holdout"][run]
+        assert len(h["runs"]) == 2 and 0.0 <= h["clean_pairwise_accuracy"] <= 1.0
+        assert h["clean_pairwise_accuracy"] == pytest.approx(sum(r["clean_pairwise_accuracy"] for r in h["runs"]) / 2)
+    for seed in (1, 1001):
+        excluded = json.loads((seed_dir / f"data/checkpoints/retrain_oracle_seed{seed}/run.json").read_text())
+        assert excluded["excluded_ids"] == sorted(oracle) and excluded["config"]["seed"] == seed
+    # The default rule's list, if equal to the tutorial's, is trained once and reused.
+    if sorted(results["lists"]["default"]) == sorted(listed):
+        assert results["runs"]["default"] == results["runs"]["tutorial"]
     report = (seed_dir / "report.md").read_text()
-    for heading in ("Where the planted faults landed", "Detection", "Holdout ranking quality"):
+    for heading in ("Where the planted faults landed", "Detection", "Caught, by kind of fault", "Holdout ranking quality",
+                    "plastic_500hz_tracin_exclusions_review.md"):
         assert heading in report
-    for png in ("holdout_accuracy.png", "self_influence.png", "excluded_recordings.png"):
+    assert (seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions_review.md").is_file()
+    for png in ("holdout_accuracy.png", "excluded_recordings.png"):
         assert (seed_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all("(" not in p.name and " " not in p.name for p in (seed_dir / "logs").iterdir())
 
     # Aggregation across seeds (the same seed twice is enough to check the arithmetic).
     lines, summary = aggregate([results, results])
-    recall = results["detection"]["self-influence"]["mislabeled_recall"]
-    # The mean of one value twice is that value; NaN (no mislabeled take in the training split) stays NaN.
-    assert summary["mislabeled_recall_mean"] == pytest.approx(recall, nan_ok=True)
-    assert summary["seeds"] == [1, 1] and summary["criterion"] == "self-influence"
-    assert any("± 0.000" in ln for ln in lines)
+    d = results["detection"]["tutorial"]
+    pooled = summary["detection"]["tutorial"]
+    assert pooled["mislabels"] == [2 * d["caught_mislabeled"], 2 * d["mislabeled_in_train"]]
+    gain = results["holdout"]["tutorial"]["clean_pairwise_accuracy"] - results["holdout"]["baseline"]["clean_pairwise_accuracy"]
+    assert summary["gains"]["tutorial"]["mean"] == pytest.approx(gain) and summary["gains"]["tutorial"]["ci95"] == 0.0
+    assert summary["seeds"] == [1, 1]
+    assert any(line.startswith("- The default rule") for line in lines)
     assert multi_seed_main(["--seeds", "1", "--output-dir", str(tmp_path), "--from-results"]) == 0
-    assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_accuracy.png").exists()
+    assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_gains.png").exists()
 
 
 def test_failed_step_is_one_line(tmp_path, capsys):
-    # Too few takes for 5 planted faults of 2 kinds in 6 x 1 recordings: the generator refuses.
-    code = main(["--output-dir", str(tmp_path), "--takes", "1", "--mislabel", "6", "--clip", "2", "--no-compare"])
+    # Too many faults for 6 x 1 recordings: the generator refuses.
+    code = main(["--output-dir", str(tmp_path), "--takes", "1", "--faults", "mislabel-far=6", "clip=2", "--no-compare"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "generate recordings" in err[0]
     assert Path(err[0].split("[log: ")[1].rstrip("]")).exists()

@@ -1,7 +1,8 @@
-"""generate_tracin_exclusions.py end to end on real files in tmp_path, with hand-worked answers.
+"""generate_tracin_exclusions.py end to end on real files in tmp_path, with answers known by construction.
 
-The matrix is conftest's `hand_matrix` (recordings A..E): threshold -1 and min-occurrences 2
-give the list [A, D, B] (one recording per pair) or [A, B, C, D, E] (both recordings).
+The influence files are conftest's `scored`: the default rule (`combined`) lists the recording
+whose score lands among another angle's (`scored.misfit`, suggested angle 108) and the one in
+unusually many harmful pairs (`scored.hub`); `pairs` lists the hub alone.
 """
 import contextlib
 import json
@@ -10,41 +11,34 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
-from influence.io import InfluenceData, save_influence
-from influence.stats import suggest_threshold
+from influence.io import save_influence
 from utils.backups import list_backups
 from utils.constants import angle_of, matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
-TUTORIAL = ("--threshold", "-1", "--min-occurrences", "2", "--max-exclusions", "30", "--verbose", "--update-metadata")
+TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",
+            "--verbose", "--update-metadata")
 
 
 @pytest.fixture
-def make_root(hand_matrix):
-    """`make_root(folder, self_influence=False)`: folder/metadata with the sample metadata (with a
-    user key) and the influence file + matrix of the hand-worked matrix."""
+def make_root(scored):
+    """`make_root(folder)`: folder/metadata with the sample metadata (with a user key) and the influence files."""
 
-    def make(folder: Path, self_influence: bool = False) -> Path:
+    def make(folder: Path) -> Path:
         meta_dir = folder / "metadata"
         meta_dir.mkdir(parents=True)
         records = {}
-        for sid in hand_matrix.ids + hand_matrix.val_ids:
+        for sid in scored.ids + scored.val_ids:
             angle = angle_of(sid)
             records[sid] = {"id": sid, "file_path": f"deg{angle:03d}/plastic/{sid}.wav", "angle": angle,
                             "material": "plastic", "frequency": "500hz", "seq_num": 1, "excluded": False,
                             "notes": "", "listened": "yes"}
         (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records, indent=2))
-        data = InfluenceData(hand_matrix.pairs, hand_matrix.val_pairs, hand_matrix.influence,
-                             info={"seed": 3, "loss_type": "standard"})
-        if self_influence:
-            data.recording_ids = list(hand_matrix.ids)
-            data.recording_self_influence = np.array([1.0, 1.2, 0.9, 1.1, 10.0])
-        save_influence(meta_dir / "plastic_500hz_influence_metadata.json", data)
+        save_influence(meta_dir / "plastic_500hz_influence_metadata.json", scored.data())
         return folder
 
     return make
@@ -68,70 +62,57 @@ def list_file(root: Path) -> Path:
     return root / "exclusions" / "plastic_500hz_tracin_exclusions.txt"
 
 
-def test_tutorial_flags_pairs_rule(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    val_keys = [f"{a}_{b}" for a, b in hand_matrix.val_pairs]
+def test_the_tutorials_command(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
     out_file = tmp_path / "lists" / "mine.txt"
     code, out, _ = run(root, "--output-file", str(out_file), *TUTORIAL)
     assert code == 0
-    assert load_exclusions(out_file).ids == [A, D, B]
+    assert load_exclusions(out_file).ids == [scored.misfit, scored.hub]
     text = out_file.read_text()
-    for expected in ("written 2", str(influence_file(root).resolve()), "criterion: pairs", "threshold: -1",
-                     "min-occurrences: 2", "max-exclusions: 30", "consider-both-samples: no", 'run seed: 3'):
+    for expected in ("written 2", str(influence_file(root).resolve()), "criterion: combined", "threshold: -3 (robust z)",
+                     "min-occurrences: 5", "max-exclusions: 30", "consider-both-samples: yes", "run seed: 3",
+                     f"{scored.misfit}  # tracin: misfit; suggested angle 108", f"{scored.hub}  # tracin: pairs"):
         assert expected in text
-    assert all(line.startswith("# ") for line in text.splitlines()[: text.splitlines().index(A)])
+    assert "its score lands among the 108 degree recordings" in out  # --verbose says why
+    relabel = out_file.with_name("mine_relabel.txt")
+    assert f"{scored.misfit}  108  # stored 0; misfit" in relabel.read_text()
 
     meta = json.loads(metadata_file(root).read_text())
-    a = meta[A]
-    assert a["excluded"] is True and a["listened"] == "yes" and a["file_path"].endswith(f"{A}.wav")
-    info = a["tracin_info"]
-    assert info["negative_occurrences"] == 3
-    assert info["average_influence"] == pytest.approx(-2.4)
-    assert info["affected_test_samples"] == sorted(val_keys[:3])
-    assert info["criterion"] == "pairs" and info["threshold"] == -1.0 and info["harmful_pairs"] == 2
-    assert info["exclusion_date"] in a["notes"] and "criterion=pairs, threshold=-1" in a["notes"]
-    assert [sid for sid, r in meta.items() if r["excluded"]] == [A, B, D]
+    hub = meta[scored.hub]
+    assert hub["excluded"] is True and hub["listened"] == "yes" and hub["file_path"].endswith(f"{scored.hub}.wav")
+    info = hub["tracin_info"]
+    assert info["negative_occurrences"] == 6 and info["average_influence"] == -5.0
+    assert len(info["affected_test_samples"]) == 6
+    assert info["criterion"] == "combined" and info["rule"] == "pairs" and info["harmful_pairs"] == 12
+    assert info["threshold"] == -3.0 and info["suggested_angle"] == 36
+    assert meta[scored.misfit]["tracin_info"]["suggested_angle"] == 108
+    assert info["exclusion_date"] in hub["notes"] and "criterion=combined, threshold=-3" in hub["notes"]
+    assert sorted(sid for sid, r in meta.items() if r["excluded"]) == sorted([scored.misfit, scored.hub])
     assert len(list_backups(metadata_file(root))) == 1
 
 
-def test_default_output_file_and_consider_both(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+@pytest.mark.parametrize("criterion, expected", [("pairs", "hub"), ("misfit", "misfit"), ("recordings", "own"),
+                                                 ("self-influence", "loud")])
+def test_each_criterion(tmp_path, make_root, run, scored, criterion, expected):
     root = make_root(tmp_path)
-    code, _, _ = run(root, "--threshold", "-1", "--min-occurrences", "2", "--consider-both-samples")
-    assert code == 0 and load_exclusions(list_file(root)).ids == [A, B, C, D, E]
-    # one slot left at pair (D, E): only the more harmful D
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--consider-both-samples", "--max-exclusions", "4",
-        )
-    assert load_exclusions(list_file(root)).ids == [A, B, C, D]
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--max-exclusions", "2")
-    assert load_exclusions(list_file(root)).ids == [A, D]
+    code, _, _ = run(root, "--criterion", criterion, "--update-metadata")
+    assert code == 0 and load_exclusions(list_file(root)).ids == [getattr(scored, expected)]
+    info = json.loads(metadata_file(root).read_text())[getattr(scored, expected)]["tracin_info"]
+    assert info["criterion"] == criterion and info["rule"] == criterion
 
 
-def test_recordings_criterion(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+def test_default_output_file_and_the_cap(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
-    code, _, _ = run(root, "--criterion", "recordings", "--threshold", "-2.5", "--min-occurrences", "2",
-                     "--update-metadata")
-    assert code == 0 and load_exclusions(list_file(root)).ids == [A, C, D, B]
-    info = json.loads(metadata_file(root).read_text())[C]["tracin_info"]
-    assert info["negative_occurrences"] == 2 and info["average_influence"] == pytest.approx(-5.5)
+    assert run(root)[0] == 0 and load_exclusions(list_file(root)).ids == [scored.misfit, scored.hub]
+    run(root, "--max-exclusions", "1")
+    assert load_exclusions(list_file(root)).ids == [scored.misfit]
 
 
-def test_self_influence_criterion(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
-    val_keys = [f"{a}_{b}" for a, b in hand_matrix.val_pairs]
-    root = make_root(tmp_path, self_influence=True)
-    code, _, err = run(root, "--criterion", "self-influence", "--update-metadata", "--verbose")
-    assert code == 0 and load_exclusions(list_file(root)).ids == [E]
-    assert "does not use --threshold or --min-occurrences" in err
-    info = json.loads(metadata_file(root).read_text())[E]["tracin_info"]
-    assert info["self_influence"] == 10.0 and info["average_influence"] == pytest.approx(-0.75)
-    assert info["affected_test_samples"] == sorted(val_keys[:2])
-
-
-def test_self_influence_missing_is_one_line_error(tmp_path, make_root, run):
+def test_self_influence_missing_is_one_line_error(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
+    data = scored.data()
+    data.rec_self_influence = None
+    save_influence(influence_file(root), data)
     code, _, err = run(root, "--criterion", "self-influence")
     assert code == 1
     assert err.startswith("generate_tracin_exclusions.py: error:") and "self-influence" in err
@@ -149,114 +130,102 @@ def test_rerun_with_same_inputs_changes_nothing(tmp_path, make_root, run):
     assert list_backups(list_file(root)) == [] and len(list_backups(metadata_file(root))) == 1  # no new backup
 
 
-def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
     run(root, *TUTORIAL)
     path = list_file(root)
-    edited = path.read_text().replace(f"{D}\n", f"# {D}\n").replace(f"{A}\n", f"{A}  # clipped at 2 s\n")
+    text = path.read_text()
+    edited = text.replace(f"{scored.hub}  # tracin: pairs\n", f"# {scored.hub}\n")
+    edited = edited.replace(f"{scored.misfit}  # tracin:", f"{scored.misfit}  # clipped at 2 s | tracin:")
     edited += "# checked by Hank\n"
     path.write_bytes(edited.replace("\n", "\r\n").encode())  # an editor with CRLF line ends
     meta = json.loads(metadata_file(root).read_text())
-    meta[B]["notes"] = "re-recorded? " + meta[B]["notes"]
-    meta[B]["my_flag"] = 1
+    meta[scored.misfit]["notes"] = "re-recorded? " + meta[scored.misfit]["notes"]
+    meta[scored.misfit]["my_flag"] = 1
     metadata_file(root).write_text(json.dumps(meta, indent=2))
 
     code, out, _ = run(root, *TUTORIAL)
     assert code == 0
     new = load_exclusions(path)
-    assert new.ids == [A, B] and new.commented_out == [D]  # D stays out; its slot is not refilled by E
+    assert new.ids == [scored.misfit] and new.commented_out == [scored.hub]
     text = path.read_text()
-    assert f"{A}  # clipped at 2 s" in text and "# checked by Hank" in text
+    assert f"{scored.misfit}  # clipped at 2 s | tracin: misfit; suggested angle 108" in text
+    assert text.count("clipped at 2 s") == 1 and "# checked by Hank" in text
     assert list_backups(path)[-1].read_bytes() == edited.replace("\n", "\r\n").encode()
-    assert "kept commented out: " + D in out and "added: none" in out and "removed: none" in out
+    assert f"kept commented out: {scored.hub}" in out and "added: none" in out and "removed: none" in out
 
     meta = json.loads(metadata_file(root).read_text())
-    assert meta[D]["excluded"] is False and "commented out by hand" in meta[D]["notes"]
-    assert meta[D]["tracin_info"]["reincluded_date"]
-    # B was selected again with the same numbers: its record, hand edits included, is untouched
-    assert meta[B]["my_flag"] == 1 and meta[B]["notes"].startswith("re-recorded? Excluded by TracIn")
-    # and again: nothing changes
+    assert meta[scored.hub]["excluded"] is False and "commented out by hand" in meta[scored.hub]["notes"]
+    assert meta[scored.hub]["tracin_info"]["reincluded_date"]
+    # The misfit recording was selected again with the same numbers: its record, hand edits included, is untouched
+    assert meta[scored.misfit]["my_flag"] == 1 and meta[scored.misfit]["notes"].startswith("re-recorded? Excluded by TracIn")
     before = (path.read_bytes(), metadata_file(root).read_bytes())
     run(root, *TUTORIAL)
     assert (path.read_bytes(), metadata_file(root).read_bytes()) == before
 
 
-def test_dropped_ids_are_reported_and_reincluded(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+def test_dropped_ids_are_reported_and_reincluded(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
     run(root, *TUTORIAL)
     meta = json.loads(metadata_file(root).read_text())
-    meta[D]["notes"] = "door slam at 0.5 s | " + meta[D]["notes"]
+    meta[scored.misfit]["notes"] = "door slam at 0.5 s | " + meta[scored.misfit]["notes"]
     metadata_file(root).write_text(json.dumps(meta, indent=2))
-    # min-occurrences 3: only pair (A, B) is harmful -> A
-    code, out, _ = run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata")
-    assert code == 0 and load_exclusions(list_file(root)).ids == [A]
-    assert f"removed: {D}, {B}" in out
-    assert load_exclusions(list_backups(list_file(root))[-1]).ids == [A, D, B]
+    code, out, _ = run(root, "--criterion", "pairs", "--consider-both-samples", "--update-metadata")
+    assert code == 0 and load_exclusions(list_file(root)).ids == [scored.hub]
+    assert f"removed: {scored.misfit}" in out
+    assert load_exclusions(list_backups(list_file(root))[-1]).ids == [scored.misfit, scored.hub]
     meta = json.loads(metadata_file(root).read_text())
-    assert meta[A]["excluded"] is True
-    for sid in (B, D):
-        assert meta[sid]["excluded"] is False and "No longer excluded by TracIn" in meta[sid]["notes"]
-    assert meta[D]["notes"].startswith("door slam at 0.5 s | No longer excluded by TracIn")
-    assert "Excluded by TracIn" not in meta[D]["notes"]
-    # A's numbers changed (only one harmful pair now): its tracin_info and note follow
-    assert meta[A]["tracin_info"]["harmful_pairs"] == 1
-    assert meta[A]["notes"].count("Excluded by TracIn") == 1 and "3 negative occurrences" in meta[A]["notes"]
+    assert meta[scored.hub]["excluded"] is True
+    gone = meta[scored.misfit]
+    assert gone["excluded"] is False and gone["notes"].startswith("door slam at 0.5 s | No longer excluded by TracIn")
+    assert "Excluded by TracIn" not in gone["notes"]
+    # The hub's criterion changed: its tracin_info and note follow
+    assert meta[scored.hub]["tracin_info"]["criterion"] == "pairs"
+    assert meta[scored.hub]["notes"].count("Excluded by TracIn") == 1
 
 
 def test_legacy_influence_file_with_underscored_ids(tmp_path, cli):
-    """Nested JSON written by an older tool, no matrix; the material itself contains '_'."""
+    """Nested JSON of raw scores written by an older tool, no matrix; the material itself contains '_'."""
     def sid(angle, take):
         return f"old_plastic_deg{angle:03d}_500hz_{take:02d}"
 
-    a, b, c = sid(0, 1), sid(36, 1), sid(72, 1)
-    v = [(sid(0, 2), sid(72, 2)), (sid(36, 2), sid(72, 2))]
-    nested = {
-        f"{a}_{b}": {f"tracin_influence_{v[0][0]}_{v[0][1]}": -4.0, f"tracin_influence_{v[1][0]}_{v[1][1]}": -6.0},
-        f"{a}_{c}": {f"tracin_influence_{v[0][0]}_{v[0][1]}": -5.0, f"tracin_influence_{v[1][0]}_{v[1][1]}": 1.0},
-        f"{b}_{c}": {f"tracin_influence_{v[0][0]}_{v[0][1]}": 2.0, f"tracin_influence_{v[1][0]}_{v[1][1]}": 2.0},
-    }
+    train = [sid(a, t) for a in (0, 36, 72) for t in (1, 2, 3, 4)]
+    val_ids = [sid(a, t) for a in (0, 36, 72) for t in (5, 6)]
+    val = [(x, y) for i, x in enumerate(val_ids) for y in val_ids[i + 1:] if x[16:19] != y[16:19]]
+    nested = {}
+    for i, a in enumerate(train):
+        for j, b in enumerate(train[i + 1:], i + 1):
+            if a[16:19] != b[16:19]:  # different angles
+                base = -9.0 if sid(0, 1) in (a, b) else 1.0
+                nested[f"{a}_{b}"] = {f"tracin_influence_{x}_{y}": base + 0.1 * ((i * 7 + j * 3 + q) % 5)
+                                      for q, (x, y) in enumerate(val)}
     meta_dir = tmp_path / "metadata"
     meta_dir.mkdir()
     path = meta_dir / "old_plastic_500hz_influence_metadata.json"
     path.write_text(json.dumps(nested, indent=4))
     assert not matrix_path_for(path).exists()
     out_file = tmp_path / "list.txt"
-    argv = ["--metadata-file", str(path), "--output-file", str(out_file), "--threshold", "-3",
-            "--min-occurrences", "1", "--consider-both-samples"]
-    code, _, _ = cli(gen, argv)
-    assert code == 0
-    # (a, b): 2 below -3, mean -5; (a, c): 1 below. Ranked (a, b), (a, c): a (2 pairs) first.
-    assert load_exclusions(out_file).ids == [a, b, c]
-    # With the sample metadata beside it (ids known), and --update-metadata, the same list.
-    records = {s: {"id": s, "angle": int(s.split("_deg")[1][:3]), "excluded": False, "notes": ""}
-               for s in (a, b, c, *v[0], *v[1])}
-    (meta_dir / "old_plastic_500hz_metadata.json").write_text(json.dumps(records))
-    cli(gen, argv + ["--update-metadata"])
-    assert load_exclusions(out_file).ids == [a, b, c]
-    meta = json.loads((meta_dir / "old_plastic_500hz_metadata.json").read_text())
-    assert meta[a]["tracin_info"]["affected_test_samples"] == sorted(f"{x}_{y}" for x, y in v)
+    argv = ["--metadata-file", str(path), "--output-file", str(out_file), "--criterion", "recordings",
+            "--min-occurrences", "1"]
+    code, _, err = cli(gen, argv)
+    assert code == 0, err
+    # Raw scores are standardised on reading: old_plastic_deg000_500hz_01's own influence is far below its angle's.
+    assert load_exclusions(out_file).ids == [sid(0, 1)]
 
 
-def test_auto_threshold(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+def test_auto_threshold_is_the_scale_free_default(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
-    expected = suggest_threshold(hand_matrix.influence)
-    assert expected == pytest.approx(-2 - 3 * 1.4826 * 0.5)
-    code, out, _ = run(root, "--threshold", "auto", "--min-occurrences", "1")
-    assert code == 0
-    assert f"threshold auto: {expected:.6g}" in out
-    assert f"threshold: auto ({expected!r})" in list_file(root).read_text()
-    # only pair (C, D) has a score (-5) below it; C and D tie on count and sum -> the smaller id C
-    assert load_exclusions(list_file(root)).ids == [C]
+    code, out, _ = run(root, "--threshold", "auto")
+    assert code == 0 and "threshold auto: -3" in out
+    assert "threshold: -3 (robust z)" in list_file(root).read_text()
+    assert load_exclusions(list_file(root)).ids == [scored.misfit, scored.hub]
 
 
 def test_no_pair_qualifies_writes_header_only(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    code, out, _ = run(root, "--threshold", "-100", "--update-metadata")
+    code, out, _ = run(root, "--criterion", "pairs", "--threshold", "-100", "--update-metadata")
     assert code == 0
-    assert "no training pairs qualify" in out
+    assert "0 harmful training pairs qualify; listing 0 recordings" in out
     parsed = load_exclusions(list_file(root))
     assert parsed.ids == [] and parsed.commented_out == []
     assert list_file(root).read_text().startswith("# TracIn exclusion list")
@@ -264,17 +233,17 @@ def test_no_pair_qualifies_writes_header_only(tmp_path, make_root, run):
 
 def test_positive_threshold_warns(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    code, _, err = run(root, "--threshold", "1", "--min-occurrences", "2")
+    code, _, err = run(root, "--threshold", "1")
     assert code == 0 and "WARNING" in err and "positive" in err
 
 
 def test_plot(tmp_path, make_root, run):
     root = make_root(tmp_path)
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--plot")
+    run(root, "--plot")
     png = list_file(root).with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     other = tmp_path / "plots" / "x.png"
-    run(root, "--threshold", "-1", "--min-occurrences", "2", "--plot", str(other))
+    run(root, "--criterion", "pairs", "--plot", str(other))
     assert other.read_bytes()[:4] == b"\x89PNG"
 
 
@@ -282,6 +251,7 @@ def test_bad_flag_values(tmp_path, make_root, run):
     root = make_root(tmp_path)
     for flags, message in ((("--threshold", "abc"), "--threshold must be a number"),
                            (("--min-occurrences", "0"), "--min-occurrences must be at least 1"),
+                           (("--min-occurrences", "7"), "--keep-lowest 7"),
                            (("--max-exclusions", "0"), "--max-exclusions must be at least 1")):
         code, _, err = run(root, *flags)
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1
@@ -298,13 +268,13 @@ def test_bad_inputs_in_a_real_process(tmp_path, make_root):
 
     bad_json = tmp_path / "metadata" / "box_500hz_influence_metadata.json"
     bad_json.write_text("{'not': json}")
-    r = _script("--metadata-file", str(bad_json), "--threshold", "-1", cwd=tmp_path)
+    r = _script("--metadata-file", str(bad_json), cwd=tmp_path)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "is not valid JSON" in r.stderr and str(bad_json) in r.stderr
 
     metadata_file(root).write_text('{"plastic_deg000_500hz_01": {"id": ')
     before = metadata_file(root).read_bytes()
-    r = _script("--metadata-file", str(influence_file(root)), "--threshold", "-1", "--update-metadata", cwd=tmp_path)
+    r = _script("--metadata-file", str(influence_file(root)), "--update-metadata", cwd=tmp_path)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
     assert "sample metadata file" in r.stderr and "not valid JSON" in r.stderr
     assert metadata_file(root).read_bytes() == before
@@ -316,18 +286,18 @@ def _script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def test_review_sheet_beside_every_list(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+def test_review_sheet_beside_every_list(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
     code, out, err = run(root, *TUTORIAL)
     assert code == 0
     review = list_file(root).with_name("plastic_500hz_tracin_exclusions_review.md")
     assert f"review sheet: {review}" in out
     text = review.read_text(encoding="utf-8")
-    for k, sid in enumerate([A, D, B], 1):
+    for k, sid in enumerate([scored.misfit, scored.hub], 1):
         assert f"| {k} | `{sid}` | {angle_of(sid)} |" in text
-    assert "harmful training pair(s): below -1 on at least 2 of 4 validation pairs" in text
-    assert review.with_suffix(".csv").read_text(encoding="utf-8").count("\n") == 4
+    assert "in 12 harmful training pair(s)" in text and "lands among the 108 degree recordings" in text
+    csv_lines = review.with_suffix(".csv").read_text(encoding="utf-8").splitlines()
+    assert len(csv_lines) == 3 and csv_lines[1].split(",")[-2] == "108"  # suggested angle column
     assert "no picture" in err  # the hand-made metadata names no WAV file that exists
 
 
@@ -351,22 +321,21 @@ def read_only(folder: Path):
         subprocess.run(undo, check=True) if undo else folder.chmod(0o755)
 
 
-def test_unwritable_metadata_folder_changes_nothing(tmp_path, make_root, run, hand_matrix, one_error_line):
+def test_unwritable_metadata_folder_changes_nothing(tmp_path, make_root, run, scored, one_error_line):
     """The list, the metadata and their backups change together or not at all; a failed run
     twice over never replaces the last good list or its backup."""
-    A, B, C, D, E = hand_matrix.ids
     root = make_root(tmp_path)
     assert run(root, *TUTORIAL)[0] == 0
-    assert run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata")[0] == 0  # list: [A]
+    assert run(root, "--criterion", "pairs", "--update-metadata")[0] == 0  # list: [hub]
     before = snapshot(root)
     with read_only(root / "metadata"):
         for _ in range(2):
-            code, _, err = run(root, "--threshold", "-1", "--min-occurrences", "2", "--update-metadata")  # [A, D, B]
+            code, _, err = run(root, "--consider-both-samples", "--update-metadata")  # would list [misfit, hub]
             assert code == 1
             line = one_error_line(err, "generate_tracin_exclusions.py")
             assert str(metadata_file(root)) in line and "not writable" in line and "nothing was changed" in line
             assert snapshot(root) == before
-    assert load_exclusions(list_file(root)).ids == [A]
+    assert load_exclusions(list_file(root)).ids == [scored.hub]
 
 
 def test_a_failure_while_writing_changes_nothing(tmp_path, make_root, run, monkeypatch, one_error_line):
@@ -379,7 +348,7 @@ def test_a_failure_while_writing_changes_nothing(tmp_path, make_root, run, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(exclusion.generate, "plot_exclusions", broken)
-    code, _, err = run(root, "--threshold", "-1", "--min-occurrences", "3", "--update-metadata", "--plot")
+    code, _, err = run(root, "--criterion", "pairs", "--update-metadata", "--plot")
     assert code == 1 and "No space left" in one_error_line(err, "generate_tracin_exclusions.py")
     assert snapshot(root) == before
 
@@ -387,8 +356,8 @@ def test_a_failure_while_writing_changes_nothing(tmp_path, make_root, run, monke
 def test_backups_are_dated_and_pruned(tmp_path, make_root, run):
     root = make_root(tmp_path)
     lists = []
-    for occurrences in (1, 2, 3, 1, 2, 3, 1, 2):  # each run changes the list
-        assert run(root, "--threshold", "-1", "--min-occurrences", str(occurrences))[0] == 0
+    for criterion in ("pairs", "misfit", "recordings") * 2 + ("pairs", "misfit"):  # each run changes the list
+        assert run(root, "--criterion", criterion)[0] == 0
         lists.append(list_file(root).read_bytes())
     backups = list_backups(list_file(root))
     assert len(backups) == 5
@@ -396,25 +365,23 @@ def test_backups_are_dated_and_pruned(tmp_path, make_root, run):
     assert all(b.name.startswith("plastic_500hz_tracin_exclusions.txt.") and b.name.endswith(".bak") for b in backups)
 
 
-def test_ids_commented_out_by_hand_in_any_spelling_stay_out(tmp_path, make_root, run, hand_matrix):
-    A, B, C, D, E = hand_matrix.ids
+def test_ids_commented_out_by_hand_in_any_spelling_stay_out(tmp_path, make_root, run, scored):
     root = make_root(tmp_path)
-    run(root, *TUTORIAL)  # [A, D, B]
+    run(root, *TUTORIAL)  # [misfit, hub]
     path = list_file(root)
-    text = path.read_text()
-    assert (A, B, D) == ("plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg108_500hz_01")
-    text = text.replace(f"{A}\n", "# PLASTIC_DEG000_500HZ_01\n")                # other case
-    text = text.replace(f"{D}\n", "#plastic_deg108_500hz_1\n")                  # no zero padding
-    text = text.replace(f"{B}\n", "# plastic_deg36_500hz_01  listened: fine\n")  # a note after the id
-    path.write_text(text)
+    assert (scored.misfit, scored.hub) == ("plastic_deg000_500hz_01", "plastic_deg036_500hz_01")
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(("plastic_deg000_500hz_01",
+                                                                              "plastic_deg036_500hz_01"))]
+    lines += ["# PLASTIC_DEG000_500HZ_01", "# plastic_deg36_500hz_1  listened: fine"]  # other case; no padding + a note
+    path.write_text("\n".join(lines) + "\n")
     code, out, _ = run(root, *TUTORIAL)
     assert code == 0
     parsed = load_exclusions(path)
-    assert parsed.ids == [] and len(parsed.commented_out) == 3
-    assert "# plastic_deg36_500hz_01  listened: fine" in path.read_text()
+    assert parsed.ids == [] and len(parsed.commented_out) == 2
+    assert "# plastic_deg36_500hz_1  listened: fine" in path.read_text()
     meta = json.loads(metadata_file(root).read_text())
-    assert not [sid for sid in (A, B, D) if meta[sid]["excluded"]]
-    assert all("commented out by hand" in meta[sid]["notes"] for sid in (A, B, D))
+    assert not [sid for sid in (scored.misfit, scored.hub) if meta[sid]["excluded"]]
+    assert all("commented out by hand" in meta[sid]["notes"] for sid in (scored.misfit, scored.hub))
     again = path.read_bytes()
     run(root, *TUTORIAL)
     assert path.read_bytes() == again

@@ -5,6 +5,10 @@ the engine calls these functions unconditionally.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+from typing import Iterator
+
 import torch
 import torch.distributed as dist
 
@@ -41,3 +45,22 @@ def gather_rows(part: torch.Tensor, n: int) -> torch.Tensor:
     pieces = [torch.empty_like(padded) for _ in range(size)]
     dist.all_gather(pieces, padded.contiguous())
     return torch.cat([p[: shard(n, size, r).stop - shard(n, size, r).start] for r, p in enumerate(pieces)])
+
+
+@contextlib.contextmanager
+def process_group(device: str = "auto") -> Iterator[int]:
+    """Join the process group `torchrun` describes (WORLD_SIZE > 1): gloo on the CPU, nccl with CUDA.
+
+    Yields this process's rank (0 without torchrun) and leaves the group at the end.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or active():
+        yield rank()
+        return
+    cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        yield rank()
+    finally:
+        dist.destroy_process_group()

@@ -36,7 +36,7 @@ class TrainConfig:
     ghm_alpha: float = DEFAULT_GHM_ALPHA
     ghm_momentum: float = DEFAULT_GHM_MOMENTUM
     epochs: int = 30
-    checkpoint_interval: int = 5
+    checkpoint_interval: int = 1  # every epoch: TracIn's signal is early, before the model fits every pair (docs/design.md)
     learning_rate: float = 3e-3
     lr_schedule: str = LR_SCHEDULES[0]
     weight_decay: float = 1e-4
@@ -46,6 +46,7 @@ class TrainConfig:
     split_fractions: tuple[float, float, float] = DEFAULT_SPLIT
     device: str = "auto"
     exclusions_file: Path | None = None
+    relabel_file: Path | None = None
     metadata_file: Path | None = None
     run_name: str | None = None
     overwrite: bool = False
@@ -58,6 +59,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root)
         self.exclusions_file = None if self.exclusions_file is None else Path(self.exclusions_file)
+        self.relabel_file = None if self.relabel_file is None else Path(self.relabel_file)
         self.metadata_file = None if self.metadata_file is None else Path(self.metadata_file)
         self.split_fractions = tuple(self.split_fractions)
 
@@ -66,6 +68,8 @@ class TrainConfig:
         base = f"{self.material}_{self.frequency}_{self.loss_type}"
         if self.exclusions_file:
             base += f"_excl_{self.exclusions_file.stem}"
+        if self.relabel_file:
+            base += f"_relabel_{self.relabel_file.stem}"
         return base
 
     @property
@@ -84,6 +88,7 @@ class TrainConfig:
             material=self.material,
             frequency=self.frequency,
             exclusions_file=self.exclusions_file,
+            relabel_file=self.relabel_file,
             metadata_file=self.metadata_file,
             spectrogram=self.spectrogram_params,
         )

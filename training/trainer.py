@@ -153,6 +153,7 @@ def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pair
         "split": split,
         "excluded_ids": dataset.excluded_ids,
         "unknown_excluded_ids": dataset.unknown_exclusions,
+        "relabeled": dataset.relabels,
         "counts": counts,
         "device": str(device),
         "created": datetime.now().isoformat(timespec="seconds"),
@@ -220,7 +221,7 @@ def train(cfg: TrainConfig) -> RunResult:
     loss = build_loss(cfg.loss_type, cfg.margin, cfg.ghm_bins, cfg.ghm_alpha, cfg.ghm_momentum)
     dataset = _load_dataset(cfg)
     # The split covers every recording, before exclusions, so a retrain is judged on the same holdout.
-    split = stratified_split(dataset.sample_ids, dataset.angles, cfg.split_fractions, cfg.split_seed)
+    split = stratified_split(dataset.sample_ids, dataset.stored_angles, cfg.split_fractions, cfg.split_seed)
     _check_split_survives(split, dataset)
     pairs = {name: dataset.pairs(split[name]) for name in SPLIT_NAMES}
     if len(pairs["train"][0]) == 0:

@@ -143,8 +143,12 @@ def angle_of(sample_id: str) -> int:
 CRITERION_PAIRS = "pairs"
 CRITERION_RECORDINGS = "recordings"
 CRITERION_SELF_INFLUENCE = "self-influence"
-CRITERIA = (CRITERION_PAIRS, CRITERION_RECORDINGS, CRITERION_SELF_INFLUENCE)
+CRITERION_MISFIT = "misfit"
+CRITERION_COMBINED = "combined"
+CRITERIA = (CRITERION_COMBINED, CRITERION_PAIRS, CRITERION_RECORDINGS, CRITERION_SELF_INFLUENCE, CRITERION_MISFIT)
+DEFAULT_CRITERION = CRITERION_COMBINED
 EXCLUSIONS_SUFFIX = "_tracin_exclusions.txt"
+RELABEL_SUFFIX = "_relabel.txt"
 LIST_DATA_ROOT_LINE = "# run data root: "
 """The header line of an exclusion list that names the data root it was made from (JSON-quoted path)."""
 REVIEW_SUFFIX = "_review"
@@ -154,3 +158,6 @@ K_THRESHOLD = "threshold"
 K_HARMFUL_PAIRS = "harmful_pairs"
 K_INFO_SELF_INFLUENCE = "self_influence"
 K_REINCLUDED_DATE = "reincluded_date"
+K_RULE = "rule"
+K_SUGGESTED_ANGLE = "suggested_angle"
+K_MISFIT = "misfit"
