@@ -66,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="lowest scores kept per training pair and recording (--min-occurrences can go up to K)")
     size.add_argument("--dense", action=argparse.BooleanOptionalAction, default=None,
                       help="write the dense (P, Q) matrices and a nested JSON of every score (default: when P x Q "
-                      "is at most 4 million)")
+                      "is at most 1 million)")
     size.add_argument("--max-cells", type=int, default=d.max_cells,
                       help="above P x Q cells, pair scores count on a seeded sample of the validation pairs")
     size.add_argument("--memory-mb", type=int, default=d.memory_mb, help="memory for one block of gradients or scores")

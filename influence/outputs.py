@@ -50,7 +50,7 @@ from utils.staging import StagedFiles
 
 log = logging.getLogger(__name__)
 
-DENSE_CELLS = 4_000_000
+DENSE_CELLS = 1_000_000
 """Largest P x Q for which the dense matrices and a nested JSON of every score are written by default."""
 JSON_BYTES_PER_CELL = 75
 DEFAULT_MIN_OCCURRENCES = 5

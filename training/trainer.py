@@ -22,6 +22,7 @@ from models import SimpleCNNAudioRanker
 from training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
 from training.config import LR_SCHEDULES, TrainConfig
 from training.metrics import pairwise_accuracy, spearman
+from training.optim import Adam
 from training.plots import plot_training_curves
 from utils.atomic_io import json_safe, write_json_atomic
 from utils.constants import (
@@ -163,7 +164,7 @@ def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pair
 
 def _train_epoch(
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     loss: PairLoss,
     specs: torch.Tensor,
     recordings: np.ndarray,
@@ -196,6 +197,14 @@ def _train_epoch(
         total += float(batch_loss.detach()) * len(local)
         count += len(local)
     return total / max(count, 1)
+
+
+def _scores_of(model: nn.Module, specs: torch.Tensor, which: np.ndarray, device: torch.device) -> np.ndarray:
+    """Scores (N,) of the recordings `which` (others 0): only the validation recordings are scored each epoch."""
+    scores = np.zeros(len(specs))
+    if len(which):
+        scores[which] = score_all(model, specs[torch.from_numpy(which)], device)
+    return scores
 
 
 def _validation_record(loss: PairLoss, scores: np.ndarray, pairs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -232,8 +241,9 @@ def train(cfg: TrainConfig) -> RunResult:
 
     gen = seed_everything(cfg.seed)
     model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dataset.config.spectrogram)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     train_recordings = dataset.indices(split["train"])
+    val_inputs = np.unique(pairs["validation"][0])
     specs = dataset.spectrograms
     history: list[dict] = []
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress)
@@ -244,7 +254,7 @@ def train(cfg: TrainConfig) -> RunResult:
         train_loss = _train_epoch(model, optimizer, loss, specs, train_recordings, dataset.angles, cfg.batch_size, gen,
                                   device)
         record = {"epoch": epoch, "learning_rate": lr, "train_loss": train_loss,
-                  **_validation_record(loss, score_all(model, specs, device), *pairs["validation"])}
+                  **_validation_record(loss, _scores_of(model, specs, val_inputs, device), *pairs["validation"])}
         history.append(record)
         bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
         if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
