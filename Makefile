@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
-SEEDS ?= 0 1 2
+SEEDS ?= 0 1 2 3 4 5 6 7 8 9
+TAKES ?= 24
 
-.PHONY: demo demo-seeds test bench clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room test bench clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -22,8 +23,13 @@ $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 demo: $(STAMP)
 	$(VPY) -m pipeline.demo
 
+# The multi-seed study README quotes: 10 seeds of 24 takes per angle, every model with 3 training seeds.
 demo-seeds: $(STAMP)
-	$(VPY) -m pipeline.multi_seed --seeds $(SEEDS)
+	$(VPY) -m pipeline.multi_seed --seeds $(SEEDS) --takes $(TAKES) --output-dir demo_output/multi_seed
+
+# The same on recordings of the second simulation (an image-source room).
+demo-seeds-room: $(STAMP)
+	$(VPY) -m pipeline.multi_seed --seeds $(SEEDS) --takes $(TAKES) --generator room --output-dir demo_output/multi_seed_room
 
 test: $(STAMP)
 	$(VPY) -m pytest -q tests
