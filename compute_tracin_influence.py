@@ -31,8 +31,9 @@ from pathlib import Path
 # Only torch-free modules here, so that --help is quick; the computation is imported in main().
 from influence.config import MEASUREMENTS, InfluenceConfig
 from losses.config import LOSS_TYPES
-from utils.cli import config_from_args, make_parser, run_cli, setup_logging
+from utils.cli import add_execution_args, config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import DEFAULT_FREQUENCY, DEFAULT_MATERIAL, DEVICE_CHOICES, FREQUENCY_CHOICES
+from utils.threads import apply_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,12 +84,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     over.add_argument("--ghm-bins", type=int, default=None, help="default: the checkpoints' GHM bins")
     over.add_argument("--ghm-alpha", type=float, default=None, help="default: the checkpoints' GHM alpha")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_execution_args(p, d.lock_timeout)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
+    apply_threads(args.threads)
     cfg = config_from_args(
         InfluenceConfig, args, compute_self_influence=args.compute_self_influence or args.compute_influence,
         write_json=not args.no_json, progress=not args.no_progress,

@@ -49,8 +49,9 @@ from pathlib import Path
 
 # Only torch-free modules here, so that --help is quick; the library is imported in main().
 from exclusion.config import AUTO, PLOT_BESIDE, ExclusionConfig
-from utils.cli import config_from_args, make_parser, run_cli, setup_logging
+from utils.cli import add_execution_args, config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import CRITERIA
+from utils.threads import apply_threads
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -76,12 +77,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     rule.add_argument("--consider-both-samples", action="store_true",
                       help="criterion pairs: exclude both recordings of each harmful pair")
     p.add_argument("--verbose", action="store_true", help="show the ranking and every decision")
+    add_execution_args(p, d.lock_timeout)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
+    apply_threads(args.threads)
     cfg = config_from_args(ExclusionConfig, args)
     from exclusion.generate import generate_exclusions
 

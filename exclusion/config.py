@@ -8,6 +8,7 @@ from typing import Any
 
 from utils.atomic_io import json_safe
 from utils.constants import CRITERIA, DEFAULT_CRITERION
+from utils.locking import DEFAULT_LOCK_TIMEOUT
 
 AUTO = "auto"
 DEFAULT_THRESHOLD = -3.0
@@ -32,6 +33,7 @@ class ExclusionConfig:
     update_metadata: bool = False
     plot: Path | None = None
     verbose: bool = False
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT  # seconds to wait for another writer of the metadata folder
 
     def __post_init__(self) -> None:
         self.metadata_file = Path(self.metadata_file)
@@ -39,6 +41,8 @@ class ExclusionConfig:
         self.plot = None if self.plot is None else Path(self.plot)
         if self.criterion not in CRITERIA:
             raise ValueError(f"unknown criterion {self.criterion!r}: choose one of {', '.join(CRITERIA)}")
+        if not (math.isfinite(self.lock_timeout) and self.lock_timeout >= 0):
+            raise ValueError(f"--lock-timeout must be a finite number of seconds, got {self.lock_timeout}")
         if self.min_occurrences < 1:
             raise ValueError(f"--min-occurrences must be at least 1, got {self.min_occurrences}")
         if self.max_exclusions < 1:

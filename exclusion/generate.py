@@ -28,8 +28,9 @@ from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import LowScores, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
 from influence.io import InfluenceData, load_influence, recorded_data_root
-from utils.backups import Output
 from utils.atomic_io import write_text_atomic
+from utils.backups import Output
+from utils.locking import folder_lock
 from utils.constants import (
     CRITERION_COMBINED,
     CRITERION_MISFIT,
@@ -179,7 +180,13 @@ def _list_notes(selection: Selection, stored: dict[str, float]) -> dict[str, str
 
 
 def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
-    """Select recordings to exclude and write the list (and, as asked, the metadata and a picture)."""
+    """Select recordings to exclude and write the list (and, as asked, the metadata and a picture),
+    holding the metadata folder's lock: no compute or other generate writes there meanwhile."""
+    with folder_lock(cfg.metadata_file.parent, cfg.lock_timeout):
+        return _generate_locked(cfg)
+
+
+def _generate_locked(cfg: ExclusionConfig) -> ExclusionResult:
     log.debug("configuration: %s", cfg.to_dict())
     today = datetime.date.today().isoformat()
     output_file = cfg.output_file or default_output_file(cfg.metadata_file)

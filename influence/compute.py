@@ -1,6 +1,7 @@
 """From a training run's checkpoints to TracIn files: the library behind compute_tracin_influence.py."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -35,6 +36,7 @@ from training.checkpoints import model_from_checkpoint
 from training.config import TrainConfig
 from utils.constants import METADATA_DIR, influence_file_name, metadata_file_name
 from utils.device import select_device
+from utils.locking import folder_lock
 from utils.staging import remove_stale_staging
 
 log = logging.getLogger(__name__)
@@ -76,14 +78,25 @@ def compute_influence(cfg: InfluenceConfig) -> tuple[InfluenceData, dict[str, An
     device = select_device(cfg.device)
     checkpoints = load_run_checkpoints(cfg.checkpoint_dir, cfg.checkpoint_prefix, cfg.epochs, cfg.every,
                                        cfg.allow_incomplete, cfg.assume_learning_rate)
-    first = checkpoints[0].data
     run = run_config(checkpoints[0], cfg)
     root = resolve_data_root(cfg.data_root, run.data_root, inside=cfg.checkpoint_dir, recorded_as="the run was trained on")
     metadata_dir = cfg.metadata_dir or root / METADATA_DIR
     writer = distributed.rank() == 0
     if writer:
         _check_writable(metadata_dir)  # before the data set registers its metadata there
-        remove_stale_staging(metadata_dir)
+    # One writer at a time in a metadata folder (under torchrun: the first process, the only writer).
+    with folder_lock(metadata_dir, cfg.lock_timeout) if writer else contextlib.nullcontext():
+        if writer:
+            remove_stale_staging(metadata_dir)
+        return _compute_locked(cfg, started, device, checkpoints, run, root, metadata_dir, writer)
+
+
+def _compute_locked(
+    cfg: InfluenceConfig, started: float, device: torch.device, checkpoints: list[LoadedCheckpoint],
+    run: TrainConfig, root: Path, metadata_dir: Path, writer: bool,
+) -> tuple[InfluenceData, dict[str, Any]]:
+    """`compute_influence` once the metadata folder is locked."""
+    first = checkpoints[0].data
     # The run's recordings and spectrogram settings; its exclusions come with the checkpoints' split.
     metadata_file = metadata_dir / metadata_file_name(run.material, run.frequency)
     dataset = AudioSpectrumDataset(

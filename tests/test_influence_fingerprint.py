@@ -2,10 +2,12 @@
 
 Fault injection: a SIGINT at each rename of compute's commit leaves the new complete set; a
 SIGKILL between two renames leaves parts of two runs, which generate refuses in one line
-naming both; a truncated matrix is one line too."""
+naming both; a truncated matrix is one line too; two computes at once on one metadata folder
+take turns (the lock), and one that cannot get it names the holder."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import compute_tracin_influence as cti
 import generate_tracin_exclusions as gen
 import utils.staging
 from utils.constants import K_SELF_INFLUENCE, K_TRACIN_RUN
+from utils.locking import folder_lock
 
 REPO = Path(__file__).resolve().parent.parent
 COMPUTE = "compute_tracin_influence.py"
@@ -202,3 +205,33 @@ def test_self_influence_of_other_split_records_is_not_left_behind(two_runs):
     records = json.loads((two_runs["A"] / NAMES[2]).read_text())
     assert all(K_SELF_INFLUENCE in r for r in records.values() if r.get("split") == "train")
     assert not [s for s, r in records.items() if r.get("split") != "train" and K_SELF_INFLUENCE in r]
+
+
+def test_a_held_metadata_folder_is_refused_naming_the_holder(two_runs, baseline, tmp_path, cli, one_error_line):
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    before = snapshot(meta)
+    with folder_lock(meta, command="compute_tracin_influence.py --frequency 500hz (another one)"):
+        code, _, err = cli(cti, compute_args(baseline, meta, "--lock-timeout", "0.2"))
+        assert code == 1
+        waiting, error = err.strip().splitlines()  # one line says it waits, one says why it gave up
+        assert waiting.startswith("INFO: ") and "waiting up to 0.2 s" in waiting
+        line = one_error_line(error, COMPUTE)
+        assert f"pid {os.getpid()}" in line and "(another one)" in line and str(meta) in line
+        code, _, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
+                                 "--lock-timeout", "0"])
+        assert code == 1 and "(another one)" in one_error_line(err, GENERATE)
+    assert snapshot(meta) == before and not (tmp_path / "l.txt").exists()
+
+
+def test_two_computes_at_once_write_one_complete_set(two_runs, baseline, tmp_path):
+    """Two real processes on one metadata folder: the second waits for the first; whichever
+    finishes last, every output carries one fingerprint."""
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    procs = [subprocess.Popen([sys.executable, COMPUTE, *compute_args(baseline, meta, *extra)], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for extra in ((), ("--epochs", "2"))]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert [code for code, _ in results] == [0, 0], results
+    fp = fingerprints(meta)
+    assert fp["run"] == fp["npz"] and fp["metadata"] == {fp["run"]}
+    assert fp["run"] in (fingerprints(two_runs["A"])["run"], fingerprints(two_runs["B"])["run"])

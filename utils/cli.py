@@ -47,6 +47,19 @@ def make_parser(description: str | None, **kwargs: Any) -> argparse.ArgumentPars
     return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter, **kwargs)
 
 
+def add_execution_args(p: argparse.ArgumentParser, lock_timeout: float | None = None) -> None:
+    """`--threads` (and, for scripts that write into shared folders, `--lock-timeout`) in an "execution" group."""
+    from utils.threads import AUTO, AUTO_THREADS, THREADS_ENV, default_threads
+
+    group = p.add_argument_group("execution")
+    group.add_argument("--threads", default=default_threads(), metavar="N",
+                       help=f"CPU threads for torch and numpy; {AUTO} = {AUTO_THREADS} (fastest for these small models,"
+                            f" and no slowdown when other processes are busy); ${THREADS_ENV} sets the default")
+    if lock_timeout is not None:
+        group.add_argument("--lock-timeout", type=float, default=lock_timeout, metavar="SECONDS",
+                           help="how long to wait while another process writes the same folder")
+
+
 def config_from_args(cls: type[Config], args: argparse.Namespace, **extra: Any) -> Config:
     """`cls(...)` from the parsed flags whose names are fields of the dataclass `cls`.
 
