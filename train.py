@@ -12,6 +12,8 @@ one model per frequency, one after another, one run folder each (every other fla
 to each; write {frequency} in --exclusions-file, --metadata-file and --run-name).
 With --exclusions-file the data root is the one the list was made from, and a baseline run
 (the same run without the list) is compared with the retrain on the same holdout.
+A killed run continues bit for bit with the same command plus --resume; an existing run
+folder is refused before any work, unless --overwrite or --resume.
 """
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from pathlib import Path
 # Only torch-free modules here, so that --help is quick; the trainer is imported in main().
 from losses.config import LOSS_TYPES
 from training.config import LR_SCHEDULES, TrainConfig, for_frequencies
-from utils.cli import config_from_args, make_parser, run_cli, setup_logging
+from training.run_folder import check_run_folder
+from utils.cli import add_execution_args, config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import DEFAULT_FREQUENCY, DEVICE_CHOICES, FREQUENCIES, FREQUENCY_CHOICES
+from utils.threads import apply_threads
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d = TrainConfig(frequency=DEFAULT_FREQUENCY)
@@ -68,7 +72,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     out = p.add_argument_group("output")
     out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list stem}]")
     out.add_argument("--overwrite", action="store_true", help="replace an existing run (the old one is kept, renamed)")
+    out.add_argument("--resume", action="store_true",
+                     help="continue a killed run from its last checkpoint (the same flags; the result is bit-identical)")
     out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_execution_args(p, d.lock_timeout)
     return p.parse_args(argv)
 
 
@@ -82,7 +89,10 @@ def run_configs(args: argparse.Namespace) -> list[TrainConfig]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
-    configs = run_configs(args)  # every data root is checked before any training
+    apply_threads(args.threads)
+    configs = run_configs(args)  # every data root and flag is checked before any training
+    for cfg in configs:
+        check_run_folder(cfg)  # and every run folder, before any spectrogram is computed
     from training.compare import compare_with_baseline
     from training.trainer import train
 

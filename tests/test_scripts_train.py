@@ -158,3 +158,49 @@ def test_frequencies_one_run_each(tmp_path):
     assert [c.frequency for c in pooled] == ["all"]
     with pytest.raises(SystemExit):
         train_script.parse_args(["--frequency", "500hz", "--frequencies", "1000hz"])
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--epochs", str(10**12)), "--epochs must be a whole number from 1 to 100000"),
+    (("--epochs", "0"), "--epochs must be a whole number from 1 to 100000"),
+    (("--learning-rate", "nan"), "--learning-rate must be a finite number above 0"),
+    (("--learning-rate", "inf"), "--learning-rate must be a finite number above 0"),
+    (("--weight-decay", "-1"), "--weight-decay must be a finite number at least 0"),
+    (("--ghm-momentum", "1"), "--ghm-momentum must be a finite number at least 0 and below 1"),
+    (("--seed", "-3"), "--seed must be a whole number from 0"),
+    (("--threads", "0"), "--threads must be at least 1"),
+    (("--lock-timeout", "nan"), "--lock-timeout must be a finite number at least 0"),
+    (("--resume", "--overwrite"), "pass one of them"),
+])
+def test_bad_flags_are_one_line_before_any_folder(data_root, flags, message, cli, one_error_line):
+    before = sorted((data_root / "checkpoints").iterdir())
+    code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--run-name", "bad_flags",
+                                      "--device", "cpu", "--no-progress", *flags])
+    assert code == 1 and message in one_error_line(err, "train.py")
+    assert sorted((data_root / "checkpoints").iterdir()) == before  # no run folder, no run.json
+
+
+def test_an_existing_run_is_refused_before_any_spectrogram(baseline, data_root, cli, one_error_line, monkeypatch):
+    import datasets.audio_dataset
+
+    def no_spectrograms(*args, **kwargs):
+        raise AssertionError("a spectrogram was computed before the run folder was checked")
+
+    monkeypatch.setattr(datasets.audio_dataset, "spectrogram_and_digest", no_spectrograms)
+    code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), *FAST])
+    assert code == 1 and str(baseline) in one_error_line(err, "train.py")
+    code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--run-name", "never", "--resume",
+                                      *FAST])
+    assert code == 1 and "no run to resume" in one_error_line(err, "train.py")
+
+
+def test_a_run_folder_being_written_is_refused_naming_the_writer(data_root, cli):
+    from utils.locking import folder_lock
+
+    run_dir = data_root / "checkpoints" / "locked_run"
+    run_dir.mkdir(parents=True)
+    with folder_lock(run_dir, command="train.py --run-name locked_run (the other one)"):
+        code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--run-name", "locked_run",
+                                          "--lock-timeout", "0", *FAST])
+    assert code == 1 and "(the other one)" in err.strip().splitlines()[-1]
+    assert sorted(p.name for p in run_dir.iterdir()) == []

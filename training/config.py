@@ -7,6 +7,7 @@ spectrogram parameters and run folder.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,8 +22,12 @@ from losses.config import (
 )
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINTS_DIR, DEFAULT_MATERIAL
+from utils.locking import DEFAULT_LOCK_TIMEOUT
 
 LR_SCHEDULES = ("cosine", "constant")
+MAX_EPOCHS = 100_000
+EXECUTION_ONLY = ("progress", "overwrite", "resume", "lock_timeout")
+"""Fields that change how a run is carried out, not what it learns (`--resume` may change them)."""
 
 
 @dataclass
@@ -55,6 +60,8 @@ class TrainConfig:
     n_fft: int = SpectrogramParams.n_fft
     hop_length: int = SpectrogramParams.hop_length
     progress: bool = True
+    resume: bool = False  # continue the killed run in run_dir from its last checkpoint
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT  # seconds to wait for another writer of the run folder
 
     def __post_init__(self) -> None:
         self.data_root = Path(self.data_root)
@@ -62,6 +69,41 @@ class TrainConfig:
         self.relabel_file = None if self.relabel_file is None else Path(self.relabel_file)
         self.metadata_file = None if self.metadata_file is None else Path(self.metadata_file)
         self.split_fractions = tuple(self.split_fractions)
+        self.validate()
+
+    def validate(self) -> None:
+        """Every number within range and finite, each error naming its flag (before any work is done)."""
+        def whole(flag: str, value: Any, low: int, high: int) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"--{flag} must be a whole number from {low} to {high}, got {value!r}")
+
+        def number(flag: str, value: Any, low: float, high: float = math.inf, low_open: bool = False,
+                   high_open: bool = False) -> None:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = ok and (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+            if not ok:
+                where = f"{'above' if low_open else 'at least'} {low:g}" + ("" if high == math.inf else
+                                                                            f" and {'below' if high_open else 'at most'} {high:g}")
+                raise ValueError(f"--{flag} must be a finite number {where}, got {value!r}")
+
+        whole("epochs", self.epochs, 1, MAX_EPOCHS)
+        whole("checkpoint-interval", self.checkpoint_interval, 1, MAX_EPOCHS)
+        whole("batch-size", self.batch_size, 1, 10**7)
+        whole("seed", self.seed, 0, 2**63 - 1)
+        whole("split-seed", self.split_seed, 0, 2**32 - 1)
+        whole("ghm-bins", self.ghm_bins, 1, 10**6)
+        whole("n-fft", self.n_fft, 16, 2**20)
+        whole("hop-length", self.hop_length, 1, 2**20)
+        number("learning-rate", self.learning_rate, 0.0, low_open=True)
+        number("weight-decay", self.weight_decay, 0.0)
+        number("margin", self.margin, 0.0)
+        number("ghm-alpha", self.ghm_alpha, 0.0)
+        number("ghm-momentum", self.ghm_momentum, 0.0, 1.0, high_open=True)
+        number("lock-timeout", self.lock_timeout, 0.0)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown --lr-schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
+        if self.resume and self.overwrite:
+            raise ValueError("--resume continues the run in its folder and --overwrite replaces it: pass one of them")
 
     def default_run_name(self) -> str:
         """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, so the baseline survives."""
@@ -128,7 +170,8 @@ def for_frequencies(template: TrainConfig, frequencies: list[str], data_root_fla
             values[key] = None if value is None else type(value)(str(value).replace("{frequency}", frequency))
         root = resolve_data_root(data_root_flag, exclusions_file=values["exclusions_file"])
         configs.append(replace(template, frequency=frequency, data_root=root, **values))
-    taken = [str(c.run_dir) for c in configs if not c.overwrite and c.run_dir.is_dir() and any(c.run_dir.iterdir())]
+    taken = [str(c.run_dir) for c in configs
+             if not (c.overwrite or c.resume) and c.run_dir.is_dir() and any(c.run_dir.iterdir())]
     if len(configs) > 1 and taken:  # refused before the first frequency trains, not after it
         raise FileExistsError(f"run folder(s) already exist: {', '.join(taken)}: pass --overwrite, or a new "
                               "--run-name with {frequency} in it")

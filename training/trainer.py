@@ -16,15 +16,17 @@ from tqdm import tqdm
 from datasets.audio_dataset import AudioSpectrumDataset
 from datasets.config import SpectrogramParams
 from datasets.exclusions import describe_unknown_ids
+from datasets.metadata import MetadataStore
 from datasets.pairs import SPLIT_NAMES, make_pairs, stratified_split
 from losses import PairLoss, build_loss
 from models import SimpleCNNAudioRanker
-from training.checkpoints import CHECKPOINT_FORMAT, save_checkpoint
+from training.checkpoints import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint, save_checkpoint
 from training.config import LR_SCHEDULES, TrainConfig
 from training.metrics import pairwise_accuracy, spearman
 from training.optim import Adam
 from training.plots import plot_training_curves
-from utils.atomic_io import json_safe, write_json_atomic
+from training.run_folder import check_run_folder, open_run_folder
+from utils.atomic_io import json_safe, read_json, write_json_atomic
 from utils.constants import (
     ALL_FREQUENCIES,
     CHECKPOINT_PREFIX,
@@ -39,7 +41,8 @@ from utils.constants import (
     frequency_hz,
 )
 from utils.device import select_device
-from utils.seeding import seed_everything
+from utils.locking import folder_lock
+from utils.seeding import restore_rng_state, rng_state, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -90,26 +93,10 @@ def _check_split_survives(split: dict[str, list[str]], dataset: AudioSpectrumDat
             raise ValueError(f"the exclusions remove every {name} recording at angle(s) {lost} degrees")
 
 
-def _prepare_run_dir(cfg: TrainConfig) -> Path:
-    run_dir = cfg.run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not cfg.overwrite:
-            raise FileExistsError(
-                f"run folder {run_dir} already exists: pass --run-name NAME for a new run, or --overwrite"
-                " (the old folder is then kept as a dated copy)"
-            )
-        kept = run_dir.with_name(run_dir.name + datetime.now().strftime(".old-%Y%m%d-%H%M%S"))
-        n = 1
-        while kept.exists():
-            n += 1
-            kept = kept.with_name(f"{run_dir.name}{datetime.now():.old-%Y%m%d-%H%M%S}-{n}")
-        run_dir.rename(kept)
-        log.warning("moved the previous run to %s", kept)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
-def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: TrainConfig, run: dict) -> dict:
+def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: TrainConfig, run: dict,
+                history: list[dict], gen: torch.Generator) -> dict:
+    """Everything TracIn needs, and everything `--resume` needs to continue bit for bit (the
+    optimizer and loss state, every random state, the history so far)."""
     return {
         "format_version": CHECKPOINT_FORMAT,
         "model_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
@@ -125,18 +112,46 @@ def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: Tr
         "loss_state": loss.state_dict(),
         "split": run["split"],
         "excluded_ids": run["excluded_ids"],
+        "rng_state": rng_state(gen),
+        "history": [dict(h) for h in history],
     }
 
 
+def _resume(run_dir: Path, model: nn.Module, optimizer, loss: PairLoss, gen: torch.Generator) -> tuple[int, list[dict]]:
+    """Restore the state of the run's last checkpoint; return its epoch and the history up to it
+    (epoch 0 and no history when it has none yet)."""
+    try:
+        epoch, path = list_checkpoints(run_dir, CHECKPOINT_PREFIX)[-1]
+    except FileNotFoundError:
+        log.warning("%s has no checkpoint yet: --resume starts it from epoch 1", run_dir)
+        return 0, []
+    ckpt = load_checkpoint(path)
+    if "rng_state" not in ckpt or "history" not in ckpt:
+        raise ValueError(f"--resume: {path} lacks the training state to continue from (written by an older train.py):"
+                         " start the run again with --overwrite")
+    model.load_state_dict(ckpt["model_state"], strict=True)
+    optimizer.load_state_dict(ckpt["optimizer_state"])
+    loss.load_state_dict(ckpt.get("loss_state") or {})
+    restore_rng_state(ckpt["rng_state"], gen)
+    log.info("resuming %s after epoch %d", run_dir, epoch)
+    return epoch, list(ckpt["history"])
+
+
 def _load_dataset(cfg: TrainConfig) -> AudioSpectrumDataset:
-    """The recordings with the exclusions applied; unknown ids in the list are an error unless allowed."""
-    dataset = AudioSpectrumDataset(cfg.dataset_config(), progress=cfg.progress)
+    """The recordings with the exclusions applied; unknown ids in the list are an error unless allowed.
+    Then every recording is registered in the sample metadata, holding the metadata folder's lock."""
+    dataset = AudioSpectrumDataset(cfg.dataset_config(), progress=cfg.progress, register=False)
     if dataset.unknown_exclusions and not cfg.allow_unknown_exclusions:
         raise ValueError(
             f"exclusions file {cfg.exclusions_file} names unknown id(s): "
             + ", ".join(describe_unknown_ids(dataset.unknown_exclusions, dataset.sample_ids))
             + " (fix the file, or pass --allow-unknown-exclusions)"
         )
+    metadata_file = dataset.config.resolved_metadata_file
+    metadata_file.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(metadata_file.parent, cfg.lock_timeout):
+        dataset.metadata = MetadataStore.load(metadata_file)  # as it is now, under the lock
+        dataset.register_metadata()
     return dataset
 
 
@@ -158,6 +173,7 @@ def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pair
         "counts": counts,
         "device": str(device),
         "created": datetime.now().isoformat(timespec="seconds"),
+        "threads": torch.get_num_threads(),
         K_RUN_COMPLETE: False,
     }
 
@@ -219,13 +235,13 @@ def _validation_record(loss: PairLoss, scores: np.ndarray, pairs: np.ndarray, ta
 
 
 def train(cfg: TrainConfig) -> RunResult:
-    """Train the ranker as `cfg` says and write the run folder. Returns its path and summary."""
+    """Train the ranker as `cfg` says and write the run folder. Returns its path and summary.
+
+    The flags were checked when `cfg` was made; an existing run folder is refused here,
+    before any spectrogram is computed (`training.run_folder`)."""
     started = time.perf_counter()
-    if cfg.epochs < 1 or cfg.checkpoint_interval < 1 or cfg.batch_size < 1:
-        raise ValueError("--epochs, --checkpoint-interval and --batch-size must be at least 1")
-    if cfg.learning_rate <= 0:
-        raise ValueError(f"--learning-rate must be positive, got {cfg.learning_rate}")
     learning_rate_at(cfg, 1)
+    check_run_folder(cfg)
     device = select_device(cfg.device)
     loss = build_loss(cfg.loss_type, cfg.margin, cfg.ghm_bins, cfg.ghm_alpha, cfg.ghm_momentum)
     dataset = _load_dataset(cfg)
@@ -235,18 +251,43 @@ def train(cfg: TrainConfig) -> RunResult:
     pairs = {name: dataset.pairs(split[name]) for name in SPLIT_NAMES}
     if len(pairs["train"][0]) == 0:
         raise ValueError("no training pairs: the training split needs recordings at two or more angles")
-    run_dir = _prepare_run_dir(cfg)
-    run_info = _run_info(cfg, dataset, split, pairs, device)
-    write_json_atomic(run_dir / RUN_FILE, run_info)
+    with open_run_folder(cfg) as run_dir:
+        return _train_in(run_dir, cfg, dataset, split, pairs, loss, device, started)
 
+
+def _resumed_run_info(run_dir: Path, run_info: dict) -> dict:
+    """The run.json the run started with, if the data it trains on is still the same."""
+    stored = read_json(run_dir / RUN_FILE, "run file")
+    for key in ("split", "excluded_ids", "relabeled"):
+        if stored.get(key, run_info[key]) != run_info[key]:
+            raise ValueError(f"--resume: the {key.replace('_', ' ')} of {run_dir} differ from those of the data now"
+                             " (recordings or exclusions changed since it started): start it again with --overwrite")
+    if stored.get("threads") not in (None, run_info["threads"]):
+        log.warning("--resume with %d threads, the run started with %s: the last bits of the results may differ",
+                    run_info["threads"], stored.get("threads"))
+    return stored
+
+
+def _train_in(run_dir: Path, cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pairs: dict,
+              loss: PairLoss, device: torch.device, started: float) -> RunResult:
+    """`train`, in its locked run folder."""
+    run_info = _run_info(cfg, dataset, split, pairs, device)
     gen = seed_everything(cfg.seed)
     model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dataset.config.spectrogram)).to(device)
     optimizer = Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    done, history = 0, []
+    if cfg.resume:
+        run_info = _resumed_run_info(run_dir, run_info)
+        done, history = _resume(run_dir, model, optimizer, loss, gen)
+        run_info = {**run_info, "resumed": [*run_info.get("resumed", []),
+                                            {"after_epoch": done, "at": datetime.now().isoformat(timespec="seconds")}]}
+    write_json_atomic(run_dir / RUN_FILE, run_info)  # "complete": false until the very end
+
     train_recordings = dataset.indices(split["train"])
     val_inputs = np.unique(pairs["validation"][0])
     specs = dataset.spectrograms
-    history: list[dict] = []
-    bar = tqdm(range(1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress)
+    bar = tqdm(range(done + 1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress,
+               initial=done, total=cfg.epochs)
     for epoch in bar:
         lr = learning_rate_at(cfg, epoch)
         for group in optimizer.param_groups:
@@ -258,7 +299,7 @@ def train(cfg: TrainConfig) -> RunResult:
         history.append(record)
         bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
         if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
-            ckpt = _checkpoint(model, optimizer, loss, epoch, lr, cfg, run_info)
+            ckpt = _checkpoint(model, optimizer, loss, epoch, lr, cfg, run_info, history, gen)
             save_checkpoint(ckpt, run_dir / checkpoint_file_name(epoch, CHECKPOINT_PREFIX))
 
     final_scores = score_all(model, specs, device)
