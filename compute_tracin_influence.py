@@ -17,11 +17,9 @@ settings), split and loss settings, and writes into the metadata folder:
                                                   dense raw and z matrices when small or --dense)
   {material}_{frequency}_influence_run.json       configuration, data root, checkpoints, learning rates, summary
   {material}_{frequency}_influence_distribution.png
-and each training recording's self-influence into {material}_{frequency}_metadata.json.
-All are renamed into place together (the run file last, Ctrl-C held back until then) and
-carry the run's fingerprint, which generate_tracin_exclusions.py checks. A run train.py did
-not finish is refused (--allow-incomplete uses it anyway); --epochs or --every choose
-among the checkpoints.
+and each training recording's self-influence into {material}_{frequency}_metadata.json, all
+renamed into place together (Ctrl-C waits) and stamped with the run's fingerprint. A run
+train.py did not finish is refused (see --allow-incomplete).
 """
 from __future__ import annotations
 

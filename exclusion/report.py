@@ -215,7 +215,7 @@ def apply_to_metadata(
 
 
 def run_info_lines(info: Mapping[str, Any]) -> list[str]:
-    """A few `run ...` lines saying where the scores came from: seed, checkpoints, loss, data.
+    """A few `run ...` lines saying where the scores came from: fingerprint, seed, checkpoints, loss, data.
 
     The full configuration stays in the influence run file; a list a person reads gets
     only what identifies the run.
@@ -226,6 +226,8 @@ def run_info_lines(info: Mapping[str, Any]) -> list[str]:
     config = info.get("config") if isinstance(info.get("config"), Mapping) else {}
     run_config = info.get("run_config") if isinstance(info.get("run_config"), Mapping) else {}
     lines = []
+    if info.get("fingerprint"):
+        lines.append(f"run fingerprint: {info['fingerprint']}")
     if "seed" in info:
         lines.append(f"run seed: {quoted(info['seed'])}")
     if config.get("checkpoint_dir"):

@@ -39,7 +39,7 @@ from pipeline.report import write_seed_report
 from pipeline.steps import StepFailed, StepRunner
 from training.config import TrainConfig
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
-from utils.cli import make_parser, run_cli, setup_logging
+from utils.cli import add_execution_args, make_parser, run_cli, setup_logging
 from utils.constants import (
     CHECKPOINT_PREFIX,
     CRITERIA,
@@ -53,6 +53,7 @@ from utils.constants import (
     exclusions_file_name,
     influence_file_name,
 )
+from utils.threads import apply_threads
 
 DEFAULT_FAULTS = ("mislabel-far=3", "mislabel-near=2", "dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
 TUTORIAL_FLAGS = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples")
@@ -264,6 +265,7 @@ def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--measurement", choices=MEASUREMENTS, default=d.measurement, help="compute_tracin_influence.py's")
     p.add_argument("--no-controls", action="store_true", help="skip the random and oracle retrains")
     p.add_argument("--no-compare", action="store_true", help="skip the lists of the single criteria")
+    add_execution_args(p)  # --threads: this process and every step it runs (they inherit it)
 
 
 def config_from_args(args: argparse.Namespace, seed: int) -> DemoConfig:
@@ -281,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     add_demo_args(p)
     args = p.parse_args(argv)
     setup_logging()
+    apply_threads(args.threads)
     try:
         results = run_demo(config_from_args(args, args.seed))
     except StepFailed as exc:

@@ -22,6 +22,7 @@ from pipeline.demo import StepFailed, add_demo_args, config_from_args, run_demo
 from pipeline.report import fmt, label, list_order, run_order
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
 from utils.cli import make_parser, run_cli, setup_logging
+from utils.threads import apply_threads
 from utils.figures import plt, save_figure
 
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     add_demo_args(p)
     args = p.parse_args(argv)
     setup_logging()
+    apply_threads(args.threads)  # the demo steps inherit it
     started = time.perf_counter()
     all_results = []
     for n, seed in enumerate(args.seeds, 1):

@@ -148,6 +148,7 @@ def test_sigint_at_each_rename_leaves_the_new_complete_set(two_runs, baseline, t
     code, out, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
                                "--criterion", "self-influence"])
     assert code == 0, err
+    assert f"# run fingerprint: {fingerprints(two_runs['B'])['run']}\n" in (tmp_path / "l.txt").read_text()
 
 
 def test_sigint_before_the_renames_keeps_the_old_set(two_runs, baseline, tmp_path, monkeypatch, cli):

@@ -1,15 +1,21 @@
 """How many CPU threads torch (and numpy's BLAS) may use: `--threads N`, or `auto`.
 
-`auto` is 1 thread. The work here is many small operations (a small CNN on one batch of
-spectrograms, one gradient per recording): measured on 2 and 16 cores (benchmarks/
-bench_load.py and the figures in README), one thread is as fast as two when the machine is
-idle, and with other processes busy, more threads than free cores make every parallel
-region wait for its slowest thread, which is how `make demo` took 666 s instead of 57 s.
-One thread never oversubscribes. `SINETONE_THREADS` sets the default for a whole session,
-and the value is exported to subprocesses (the demo's steps inherit it).
+`auto` is 1 thread. The work here is many small operations (a small CNN on a batch of 16
+spectrograms, one gradient per recording). Measured on a shared 2-core machine (load
+average about 2-3 from other work; 72 recordings, 10 epochs of training, then TracIn over 5
+checkpoints): one thread beat two even without our busy processes (train 10.1 s against
+11.8 s, compute 5.0 s against 11.4 s), and beside two CPU-bound processes two threads
+collapsed (train 48.9 s against 14.9 s, compute 53.8 s against 20.1 s): every parallel
+region waits for its slowest thread, and a thread sharing a core with a busy process is
+slow. torch's own default, one thread per core (`torch.get_num_threads()`; here the CPU
+affinity, `os.sched_getaffinity`, and the physical cores were all 2), is what collapsed;
+one thread never oversubscribes, whatever else runs. The whole demo: README, "Busy
+machines". Pass a larger `--threads` for large models on an idle many-core machine.
+`SINETONE_THREADS` sets the default for a session, and the chosen value is exported to
+subprocesses (the demo's steps inherit it).
 
-`apply_threads` must run before torch is imported for the OpenMP pool to be sized once;
-it also sets torch's count when torch is already loaded.
+`apply_threads` runs before torch is imported, so the OpenMP pool is sized once; it also
+sets torch's count when torch is already loaded.
 """
 from __future__ import annotations
 
