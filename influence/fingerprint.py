@@ -2,8 +2,8 @@
 
 The fingerprint (`run_fingerprint`, 16 hex digits of a sha256) covers every checkpoint used
 (epoch, byte size, sha256 of the file), the run's split (sample ids per split) and excluded
-ids, the recordings (sample id and sha256 of each WAV file's bytes) and the loss TracIn
-differentiated. compute_tracin_influence.py writes it
+ids, the recordings (sample id and sha256 of each WAV file's bytes), the loss TracIn
+differentiated and the scoring settings. compute_tracin_influence.py writes it
 
 - into the influence run file (`"fingerprint"`), with the checkpoint folder, the time, and the
   byte size and sha256 of the nested JSON (whose public shape has no room for it);
