@@ -23,6 +23,7 @@ from pathlib import Path
 
 # Only torch-free modules here, so that --help is quick; the trainer is imported in main().
 from losses.config import LOSS_TYPES
+from models.presets import MODEL_PRESETS
 from training.config import LR_SCHEDULES, TrainConfig, for_frequencies
 from training.run_folder import check_run_folder
 from utils.cli import add_execution_args, config_from_args, make_parser, run_cli, setup_logging
@@ -58,6 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     loss.add_argument("--ghm-alpha", type=float, default=d.ghm_alpha, help="ghm: weight = density ** -alpha")
     loss.add_argument("--ghm-momentum", type=float, default=d.ghm_momentum, help="ghm: smoothing of the densities across steps")
     opt = p.add_argument_group("optimisation")
+    opt.add_argument("--model", choices=sorted(MODEL_PRESETS), default=d.model,
+                     help="the ranker's size: small (about 20 thousand parameters) or wide (about 1.2 million)")
     opt.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training recordings")
     opt.add_argument("--checkpoint-interval", type=int, default=d.checkpoint_interval,
                      help="save a checkpoint every this many epochs (and after the last)")

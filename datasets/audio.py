@@ -97,12 +97,19 @@ def log_spectrogram(wave: np.ndarray, params: SpectrogramParams) -> torch.Tensor
     return torch.log(mag + LOG_EPS)
 
 
-def cached_spectrogram(path: Path, params: SpectrogramParams, cache_dir: Path | None) -> torch.Tensor:
-    """Spectrogram of one file, read from / written to `cache_dir` keyed by file bytes + params."""
-    return spectrogram_and_digest(path, params, cache_dir)[0]
+def cached_spectrogram(path: Path, params: SpectrogramParams, cache_dir: Path | None,
+                       freq_bins: int | None = None) -> torch.Tensor:
+    """Spectrogram of one file (its lowest `freq_bins` bins, or all), read from / written to `cache_dir`."""
+    return spectrogram_and_digest(path, params, cache_dir, freq_bins)[0]
 
 
-def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Path | None) -> tuple[torch.Tensor, str]:
+def cache_key(params: SpectrogramParams, freq_bins: int | None) -> str:
+    """What besides a file's bytes decides its cached spectrogram."""
+    return params.key() if freq_bins is None else f"{params.key()}|bins={freq_bins}"
+
+
+def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Path | None,
+                           freq_bins: int | None = None) -> tuple[torch.Tensor, str]:
     """`cached_spectrogram`, and the sha256 (hex) of the file's bytes: one read and one hash
     give both the cache key and the recording's identity (used in run fingerprints)."""
     if not path.is_file():
@@ -112,7 +119,7 @@ def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Pat
     file_sha256 = hasher.hexdigest()
     cache_file = None
     if cache_dir is not None:
-        hasher.update(params.key().encode())  # = sha256(data + key): the cache key it always was
+        hasher.update(cache_key(params, freq_bins).encode())  # = sha256(data + key): the cache key it always was
         digest = hasher.hexdigest()[:32]
         cache_file = cache_dir / f"{digest}.npy"
         if cache_file.is_file():
@@ -122,6 +129,15 @@ def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Pat
                 log.warning("ignoring unreadable cache entry %s", cache_file)
     wave = fit_length(read_mono(path, params, data), params.num_samples, path)
     spec = log_spectrogram(wave, params)
+    if freq_bins is not None:
+        spec = spec[:freq_bins].clone()
     if cache_file is not None:
         write_with_atomic(cache_file, lambda h: np.save(h, spec.numpy(), allow_pickle=False), binary=True)
     return spec, file_sha256
+
+
+def file_digest(path: Path) -> str:
+    """sha256 (hex) of a recording's bytes; a missing file is a one-line error."""
+    if not path.is_file():
+        raise FileNotFoundError(f"recording not found: {path}")
+    return hashlib.sha256(path.read_bytes()).hexdigest()

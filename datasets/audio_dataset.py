@@ -1,14 +1,19 @@
 """`AudioSpectrumDataset`: recordings on disk -> cached spectrograms, with exclusions applied."""
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import tempfile
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from datasets.audio import spectrogram_and_digest
+from datasets.audio import cache_key, cached_spectrogram, file_digest, spectrogram_and_digest
 from datasets.config import DatasetConfig
 from datasets.managed import ManagedDataset, Recording
 from utils.constants import SAMPLE_ID_RE
@@ -16,6 +21,7 @@ from utils.constants import SAMPLE_ID_RE
 log = logging.getLogger(__name__)
 
 _FOLDER_RE = re.compile(r"^deg(\d{3})$")
+STACK_PREFIX = "stack-"
 
 
 def search_pattern(config: DatasetConfig, frequency: str) -> str:
@@ -48,28 +54,76 @@ def discover_recordings(config: DatasetConfig) -> list[Recording]:
 
 
 class AudioSpectrumDataset(ManagedDataset, Dataset):
-    """All recordings' log-magnitude spectrograms in memory; items are the valid ones.
+    """All recordings' log-magnitude spectrograms; items are the valid ones.
 
     `spectrograms` has shape (N, F, T) for every recording, excluded ones too (their scores
-    are still reported); `file_sha256[i]` is the sha256 of recording i's file; `dataset[k]`
-    yields (spectrogram (F, T), angle, sample id) of the k-th valid recording.
+    are still reported), F the `freq_bins` the model reads when the config names them. With
+    the cache on, it is a memory-mapped stack in the cache folder (`stack-<key>.npy`, the key
+    covering every file's bytes and the spectrogram settings): pages are read as they are
+    used, so thousands of recordings need not sit in memory. `file_sha256[i]` is the sha256
+    of recording i's file; `dataset[k]` yields (spectrogram (F, T), angle, sample id) of the
+    k-th valid recording.
     """
 
     def __init__(self, config: DatasetConfig, progress: bool = True, register: bool = True):
         super().__init__(config, discover_recordings(config))
-        params = config.spectrogram
-        cache = config.cache_dir
-        self.spectrograms = torch.empty(0)
         self.file_sha256: list[str] = []  # of each recording's bytes, in `sample_ids` order
-        # Filled in place: stacking a list would hold every spectrogram twice at the peak.
-        for k, r in enumerate(tqdm(self.recordings, desc="spectrograms", unit="file", disable=not progress, leave=False)):
-            spec, digest = spectrogram_and_digest(r.path, params, cache)
-            self.file_sha256.append(digest)
-            if k == 0:
-                self.spectrograms = torch.empty((len(self.recordings), *spec.shape), dtype=spec.dtype)
-            self.spectrograms[k] = spec
+        if config.cache_dir is None:
+            self.spectrograms = self._in_memory(progress)
+        else:
+            self.spectrograms = self._mapped(config.cache_dir, progress)
         if register:
             self.register_metadata()
+
+    def _bar(self, what: str, progress: bool):
+        return tqdm(self.recordings, desc=what, unit="file", disable=not progress, leave=False)
+
+    def _in_memory(self, progress: bool) -> torch.Tensor:
+        specs = torch.empty(0)
+        # Filled in place: stacking a list would hold every spectrogram twice at the peak.
+        for k, r in enumerate(self._bar("spectrograms", progress)):
+            spec, digest = spectrogram_and_digest(r.path, self.config.spectrogram, None, self.config.freq_bins)
+            self.file_sha256.append(digest)
+            if k == 0:
+                specs = torch.empty((len(self.recordings), *spec.shape), dtype=spec.dtype)
+            specs[k] = spec
+        return specs
+
+    def _mapped(self, cache: Path, progress: bool) -> torch.Tensor:
+        params, bins = self.config.spectrogram, self.config.freq_bins
+        self.file_sha256 = [file_digest(r.path) for r in self._bar("hashing", progress)]
+        key = hashlib.sha256("\n".join([cache_key(params, bins), *self.file_sha256]).encode()).hexdigest()[:32]
+        stack = cache / f"{STACK_PREFIX}{key}.npy"
+        if not stack.is_file():
+            self._write_stack(stack, cache, progress)
+        try:
+            mapped = np.load(stack, mmap_mode="c", allow_pickle=False)  # copy-on-write: never changes the file
+        except (ValueError, OSError):
+            log.warning("rebuilding unreadable spectrogram stack %s", stack)
+            self._write_stack(stack, cache, progress)
+            mapped = np.load(stack, mmap_mode="c", allow_pickle=False)
+        return torch.from_numpy(mapped)
+
+    def _write_stack(self, stack: Path, cache: Path, progress: bool) -> None:
+        params, bins = self.config.spectrogram, self.config.freq_bins
+        stack.parent.mkdir(parents=True, exist_ok=True)
+        out = None
+        fd, tmp = tempfile.mkstemp(prefix=f".{stack.name}.", suffix=".tmp", dir=stack.parent)
+        os.close(fd)
+        try:
+            for k, r in enumerate(self._bar("spectrograms", progress)):
+                spec = cached_spectrogram(r.path, params, cache, bins)
+                if out is None:
+                    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                                    shape=(len(self.recordings), *spec.shape))
+                out[k] = spec.numpy()
+            if out is not None:
+                out.flush()
+                del out
+            os.replace(tmp, stack)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def __len__(self) -> int:
         return len(self.valid_indices)

@@ -7,6 +7,7 @@ on. Importing this module needs no torch.
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from utils.constants import (
     FREQUENCY_CHOICES,
     METADATA_DIR,
     SAMPLE_RATE,
+    frequency_hz,
     metadata_file_name,
 )
 
@@ -57,6 +59,14 @@ class SpectrogramParams:
              "resample": self.resample, "v": 1},
             sort_keys=True,
         )
+
+
+def harmonic_bins(frequency: str, params: SpectrogramParams, harmonics: int = 9) -> int | None:
+    """Frequency bins that hold the first `harmonics` harmonics of the tone (what the model reads); None = all."""
+    if frequency == ALL_FREQUENCIES:
+        return None
+    bins = int(math.ceil(harmonics * frequency_hz(frequency) * params.n_fft / params.sample_rate)) + 8
+    return None if bins >= params.n_fft // 2 + 1 else bins
 
 
 def default_data_root() -> Path:
@@ -164,6 +174,7 @@ class DatasetConfig:
     relabel_file: Path | None = None
     metadata_file: Path | None = None
     spectrogram: SpectrogramParams = field(default_factory=SpectrogramParams)
+    freq_bins: int | None = None  # keep only the lowest bins (the ones the model reads); None: all
     use_cache: bool = True
 
     def __post_init__(self) -> None:

@@ -56,23 +56,31 @@ def tone(freq: float, sr: int, seconds: float = 1.0, amp: float = 0.3) -> np.nda
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+def per_file(cache):
+    return sorted(p for p in cache.glob("*.npy") if not p.name.startswith("stack-"))
+
+
 def test_spectrogram_cache_is_read_and_keyed_by_content(tmp_path, make_data):
     root = make_data(tmp_path / "data", takes=2, angles=(0, 72))
     first = dataset(root)
     cache = root / CACHE_DIR
-    entries = sorted(cache.glob("*.npy"))
-    assert len(entries) == 4
-    # A second load reads the cache: poisoned entries come back as they are.
+    entries = per_file(cache)
+    assert len(entries) == 4 and len(list(cache.glob("stack-*.npy"))) == 1
+    # A second load of the same files maps the same stack; without it, the per-file entries are read:
+    # poisoned entries come back as they are.
     for entry in entries:
         np.save(entry, np.full((BINS, FRAMES), 7.0, dtype=np.float32))
+    assert torch.equal(dataset(root).spectrograms, first.spectrograms)
+    for stack in cache.glob("stack-*.npy"):
+        stack.unlink()
     second = dataset(root)
     assert torch.equal(second.spectrograms, torch.full((4, BINS, FRAMES), 7.0))
-    assert sorted(cache.glob("*.npy")) == entries
-    # New bytes in a file mean a new entry; the other recordings still come from the cache.
+    assert per_file(cache) == entries
+    # New bytes in a file mean a new entry (and a new stack); the other recordings still come from the cache.
     changed = wav_path(root, 72, 2)
     sf.write(str(changed), tone(1500.0, SAMPLE_RATE), SAMPLE_RATE, subtype="PCM_16")
     third = dataset(root)
-    assert len(list(cache.glob("*.npy"))) == 5
+    assert len(per_file(cache)) == 5 and len(list(cache.glob("stack-*.npy"))) == 2
     k = third.index_of[sid(72, 2)]
     assert not torch.equal(third.spectrograms[k], first.spectrograms[k])
     assert not torch.all(third.spectrograms[k] == 7.0)
@@ -84,6 +92,19 @@ def test_spectrogram_cache_is_read_and_keyed_by_content(tmp_path, make_data):
     fresh = dataset(root, use_cache=False)
     assert not list(cache.glob("*.npy"))
     assert torch.equal(fresh.spectrograms[others], first.spectrograms[others])
+
+
+def test_spectrograms_cropped_to_the_models_bins_in_a_mapped_stack(tmp_path, make_data):
+    root = make_data(tmp_path / "data", takes=2, angles=(0, 72))
+    full = dataset(root)
+    cropped = dataset(root, freq_bins=200)
+    assert cropped.spectrograms.shape == (4, 200, FRAMES)
+    assert torch.equal(cropped.spectrograms, full.spectrograms[:, :200])
+    stack = next(p for p in (root / CACHE_DIR).glob("stack-*.npy") if np.load(p, mmap_mode="r").shape[1] == 200)
+    before = stack.read_bytes()
+    cropped.spectrograms[0, 0, 0] = 123.0  # copy-on-write: the stack on disk never changes
+    assert stack.read_bytes() == before
+    assert torch.equal(dataset(root, use_cache=False, freq_bins=200).spectrograms, full.spectrograms[:, :200])
 
 
 def test_stereo_file_is_mixed_to_mono(tmp_path, make_data):

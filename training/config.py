@@ -12,7 +12,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from datasets.config import DEFAULT_SPLIT, DatasetConfig, SpectrogramParams, default_data_root, resolve_data_root
+from datasets.config import (
+    DEFAULT_SPLIT,
+    DatasetConfig,
+    SpectrogramParams,
+    default_data_root,
+    harmonic_bins,
+    resolve_data_root,
+)
 from losses.config import (
     DEFAULT_GHM_ALPHA,
     DEFAULT_GHM_BINS,
@@ -20,6 +27,7 @@ from losses.config import (
     DEFAULT_LOSS_TYPE,
     DEFAULT_MARGIN,
 )
+from models.presets import DEFAULT_MODEL, MODEL_PRESETS
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINTS_DIR, DEFAULT_MATERIAL
 from utils.locking import DEFAULT_LOCK_TIMEOUT
@@ -40,6 +48,7 @@ class TrainConfig:
     ghm_bins: int = DEFAULT_GHM_BINS
     ghm_alpha: float = DEFAULT_GHM_ALPHA
     ghm_momentum: float = DEFAULT_GHM_MOMENTUM
+    model: str = DEFAULT_MODEL  # a size of models.presets
     epochs: int = 30
     checkpoint_interval: int = 1  # every epoch: TracIn's signal is early, before the model fits every pair (docs/design.md)
     learning_rate: float = 3e-3
@@ -104,6 +113,8 @@ class TrainConfig:
             raise ValueError(f"unknown --lr-schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
         if self.resume and self.overwrite:
             raise ValueError("--resume continues the run in its folder and --overwrite replaces it: pass one of them")
+        if self.model not in MODEL_PRESETS:
+            raise ValueError(f"unknown --model {self.model!r}: choose one of {', '.join(MODEL_PRESETS)}")
 
     def default_run_name(self) -> str:
         """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, so the baseline survives."""
@@ -123,6 +134,10 @@ class TrainConfig:
     def spectrogram_params(self) -> SpectrogramParams:
         return SpectrogramParams(n_fft=self.n_fft, hop_length=self.hop_length)
 
+    def model_kwargs(self) -> dict[str, Any]:
+        """The model's constructor arguments: the `model` preset, reading the bins of the tone's harmonics."""
+        return {**MODEL_PRESETS[self.model], "max_freq_bins": harmonic_bins(self.frequency, self.spectrogram_params)}
+
     def dataset_config(self, **overrides: Any) -> DatasetConfig:
         """The recordings this run trains on (`overrides` replace fields, e.g. another data root)."""
         config = DatasetConfig(
@@ -133,6 +148,7 @@ class TrainConfig:
             relabel_file=self.relabel_file,
             metadata_file=self.metadata_file,
             spectrogram=self.spectrogram_params,
+            freq_bins=harmonic_bins(self.frequency, self.spectrogram_params),
         )
         return replace(config, **overrides)
 

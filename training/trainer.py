@@ -19,7 +19,8 @@ from datasets.exclusions import describe_unknown_ids
 from datasets.metadata import MetadataStore
 from datasets.pairs import SPLIT_NAMES, make_pairs, stratified_split
 from losses import PairLoss, build_loss
-from models import SimpleCNNAudioRanker
+from models import build_model
+from models.presets import MODEL_CLASS
 from training.checkpoints import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint, save_checkpoint
 from training.config import LR_SCHEDULES, TrainConfig
 from training.metrics import pairwise_accuracy, spearman
@@ -52,14 +53,6 @@ class RunResult:
     run_dir: Path
     summary: dict[str, Any]
     history: list[dict] = field(default_factory=list)
-
-
-def harmonic_bins(frequency: str, params: SpectrogramParams, harmonics: int = 9) -> int | None:
-    """Frequency bins that hold the first `harmonics` harmonics of the tone; None = all bins."""
-    if frequency == ALL_FREQUENCIES:
-        return None
-    bins = int(np.ceil(harmonics * frequency_hz(frequency) * params.n_fft / params.sample_rate)) + 8
-    return None if bins >= params.n_fft // 2 + 1 else bins
 
 
 def learning_rate_at(cfg: TrainConfig, epoch: int) -> float:
@@ -273,7 +266,7 @@ def _train_in(run_dir: Path, cfg: TrainConfig, dataset: AudioSpectrumDataset, sp
     """`train`, in its locked run folder."""
     run_info = _run_info(cfg, dataset, split, pairs, device)
     gen = seed_everything(cfg.seed)
-    model = SimpleCNNAudioRanker(max_freq_bins=harmonic_bins(cfg.frequency, dataset.config.spectrogram)).to(device)
+    model = build_model(MODEL_CLASS, cfg.model_kwargs()).to(device)
     optimizer = Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     done, history = 0, []
     if cfg.resume:
