@@ -1,7 +1,7 @@
 """Named sizes of `SimpleCNNAudioRanker` (importing this needs no torch).
 
-`small` is the default (about 20 thousand parameters: the demo trains it in seconds);
-`wide` has about 1.2 million, for labs with thousands of recordings and for checking that
+`small` is the default (7,905 parameters with the default spectrogram: the demo trains it in seconds);
+`wide` has 1,143,105, for labs with thousands of recordings and for checking that
 TracIn copes with a big model (benchmarks/bench_scale.py).
 """
 from __future__ import annotations

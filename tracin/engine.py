@@ -173,22 +173,39 @@ class TracInEngine:
                 groups.append([t])
         return groups
 
-    def influence_rows(
-        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor, columns: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """TracIn of the training pairs `rows` (B,) on the test pairs `columns` (Q',) (default: all). -> (B, Q')."""
+    def test_accumulators(
+        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per group of checkpoints with equal test derivatives: (A (B, M_test), l'_q (Q,)), where
+        A = sum_c eta_c l'_p (K_i. - K_j.) over the inputs the test pairs use, for the training pairs `rows`.
+        TracIn(p, q) = sum over groups of (A[p, k_q] - A[p, l_q]) l'_q."""
         rows = rows.to(self.device)
         ti, tj = self.train_local[rows, 0], self.train_local[rows, 1]
-        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
-        out = torch.zeros(len(rows), len(cols), device=self.device, dtype=self.dtype)
+        out = []
         for group in self._by_test_derivative(terms):
             acc = torch.zeros(len(rows), len(self.test_inputs), device=self.device, dtype=self.dtype)
             for t in group:
                 to_test = t.gram[:, self.test_inputs] if t.to_test is None else t.to_test  # (M, M_test)
                 acc += (t.eta * t.train_deriv[rows])[:, None] * (to_test[ti] - to_test[tj])
-            b = group[0].test_deriv if columns is None else group[0].test_deriv[columns.to(self.device)]
-            out += (acc[:, cols[:, 0]] - acc[:, cols[:, 1]]) * b[None, :]
+            out.append((acc, group[0].test_deriv))
         return out
+
+    def influence_rows(
+        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor, columns: torch.Tensor | None = None,
+        transposed: bool = False,
+    ) -> torch.Tensor:
+        """TracIn of the training pairs `rows` (B,) on the test pairs `columns` (Q',) (default: all).
+
+        -> (B, Q'), or (Q', B) with `transposed` (the faster layout to build: whole rows are gathered).
+        """
+        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        out = None
+        for acc, deriv in self.test_accumulators(terms, rows):
+            acc_t = acc.T.contiguous()  # (M_test, B): each test pair is a difference of two of its rows
+            b = deriv if columns is None else deriv[columns.to(self.device)]
+            piece = acc_t.index_select(0, cols[:, 0]).sub_(acc_t.index_select(0, cols[:, 1])).mul_(b[:, None])
+            out = piece if out is None else out.add_(piece)
+        return out if transposed else out.T.contiguous()
 
     def influence_blocks(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> Iterator[tuple[slice, torch.Tensor]]:
         """Yield (rows, TracIn block (rows, Q)) over the training pairs; memory is O(block_rows x Q)."""

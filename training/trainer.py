@@ -14,7 +14,6 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.audio_dataset import AudioSpectrumDataset
-from datasets.config import SpectrogramParams
 from datasets.exclusions import describe_unknown_ids
 from datasets.metadata import MetadataStore
 from datasets.pairs import SPLIT_NAMES, make_pairs, stratified_split
@@ -29,7 +28,6 @@ from training.plots import plot_training_curves
 from training.run_folder import check_run_folder, open_run_folder
 from utils.atomic_io import json_safe, read_json, write_json_atomic
 from utils.constants import (
-    ALL_FREQUENCIES,
     CHECKPOINT_PREFIX,
     CURVES_FILE,
     HISTORY_FILE,
@@ -39,7 +37,6 @@ from utils.constants import (
     SCORES_FILE,
     SUMMARY_FILE,
     checkpoint_file_name,
-    frequency_hz,
 )
 from utils.device import select_device
 from utils.locking import folder_lock
