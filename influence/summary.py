@@ -9,8 +9,8 @@ through `dense` (a callback that receives each block).
 
 The column statistics of the pair scores come from at most `per_group` training pairs of
 each angle combination (a seeded sample when a group is larger): exact on small data, and
-on large data the median of a column is then known to about 0.08 robust standard deviations
-(1.25 / sqrt(256)), small beside the cut at -3.
+on large data the median of a column is then known to about 0.04 robust standard deviations
+(1.25 / sqrt(1000)), small beside the cut at -3.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from tracin import TracInEngine
 from tracin.engine import CheckpointTerms
 
 DEFAULT_LOWEST = 32
-DEFAULT_PER_GROUP = 256
+DEFAULT_PER_GROUP = 1000
 # (rows (B,) training pair indices, raw scores (B, Q), z-scores (B, Q)) -> None
 DenseSink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 

@@ -22,6 +22,9 @@ def robust_z_by_hand(matrix: np.ndarray, groups: np.ndarray) -> np.ndarray:
     z = np.zeros_like(matrix)
     col_med = np.median(matrix, axis=0)
     col_scale = 1.4826 * np.median(np.abs(matrix - col_med), axis=0)
+    for c in np.flatnonzero(col_scale == 0):  # more than half the column equal: the spread of the rest
+        dev = np.abs(matrix[:, c] - col_med[c])
+        col_scale[c] = 1.4826 * np.median(dev[dev > 0]) if (dev > 0).any() else 0.0
     for g in np.unique(groups):
         rows = matrix[groups == g]
         med = np.median(rows, axis=0)
@@ -97,3 +100,18 @@ def test_statistics_by_hand():
     vals, idx = merge_lowest((torch.tensor([[1.0, 4.0]]), torch.tensor([[7, 8]])),
                              (torch.tensor([[2.0, 3.0]]), torch.tensor([[1, 2]])), 3)
     assert vals.tolist() == [[1.0, 2.0, 3.0]] and idx.tolist() == [[7, 1, 2]]
+
+
+def test_a_mostly_frozen_column_is_scaled_by_the_pairs_that_move():
+    # Pairs beyond the hinge's margin score exactly 0. Group 0 has three ordinary movers; group 1's
+    # only movers are a bad take's two pairs, which against each other would look ordinary.
+    values = torch.tensor([[0.0], [0.0], [0.0], [0.0], [0.5], [-0.4], [0.3], [0.0], [0.0], [0.0], [-9.0], [-8.0]])
+    groups = torch.tensor([0] * 7 + [1] * 5)
+    med, scale = column_stats(values, groups, 2)
+    # Both groups and the column have MAD 0; the movers deviate from 0 by 0.5, 0.4, 0.3, 9, 8: median 0.5.
+    assert med[:, 0].tolist() == [0.0, 0.0]
+    assert scale[:, 0].tolist() == pytest.approx([0.5 * 1.4826] * 2)
+    z = (values[10:, 0] - med[1, 0]) / scale[1, 0]
+    assert (z < -10).all()
+    _, frozen = column_stats(torch.zeros(4, 1), torch.tensor([0, 0, 1, 1]), 2)
+    assert torch.isinf(frozen).all()  # nothing moves: z = 0
