@@ -62,12 +62,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(log(1+exp(-y s))) or loss (the trained loss; zero beyond the margin)")
     size = p.add_argument_group("size (see docs/design.md)")
     size.add_argument("--keep-lowest", type=int, default=d.keep_lowest, metavar="K",
-                      help="lowest scores kept per training pair and recording (--min-occurrences can go up to K)")
+                      help="lowest scores kept per training pair and recording (--min-occurrences can go up to K; "
+                      "default: 32, fewer down to 8 above 4 million training pairs)")
     size.add_argument("--dense", action=argparse.BooleanOptionalAction, default=None,
                       help="write the dense (P, Q) matrices and a nested JSON of every score (default: when P x Q "
                       "is at most 1 million)")
     size.add_argument("--max-cells", type=int, default=d.max_cells,
-                      help="above P x Q cells, pair scores count on a seeded sample of the validation pairs")
+                      help="above P x Q cells (training x validation pairs), the scores count on a seeded sample of "
+                      "the validation pairs; the time goes with the cells, about 1.5e7 a second per thread (default: "
+                      "2e9, or 256 validation pairs per training pair when that is more)")
     size.add_argument("--memory-mb", type=int, default=d.memory_mb, help="memory for one block of gradients or scores")
     size.add_argument("--projection-dim", type=int, default=None, metavar="K",
                       help="approximate: a CountSketch of the gradients to K numbers, for models with millions of "

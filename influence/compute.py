@@ -134,7 +134,7 @@ def _compute_locked(
             {sid: dataset.file_sha256[dataset.index_of[sid]] for members in split.values() for sid in members
              if sid in dataset.index_of},
             {"type": settings.loss_type, "config": settings.config, "saved_state": settings.use_saved_state,
-             "measurement": cfg.measurement, "projection_dim": cfg.projection_dim, "keep_lowest": cfg.keep_lowest},
+             "measurement": cfg.measurement, "projection_dim": cfg.projection_dim, "keep_lowest": plan.keep_lowest},
         )
         data.info = {
             K_FINGERPRINT: fingerprint,
@@ -180,12 +180,12 @@ def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, dataset:
     P = len(engine.train_local)
     if cfg.compute_influence:
         with tqdm(total=P, desc="pair scores", unit="pair", disable=not cfg.progress, leave=False) as bar:
-            pairs = pair_scores(engine, terms, angles, cfg.keep_lowest, DEFAULT_PER_GROUP, plan.seed,
+            pairs = pair_scores(engine, terms, angles, plan.keep_lowest, DEFAULT_PER_GROUP, plan.seed,
                                 cfg.memory_mb * 2**20, plan.columns, scratch.sink if scratch else None, bar.update)
     else:  # self-influence only: no pair scores
         pairs = LowestScores(torch.zeros(P, 0), torch.zeros(P, 0, dtype=torch.long), torch.zeros(P, dtype=torch.float64))
-    rec = recording_scores(engine, terms, rec_index, torch.from_numpy(dataset.angles)[rec_index], cfg.keep_lowest,
-                           cfg.memory_mb * 2**20)
+    rec = recording_scores(engine, terms, rec_index, torch.from_numpy(dataset.angles)[rec_index], plan.keep_lowest,
+                           cfg.memory_mb * 2**20, plan.columns)
     local = engine.position[rec_index]
     return InfluenceData(
         sample_ids=[dataset.sample_ids[i] for i in used.tolist()],

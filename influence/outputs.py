@@ -52,6 +52,15 @@ log = logging.getLogger(__name__)
 
 DENSE_CELLS = 1_000_000
 """Largest P x Q for which the dense matrices and a nested JSON of every score are written by default."""
+DEFAULT_MAX_CELLS = 2_000_000_000
+"""Default --max-cells: about two minutes of pair scores on one thread."""
+MIN_SAMPLED_COLUMNS = 256
+"""Without --max-cells, the scores count on at least this many validation pairs however many
+training pairs there are: a bad take's pairs are harmful on a good share of them (about a tenth
+at 2,000 demo recordings), so even 256 leave such a pair well above --min-occurrences 5."""
+LOWEST_BYTES = 2**30
+"""Memory for the kept lowest scores of all training pairs when --keep-lowest is not given."""
+MAX_AUTO_LOWEST, MIN_AUTO_LOWEST = 32, 8
 JSON_BYTES_PER_CELL = 75
 DEFAULT_MIN_OCCURRENCES = 5
 
@@ -65,6 +74,7 @@ class OutputPlan:
     dense: bool
     columns: torch.Tensor | None  # sorted validation pair indices, None = all
     seed: int
+    keep_lowest: int
 
     def describe_columns(self, total: int) -> dict[str, Any]:
         scored = total if self.columns is None else len(self.columns)
@@ -75,34 +85,45 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
 
 
+def keep_lowest_for(P: int, asked: int | None) -> int:
+    """--keep-lowest, or by default 32 per training pair while they fit in `LOWEST_BYTES` (8 bytes
+    each), down to 8 (at 10,000 recordings, 20 million pairs); never fewer than --min-occurrences needs."""
+    if asked is not None:
+        return asked
+    return int(min(MAX_AUTO_LOWEST, max(MIN_AUTO_LOWEST, LOWEST_BYTES // (8 * max(P, 1)))))
+
+
 def plan_outputs(cfg: InfluenceConfig, P: int, Q: int, folder: Path, writer: bool, seed: int) -> OutputPlan:
-    """Decide dense or not and the validation pairs to score; refuse (one line) what the disk cannot hold."""
+    """Decide dense or not, the validation pairs to score and the lowest scores to keep; refuse
+    (one line) what the disk cannot hold."""
     cells = P * Q
     columns = None
-    n = max(cfg.keep_lowest, cfg.max_cells // max(P, 1))
-    if cfg.compute_influence and cells > cfg.max_cells and n < Q:
+    k = keep_lowest_for(P, cfg.keep_lowest)
+    limit = cfg.max_cells if cfg.max_cells is not None else max(DEFAULT_MAX_CELLS, MIN_SAMPLED_COLUMNS * P)
+    n = max(k, limit // max(P, 1))
+    if cfg.compute_influence and cells > limit and n < Q:
         gen = torch.Generator().manual_seed(seed)
         columns = torch.sort(torch.randperm(Q, generator=gen)[:n]).values
-        log.warning("%d training x %d validation pairs is more than --max-cells %d: the pair scores count on a seeded "
-                    "sample of %d validation pairs (the run file says so)", P, Q, cfg.max_cells, n)
+        log.warning("%d training x %d validation pairs is more than --max-cells %d: the scores count on a seeded "
+                    "sample of %d validation pairs (the run file says so)", P, Q, limit, n)
     dense = cfg.compute_influence and (cfg.dense if cfg.dense is not None else cells <= DENSE_CELLS and columns is None)
     if dense and columns is not None:
         raise ValueError(f"--dense needs every validation pair scored, but {P} x {Q} = {cells:,} cells is more than "
-                         f"--max-cells {cfg.max_cells:,}: raise --max-cells, or drop --dense")
-    summary_bytes = P * (cfg.keep_lowest * 8 + 40) + Q * 8
+                         f"--max-cells {limit:,}: raise --max-cells, or drop --dense")
+    summary_bytes = P * (k * 8 + 40) + Q * 8
     dense_bytes = cells * 12 if dense else 0
     json_bytes = 0
     if cfg.compute_influence and cfg.write_json:
-        json_bytes = cells * JSON_BYTES_PER_CELL if dense else P * min(cfg.keep_lowest, Q) * JSON_BYTES_PER_CELL // 4
+        json_bytes = cells * JSON_BYTES_PER_CELL if dense else P * min(k, Q) * JSON_BYTES_PER_CELL // 4
     needed = int(1.2 * (summary_bytes + 2 * dense_bytes + json_bytes))  # the scratch matrices, then the npz
     if writer:
         free = shutil.disk_usage(folder).free
         if needed > free:
             hint = ("drop --dense (the summary files need about "
-                    f"{_gb(1.2 * (summary_bytes + P * min(cfg.keep_lowest, Q) * JSON_BYTES_PER_CELL // 4))})") \
+                    f"{_gb(1.2 * (summary_bytes + P * min(k, Q) * JSON_BYTES_PER_CELL // 4))})") \
                 if dense else "free some space, or pass --no-json"
             raise ValueError(f"the influence files need about {_gb(needed)} in {folder}, which has {_gb(free)} free: {hint}")
-    return OutputPlan(dense, columns, seed)
+    return OutputPlan(dense, columns, seed, k)
 
 
 class ScratchMatrices:

@@ -125,27 +125,33 @@ def recording_scores(
     recording_angles: torch.Tensor,
     k: int = DEFAULT_LOWEST,
     memory_budget: int = 256 * 2**20,
+    columns: torch.Tensor | None = None,
 ) -> RecordingScores:
     """Recording-level influence of `recordings` (R,) (indices into the engine's inputs), standardised
-    within the training recordings of the same stored angle (`recording_angles` (R,)), by column chunks."""
+    within the training recordings of the same stored angle (`recording_angles` (R,)), by column chunks.
+
+    `columns`: the validation pairs to score (default: all), the same sample as the pair scores'.
+    The total raw influence is exact over every validation pair either way.
+    """
     parts, self_infl = engine.recording_terms(terms, recordings)
     groups, keys = group_labels(recording_angles.cpu())
-    R, Q = len(recordings), len(engine.test_local)
+    R = len(recordings)
+    all_cols = torch.arange(len(engine.test_local)) if columns is None else columns
     best: tuple[torch.Tensor, torch.Tensor] | None = None
     z_sum = torch.zeros(R, dtype=torch.float64)
-    total = torch.zeros(R, dtype=torch.float64)
     step = _rows_per_block(R, memory_budget)
-    for c in range(0, Q, step):
-        cols = torch.arange(c, min(c + step, Q))
+    for c in range(0, len(all_cols), step):
+        cols = all_cols[c : c + step]
         raw = engine.recording_columns(parts, cols).to(torch.float64)
         med, scale = column_stats(raw, groups, len(keys))
         z = standardize(raw, groups, med, scale)
-        part = lowest(z, k, offset=c)
+        vals, idx = lowest(z, k)
+        part = (vals, cols[idx])
         best = part if best is None else merge_lowest(best, part, k)
         z_sum += z.sum(dim=1)
-        total += raw.sum(dim=1)
     low_z, low_idx = best if best is not None else (torch.zeros(R, 0), torch.zeros(R, 0, dtype=torch.long))
-    return RecordingScores(low_z.float(), low_idx, z_sum / max(Q, 1), total, self_infl.double())
+    total = engine.recording_totals(parts).to(torch.float64)
+    return RecordingScores(low_z.float(), low_idx.int(), z_sum / max(len(all_cols), 1), total, self_infl.double())
 
 
 def summarize_dense(

@@ -259,3 +259,6 @@ def test_large_runs_keep_summaries_only_and_sample_validation_pairs(run, tmp_pat
     assert "seeded sample of 10 of 15 validation pairs" in out
     data = load_influence(sampled / "plastic_500hz_influence_metadata.json")
     assert len(np.unique(data.pair_low_idx)) == 10 and data.influence is None
+    # The recording scores count on the same sample; their totals stay exact over all 15.
+    assert set(np.unique(data.rec_low_idx)) <= set(np.unique(data.pair_low_idx))
+    np.testing.assert_allclose(data.rec_total, full.rec_total, rtol=1e-4)

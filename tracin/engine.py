@@ -276,6 +276,21 @@ class TracInEngine:
             out = piece if out is None else out + piece
         return out.cpu()
 
+    def recording_totals(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Recording-level influence summed over every test pair, without the columns. -> (R,) on the CPU.
+
+        sum_q (A[r, k_q] - A[r, l_q]) b_q = A[r] . c, where c[m] adds b_q over the test pairs whose
+        first input is m and subtracts it over those whose second input is m: O(R x M_test).
+        """
+        out = None
+        for acc, deriv in parts:
+            c = torch.zeros(acc.shape[1], device=self.device, dtype=acc.dtype)
+            c.index_add_(0, self.test_pos[:, 0], deriv.to(acc.dtype))
+            c.index_add_(0, self.test_pos[:, 1], -deriv.to(acc.dtype))
+            piece = acc @ c
+            out = piece if out is None else out + piece
+        return out.cpu()
+
     def recording_influence(
         self, terms: Sequence[CheckpointTerms], recordings: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
