@@ -211,6 +211,16 @@ def _markdown(list_file: Path, rows: list[_Row], criteria: list[str], n_train: i
     return "\n".join(lines)
 
 
+def _pooled(spec: np.ndarray, width: int = 400) -> np.ndarray:
+    """Time frames averaged in blocks down to at most `width` columns: a panel is about 400 pixels
+    wide, and resampling thousands of frames per panel made the picture the slowest step."""
+    step = -(-spec.shape[1] // width)
+    if step <= 1:
+        return spec
+    frames = spec.shape[1] // step * step
+    return spec[:, :frames].reshape(spec.shape[0], -1, step).mean(axis=2)
+
+
 def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarray | None,
           records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bool:
     """The spectrogram picture; False (with a warning) when no listed recording could be read."""
@@ -233,8 +243,10 @@ def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_score
             unreadable.append(str(exc))
             return None, f"{sid}: not readable"
 
-    fig, axes = plt.subplots(len(shown), columns, figsize=(4.2 * columns, 2.3 * len(shown)), squeeze=False,
-                             layout="constrained")
+    # A fixed layout: matplotlib's constrained layout took 17 s of 47 for 30 rows.
+    fig, axes = plt.subplots(len(shown), columns, figsize=(4.2 * columns, 2.3 * len(shown)), squeeze=False)
+    fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.35 / (2.3 * len(shown)), bottom=0.45 / (2.3 * len(shown)),
+                        hspace=0.55, wspace=0.18)
     read_any, unreadable = False, []
     for k, row in enumerate(shown):
         m = SAMPLE_ID_RE.match(row.sample_id)
@@ -259,8 +271,8 @@ def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_score
             read_any = read_any or sid == row.sample_id
             seconds = spec.shape[1] * params.hop_length / params.sample_rate
             ax.set_axis_on()
-            ax.imshow(spec[:bins], origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
-                      extent=(0, seconds, 0, bins * params.sample_rate / params.n_fft))
+            ax.imshow(_pooled(spec[:bins]), origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                      extent=(0, seconds, 0, bins * params.sample_rate / params.n_fft), interpolation="nearest")
             ax.set_ylabel("Hz", fontsize=7)
             ax.tick_params(labelsize=6)
             if k == len(shown) - 1:
