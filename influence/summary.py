@@ -89,7 +89,8 @@ def pair_scores(
     low_z = torch.empty(P, width, dtype=torch.float32)
     low_idx = torch.empty(P, width, dtype=torch.int32)
     mean_z = torch.empty(P, dtype=torch.float64)
-    step = _rows_per_block(n_cols, memory_budget, bytes_per_value=4)
+    row_values = n_cols + engine.accumulator_width(None if columns is None else n_cols)
+    step = _rows_per_block(row_values, memory_budget, bytes_per_value=4)
     for g in range(len(keys)):
         members = torch.nonzero(groups == g).flatten()
         for start in range(0, len(members), step):

@@ -150,6 +150,10 @@ def test_every_measurement_matches_brute_force(fixture, kind, measurement):
     # Selected columns are the same numbers as the full matrix's.
     cols = torch.tensor([3, 0, 5])
     assert torch.allclose(engine.influence_rows(terms, torch.tensor([1, 4]), cols), fast[[1, 4]][:, cols], rtol=1e-12)
+    # One column: the accumulators cover only its two test inputs (fewer than half of them).
+    assert engine.accumulator_width(1) == 2 < len(engine.test_inputs)
+    assert torch.allclose(engine.influence_rows(terms, torch.arange(len(train)), torch.tensor([4]), transposed=True),
+                          fast[:, [4]].T, rtol=1e-12)
 
 
 def test_parameter_blocks_give_the_same_gram_and_a_sketch_approximates_it(fixture):

@@ -174,19 +174,24 @@ class TracInEngine:
         return groups
 
     def test_accumulators(
-        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor
+        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor, inputs: torch.Tensor | None = None
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per group of checkpoints with equal test derivatives: (A (B, M_test), l'_q (Q,)), where
-        A = sum_c eta_c l'_p (K_i. - K_j.) over the inputs the test pairs use, for the training pairs `rows`.
+        """Per group of checkpoints with equal test derivatives: (A (B, M'), l'_q (Q,)), where
+        A = sum_c eta_c l'_p (K_i. - K_j.) over the test inputs `inputs` (positions among the
+        inputs the test pairs use; default: all M_test), for the training pairs `rows`.
         TracIn(p, q) = sum over groups of (A[p, k_q] - A[p, l_q]) l'_q."""
         rows = rows.to(self.device)
         ti, tj = self.train_local[rows, 0], self.train_local[rows, 1]
+        width = len(self.test_inputs) if inputs is None else len(inputs)
         out = []
         for group in self._by_test_derivative(terms):
-            acc = torch.zeros(len(rows), len(self.test_inputs), device=self.device, dtype=self.dtype)
+            acc = torch.zeros(len(rows), width, device=self.device, dtype=self.dtype)
             for t in group:
                 to_test = t.gram[:, self.test_inputs] if t.to_test is None else t.to_test  # (M, M_test)
-                acc += (t.eta * t.train_deriv[rows])[:, None] * (to_test[ti] - to_test[tj])
+                if inputs is not None:
+                    to_test = to_test[:, inputs.to(self.device)]
+                diff = to_test.index_select(0, ti).sub_(to_test.index_select(0, tj))
+                acc.add_(diff.mul_((t.eta * t.train_deriv[rows])[:, None]))
             out.append((acc, group[0].test_deriv))
         return out
 
@@ -197,15 +202,27 @@ class TracInEngine:
         """TracIn of the training pairs `rows` (B,) on the test pairs `columns` (Q',) (default: all).
 
         -> (B, Q'), or (Q', B) with `transposed` (the faster layout to build: whole rows are gathered).
+        Memory: B x (Q' + M'), M' the test inputs the columns use.
         """
         cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        inputs = None
+        if columns is not None and 2 * len(columns) < len(self.test_inputs):
+            # A sample of test pairs: accumulate over only the inputs it uses.
+            inputs, local = torch.unique(cols, return_inverse=True)
+            cols = local.view(-1, 2)
         out = None
-        for acc, deriv in self.test_accumulators(terms, rows):
-            acc_t = acc.T.contiguous()  # (M_test, B): each test pair is a difference of two of its rows
+        for acc, deriv in self.test_accumulators(terms, rows, inputs):
+            acc_t = acc.T.contiguous()  # (M', B): each test pair is a difference of two of its rows
             b = deriv if columns is None else deriv[columns.to(self.device)]
             piece = acc_t.index_select(0, cols[:, 0]).sub_(acc_t.index_select(0, cols[:, 1])).mul_(b[:, None])
             out = piece if out is None else out.add_(piece)
         return out if transposed else out.T.contiguous()
+
+    def accumulator_width(self, n_columns: int | None = None) -> int:
+        """M', the width of `test_accumulators` when `influence_rows` scores `n_columns` test pairs (None: all)."""
+        if n_columns is None or 2 * n_columns >= len(self.test_inputs):
+            return len(self.test_inputs)
+        return 2 * n_columns
 
     def influence_blocks(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> Iterator[tuple[slice, torch.Tensor]]:
         """Yield (rows, TracIn block (rows, Q)) over the training pairs; memory is O(block_rows x Q)."""
