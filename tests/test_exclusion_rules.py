@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from exclusion.misfit import misfit
+from exclusion.misfit import first_ranking_checkpoint, misfit
 from exclusion.rules import LowScores, RuleInputs, rank_harmful_pairs, select_exclusions
 from influence.stats import MAD_SCALE
 
@@ -89,12 +89,17 @@ def test_misfit_and_suggested_angle_by_hand():
     assert result.lands_at.shape == (3, 12)
 
 
-def test_misfit_votes_over_the_first_half_of_the_checkpoints():
+def test_the_suggested_angle_comes_from_the_first_checkpoint_that_ranks_the_angles():
     fitted = list(ROW)
     fitted[3] = 0.02
-    scores = np.array([ROW] * 2 + [fitted] * 3)
-    # r03 lands at 36 in checkpoints 1-2 and at 0 in 3-5 (the model fitted its label); the first three vote 36, 36, 0.
+    unranked = [1.0] * 12  # an untrained model: every angle's median the same
+    scores = np.array([unranked, ROW] + [fitted] * 3)
+    # Checkpoint 0 does not rank the angles; checkpoint 1 does, and r03 lands at 36 there;
+    # from checkpoint 2 on the model has fitted r03 to its stored 0.
+    assert first_ranking_checkpoint(scores, np.array(MISFIT_ANGLES, dtype=float)) == 1
     assert misfit(scores, MISFIT_ANGLES).suggested_angle[3] == 36
+    # No checkpoint ranks them: the last one.
+    assert first_ranking_checkpoint(np.array([unranked] * 2), np.array(MISFIT_ANGLES, dtype=float)) == 1
 
 
 def test_criteria_misfit_self_influence_and_combined():
