@@ -37,9 +37,23 @@ import torch
 from influence.stats import MAD_SCALE
 
 def group_labels(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Group index of each row for integer keys (n,) or key tuples (n, k). -> (groups (n,), distinct keys (G, ...))."""
-    distinct, inverse = torch.unique(keys, dim=0, return_inverse=True)
-    return inverse, distinct
+    """Group index of each row for keys (n,) or key tuples (n, k), groups in sorted key order.
+    -> (groups (n,), distinct keys (G, ...)).
+
+    Tuples are encoded as one integer per row first: `torch.unique(dim=0)` took 45 s and
+    2.5 GB for the 10 million training pairs of 10,000 recordings, this about a second.
+    """
+    if keys.dim() == 1:
+        distinct, inverse = torch.unique(keys, return_inverse=True)
+        return inverse, distinct
+    levels, level_of = torch.unique(keys, return_inverse=True)  # level_of: (n, k), one shared list of values
+    code = level_of[:, 0].clone()
+    for c in range(1, keys.shape[1]):
+        code.mul_(len(levels)).add_(level_of[:, c])
+    distinct_codes, inverse = torch.unique(code, return_inverse=True)
+    first = torch.empty(len(distinct_codes), dtype=torch.long)
+    first.scatter_(0, inverse, torch.arange(len(code)))  # a row of each group
+    return inverse, keys[first]
 
 
 def angle_pair_keys(angles: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
