@@ -8,39 +8,45 @@ Step 2 of the tutorial, after `compute_tracin_influence.py`:
         --threshold -3.0 --min-occurrences 5 --max-exclusions 30 \\
         --consider-both-samples --verbose --update-metadata
 
-    # a threshold chosen from the scores, a per-recording rule, and a plot:
+    # one criterion alone, and a picture of the listed recordings:
     python generate_tracin_exclusions.py \\
         --metadata-file data/demo/metadata/plastic_500hz_influence_metadata.json \\
-        --threshold auto --criterion recordings --plot
+        --criterion misfit --plot
 
-    # the TracIn paper's mislabeled-data detector (threshold and min-occurrences unused):
-    python generate_tracin_exclusions.py \\
-        --metadata-file data/demo/metadata/plastic_500hz_influence_metadata.json \\
-        --criterion self-influence --update-metadata
+then `python train.py --exclusions-file data/demo/exclusions/plastic_500hz_tracin_exclusions.txt`,
+or `python train.py --relabel-file data/demo/exclusions/plastic_500hz_tracin_exclusions_relabel.txt`
+to train with the suggested angles instead.
 
-then `python train.py --exclusions-file data/demo/exclusions/plastic_500hz_tracin_exclusions.txt`.
-
-Criteria (details in `exclusion/rules.py`):
+The scores are robust z-scores (compute_tracin_influence.py standardises them), so
+--threshold -3.0 means "three robust standard deviations more harmful than comparable
+training items" on every run (`auto` is kept for old command lines and means -3.0).
+Criteria (details in `exclusion/rules.py` and docs/design.md):
+- combined (default): pairs or misfit, recordings listed by both first.
 - pairs: a training pair is harmful when its score is below --threshold on at least
-  --min-occurrences validation pairs; ranked by that count, then by the more negative mean.
-  With --consider-both-samples both recordings of a harmful pair are excluded; without it,
-  the one in more harmful pairs (tie: the more negative sum of its harmful pairs'
-  below-threshold scores; still tied: the smaller sample id).
-- recordings: each training recording's influence is the sum over all its pairs; same rule.
+  --min-occurrences validation pairs; a recording is listed when it is in unusually many
+  harmful pairs (a robust outlier among the training recordings). With
+  --consider-both-samples both recordings of a harmful pair are candidates and the pairs are
+  explained away (a bad take's clean partners are not listed for its pairs); without it each
+  harmful pair counts for its more harmful recording.
+- recordings: each training recording's own influence (the sum of its pairs) by the same rule.
 - self-influence: recordings whose self-influence is a high outlier (median + 3 x 1.4826 x MAD).
---max-exclusions counts recordings. `--threshold auto`: median - 3 x 1.4826 x MAD of the
-non-zero scores (their 1st percentile when that is not negative).
+- misfit: the model's scores over the checkpoints place the recording among another angle's.
+--max-exclusions counts recordings; no angle loses its last training recording. Every listed
+recording gets a suggested angle (where its score lands at the first checkpoint that ranks
+the angles): in the list's `# tracin:` note, `--verbose`, the metadata, the picture, and a
+relabel file beside the list (`<list>_relabel.txt`; nothing is relabelled unless you pass it).
 
 The list (default: DATA_ROOT/exclusions/, DATA_ROOT as compute_tracin_influence.py recorded
-it) gets a `# ` header with the date, the source and every parameter, then one id per line.
-A re-run keeps the old list as a dated backup (`<list>.YYYYmmdd-HHMMSS.bak`, the newest 5),
-prints the ids added and removed, keeps ids a person commented out (`# plastic_deg036_500hz_04`,
-in any case or zero padding, with or without a note after the id) out and carries their
-comments over. --update-metadata records `excluded`, `notes` and `tracin_info` in the sample
-metadata beside the influence file (see `exclusion/report.py`), keeping a dated backup too.
-The list, the metadata and the picture are written together or not at all; a re-run with the
-same inputs rewrites neither file. Influence files of two compute runs (an interrupted
-compute) are refused.
+it) gets a `# ` header with the date, the source, the run fingerprint and every parameter,
+then one id per line. A re-run keeps the old list as a dated backup
+(`<list>.YYYYmmdd-HHMMSS.bak`, the newest 5), prints the ids added and removed, keeps ids a
+person commented out (`# plastic_deg036_500hz_04`, in any case or zero padding, with or
+without a note after the id) out and carries their comments over. --update-metadata records
+`excluded`, `notes` and `tracin_info` in the sample metadata beside the influence file (see
+`exclusion/report.py`), keeping a dated backup too. A review sheet (`<list>_review.md`, `.csv`,
+`.png`) shows every listed recording's scores and spectrogram. The list, the metadata and the
+picture are written together or not at all; a re-run with the same inputs rewrites neither
+file. Influence files of two compute runs (an interrupted compute) are refused.
 """
 from __future__ import annotations
 
@@ -68,14 +74,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="also draw the listed recordings' influence; PNG defaults to the list's name with .png "
                          "(default: no picture)")
     rule = p.add_argument_group("rule")
-    rule.add_argument("--criterion", choices=CRITERIA, default=d.criterion, help="how candidates are ranked")
+    rule.add_argument("--criterion", choices=CRITERIA, default=d.criterion, help="which rule lists recordings (default: %(default)s)")
     rule.add_argument("--threshold", default=d.threshold,
-                      help=f"harmful means influence below this (negative) value, or '{AUTO}'")
+                      help=f"harmful means a standardised score below this (robust SD; default -3.0; '{AUTO}' means the same)")
     rule.add_argument("--min-occurrences", type=int, default=d.min_occurrences,
                       help="validation pairs a candidate must be below the threshold on")
     rule.add_argument("--max-exclusions", type=int, default=d.max_exclusions, help="most recordings in the written list")
     rule.add_argument("--consider-both-samples", action="store_true",
-                      help="criterion pairs: exclude both recordings of each harmful pair")
+                      help="criterion pairs (and combined): both recordings of each harmful pair are candidates, explained away")
     p.add_argument("--verbose", action="store_true", help="show the ranking and every decision")
     add_execution_args(p, d.lock_timeout)
     return p.parse_args(argv)
