@@ -13,6 +13,7 @@ model); the raw TracIn stays in the dense matrix. Reads the run's checkpoints (o
 epoch, loaded with weights_only=True), its stored configuration (data root, spectrogram
 settings), split and loss settings, and writes into the metadata folder:
   {material}_{frequency}_influence_metadata.json  train pair id -> {"tracin_influence_<val pair id>": z}
+                                                  (every score up to 1e6 cells or with --dense, else the harmful pairs)
   {material}_{frequency}_influence_matrix.npz     summaries per pair and recording (the fast path;
                                                   dense raw and z matrices when small or --dense)
   {material}_{frequency}_influence_run.json       configuration, data root, checkpoints, learning rates, summary
