@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 TAKES ?= 24
 
-.PHONY: demo demo-seeds demo-seeds-room test bench bench-load clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room test bench bench-load bench-scale clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -42,6 +42,10 @@ bench: $(STAMP)
 # The demo idle, then beside two CPU-bound processes (a few minutes).
 bench-load: $(STAMP)
 	$(VPY) benchmarks/bench_load.py
+
+# The whole pipeline at 2,000 recordings (train 30 epochs, TracIn, every criterion): time, memory, disk.
+bench-scale: $(STAMP)
+	$(VPY) benchmarks/bench_scale.py --takes 333
 
 # Rewrite constraints.txt from the working .venv (after changing requirements.txt and installing).
 constraints: $(STAMP)

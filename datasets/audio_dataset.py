@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
 import os
 import re
 import tempfile
@@ -102,7 +103,16 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
             log.warning("rebuilding unreadable spectrogram stack %s", stack)
             self._write_stack(stack, cache, progress)
             mapped = np.load(stack, mmap_mode="c", allow_pickle=False)
+        self._mapping = mapped
         return torch.from_numpy(mapped)
+
+    def release_pages(self) -> None:
+        """Drop the memory-mapped spectrograms' pages from this process's memory (they stay in the
+        page cache and are read back if used again): once every gradient is taken, the stack of
+        10,000 recordings would otherwise count 1.8 GB towards the peak for nothing."""
+        mapping = getattr(getattr(self, "_mapping", None), "_mmap", None)
+        if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            mapping.madvise(mmap.MADV_DONTNEED)
 
     def _write_stack(self, stack: Path, cache: Path, progress: bool) -> None:
         params, bins = self.config.spectrogram, self.config.freq_bins

@@ -122,6 +122,7 @@ def _compute_locked(
         loss = loss_for_checkpoint(ck.data, settings)
         specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}", cfg.measurement))
     terms = engine.all_terms(specs)
+    dataset.release_pages()  # every gradient is taken
 
     train_ids = [s for s in sorted(split["train"]) if s not in excluded]
     rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])

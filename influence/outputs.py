@@ -178,11 +178,13 @@ def record_sample_metadata(store: MetadataStore, split: Mapping[str, Sequence[st
     ids = data.sample_ids
     pair_sum: dict[str, float] = {}
     pair_count: dict[str, int] = {}
-    if data.pair_self_influence is not None:
-        for (a, b), value in zip(data.train_pairs.tolist(), data.pair_self_influence.tolist()):
-            for sid in (ids[a], ids[b]):
-                pair_sum[sid] = pair_sum.get(sid, 0.0) + value
-                pair_count[sid] = pair_count.get(sid, 0) + 1
+    if data.pair_self_influence is not None and len(data.train_pairs):
+        # Per recording, by index: a loop over the pairs held 1.7 GB of Python objects at 10 million pairs.
+        members = data.train_pairs.ravel()
+        sums = np.bincount(members, weights=np.repeat(data.pair_self_influence, 2), minlength=len(ids))
+        counts = np.bincount(members, minlength=len(ids))
+        for r in np.flatnonzero(counts).tolist():
+            pair_sum[ids[r]], pair_count[ids[r]] = float(sums[r]), int(counts[r])
     scored = {} if data.rec_self_influence is None else dict(zip(data.recording_ids, data.rec_self_influence.tolist()))
     for name, members in split.items():
         for sid in members:

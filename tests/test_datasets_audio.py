@@ -105,6 +105,12 @@ def test_spectrograms_cropped_to_the_models_bins_in_a_mapped_stack(tmp_path, mak
     cropped.spectrograms[0, 0, 0] = 123.0  # copy-on-write: the stack on disk never changes
     assert stack.read_bytes() == before
     assert torch.equal(dataset(root, use_cache=False, freq_bins=200).spectrograms, full.spectrograms[:, :200])
+    # Releasing the mapped pages keeps the values: they are read back from the stack.
+    again = dataset(root, freq_bins=200)
+    copy = again.spectrograms.clone()
+    again.release_pages()
+    assert torch.equal(again.spectrograms, copy)
+    dataset(root, use_cache=False).release_pages()  # in memory: nothing to release
 
 
 def test_stereo_file_is_mixed_to_mono(tmp_path, make_data):
