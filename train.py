@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run folder: {result.run_dir}")
         print(f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}")
         print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}, indent=2))
-        if cfg.exclusions_file is not None:
+        if cfg.exclusions_file is not None or cfg.relabel_file is not None:
             print("\n".join(compare_with_baseline(cfg, result.run_dir).lines()))
     return 0
 

@@ -18,14 +18,30 @@ from typing import Iterable
 from datasets.exclusions import describe_unknown_ids
 
 
-def render_relabels(entries: Iterable[tuple[str, float, float, str]], list_name: str) -> str:
-    """The text of a relabel file from (sample id, suggested angle, stored angle, rule) entries."""
+def commented_out_lines(text: str) -> dict[str, str]:
+    """Lines a person commented out in a relabel file (`# <sample id> <angle> ...`), by id."""
+    out = {}
+    for raw in text.splitlines():
+        fields = raw.strip().lstrip("#").split()
+        if raw.lstrip().startswith("#") and len(fields) >= 2 and fields[1].lstrip("-").isdigit():
+            out[fields[0]] = raw.rstrip()
+    return out
+
+
+def render_relabels(entries: Iterable[tuple[str, float, float, str]], list_name: str, previous: str | None = None) -> str:
+    """The text of a relabel file from (sample id, suggested angle, stored angle, rule) entries.
+
+    `previous`: the file's current text; a line commented out there stays as the person left it.
+    """
+    keep_out = commented_out_lines(previous) if previous else {}
     lines = [
         f"# Suggested angles for recordings on {list_name}, where their scores land among the angles.",
         "# Nothing is relabelled unless you pass this file: train.py --relabel-file <this file>.",
-        "# Delete or comment out a line to keep that recording's stored angle.",
+        "# Comment out a line ('# <id> ...') to keep that recording's stored angle: it stays commented out",
+        "# when generate_tracin_exclusions.py rewrites this file, which keeps the previous one as a dated backup.",
     ]
-    lines += [f"{sid}  {angle:g}  # stored {stored:g}; {rule}" for sid, angle, stored, rule in entries]
+    for sid, angle, stored, rule in entries:
+        lines.append(keep_out.get(sid, f"{sid}  {angle:g}  # stored {stored:g}; {rule}"))
     return "\n".join(lines) + "\n"
 
 

@@ -227,11 +227,13 @@ def _generate_locked(cfg: ExclusionConfig) -> ExclusionResult:
             log.debug("no longer excluded: %s", sid)
 
     extra = []
+    result.relabel_file = relabel_path_for(output_file)
+    previous = result.relabel_file.read_text(encoding="utf-8", errors="replace") if result.relabel_file.is_file() else None
     relabels = render_relabels(
         [(e.sample_id, e.suggested_angle, stored[e.sample_id], e.rule) for e in selection.exclusions
-         if e.suggested_angle is not None and e.suggested_angle != stored[e.sample_id]], output_file.name)
-    result.relabel_file = relabel_path_for(output_file)
-    extra.append(Output(result.relabel_file, lambda tmp: write_text_atomic(tmp, relabels)))
+         if e.suggested_angle is not None and e.suggested_angle != stored[e.sample_id]], output_file.name, previous)
+    if relabels != previous:  # a person's file is replaced only with a dated backup of it
+        extra.append(Output(result.relabel_file, lambda tmp: write_text_atomic(tmp, relabels), backup=True))
     if cfg.plot is not None:
         result.plot = output_file.with_suffix(".png") if cfg.plot_beside_list else cfg.plot
         extra.append(Output(result.plot, lambda tmp: plot_exclusions(tmp, inputs, selection)))

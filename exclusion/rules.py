@@ -51,6 +51,7 @@ from exclusion.misfit import Misfit, misfit
 from influence.stats import MAD_SCALE, ROBUST_Z, robust_high_cut, robust_z
 from utils.constants import (
     CRITERIA,
+    CRITERION_COMBINED,
     CRITERION_MISFIT,
     CRITERION_PAIRS,
     CRITERION_RECORDINGS,
@@ -293,7 +294,14 @@ def select_exclusions(
     if criterion not in CRITERIA:
         raise ValueError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
     _check_params(threshold, min_occurrences, max_exclusions)
-    inputs.pair_scores.check_min_occurrences(min_occurrences)
+    if criterion in (CRITERION_PAIRS, CRITERION_COMBINED):
+        if inputs.pair_scores.k == 0 and inputs.pair_scores.columns > 0:
+            raise ValueError(f"criterion {criterion} needs the pair scores, and these influence files hold self-influence"
+                             " only: recompute with compute_tracin_influence.py --compute-influence, or use --criterion"
+                             " self-influence or misfit")
+        inputs.pair_scores.check_min_occurrences(min_occurrences)
+    if criterion == CRITERION_RECORDINGS:
+        inputs.recording_scores.check_min_occurrences(min_occurrences)
     ids, forbidden = inputs.recording_ids, set(forbidden)
     mis = inputs.misfit()
     evidence = evidence_by_criterion(inputs, threshold, min_occurrences, mis)

@@ -15,6 +15,7 @@ import pytest
 
 import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
+from datasets.relabels import load_relabels
 from influence.io import save_influence
 from utils.backups import list_backups
 from utils.constants import angle_of, matrix_path_for
@@ -117,6 +118,38 @@ def test_self_influence_missing_is_one_line_error(tmp_path, make_root, run, scor
     assert code == 1
     assert err.startswith("generate_tracin_exclusions.py: error:") and "self-influence" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_self_influence_only_files_serve_the_rules_that_need_no_pair_scores(tmp_path, make_root, run, scored):
+    # What compute writes with --compute-self-influence alone: no pair scores kept (k = 0).
+    root = make_root(tmp_path)
+    data = scored.data()
+    data.pair_low_z, data.pair_low_idx = data.pair_low_z[:, :0], data.pair_low_idx[:, :0]
+    save_influence(influence_file(root), data)
+    assert run(root, "--criterion", "self-influence")[0] == 0
+    assert load_exclusions(list_file(root)).ids == [scored.loud]
+    assert run(root, "--criterion", "misfit")[0] == 0
+    assert load_exclusions(list_file(root)).ids == [scored.misfit]
+    for criterion in ("pairs", "combined"):
+        code, _, err = run(root, "--criterion", criterion)
+        assert code == 1 and "self-influence only" in err and "--compute-influence" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_a_relabel_line_commented_out_by_hand_stays_out(tmp_path, make_root, run, scored):
+    root = make_root(tmp_path)
+    assert run(root)[0] == 0
+    relabel = list_file(root).with_name("plastic_500hz_tracin_exclusions_relabel.txt")
+    line = f"{scored.misfit}  108  # stored 0; misfit"
+    assert line in relabel.read_text().splitlines()
+    relabel.write_text(relabel.read_text().replace(line, f"# {line}  listened: it is 0 degrees"))
+    edited = relabel.read_text()
+    assert run(root)[0] == 0  # the same suggestions: the person's file is not rewritten
+    assert relabel.read_text() == edited and load_relabels(relabel) == {} and not list_backups(relabel)
+    relabel.write_text(edited.replace("# Suggested", "# (header changed by hand) Suggested"))
+    assert run(root)[0] == 0  # rewritten, the commented-out line kept as it was, the old file backed up
+    assert f"# {line}  listened: it is 0 degrees" in relabel.read_text().splitlines()
+    assert "changed by hand" in list_backups(relabel)[-1].read_text()
 
 
 def test_rerun_with_same_inputs_changes_nothing(tmp_path, make_root, run):

@@ -129,6 +129,26 @@ def test_retrain_takes_the_lists_data_root_and_compares_with_the_baseline(baseli
     assert not (data_root / "checkpoints" / "never").exists()
 
 
+def test_retrain_with_a_relabel_file(baseline, data_root, cli, one_error_line, monkeypatch):
+    """The suggested angles replace the stored ones; split and data root as with a list."""
+    split = read(baseline / "run.json")["split"]
+    moved = next(s for s in split["train"] if angle_of(s) == 0)
+    relabel = data_root / "exclusions" / "moved_relabel.txt"
+    relabel.parent.mkdir(exist_ok=True)
+    relabel.write_text(f"# suggested angles\n{moved}  144  # stored 0; misfit\n")
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    code, out, err = cli(train_script, ["--frequency", "500hz", "--relabel-file", str(relabel), *FAST])
+    assert code == 0, err
+    run = read(data_root / "checkpoints" / "plastic_500hz_standard_relabel_moved_relabel" / "run.json")
+    assert run["relabeled"] == {moved: 144} and run["split"] == split
+    assert "baseline plastic_500hz_standard vs this retrain, on the same holdout split:" in out
+    for text, words in ((f"{moved}  150\n", "150 degrees"), ("plastic_deg000_500hz_99  36\n", "unknown id")):
+        relabel.write_text(text)
+        code, _, err = cli(train_script, ["--frequency", "500hz", "--relabel-file", str(relabel), "--run-name", "no",
+                                          *FAST])
+        assert code == 1 and words in one_error_line(err, "train.py")
+
+
 def test_missing_environment_folder_is_named(tmp_path, one_error_line):
     env = dict(os.environ, **{DATA_ROOT_ENV: str(tmp_path / "x")})
     proc = subprocess.run([sys.executable, "train.py", "--frequency", "500hz"], cwd=REPO, capture_output=True, text=True,

@@ -59,8 +59,8 @@ def _fmt(x: float, sign: bool = False) -> str:
 
 
 def baseline_dir(cfg: TrainConfig) -> Path:
-    """The run folder of `cfg` without exclusions and without a chosen run name."""
-    return replace(cfg, exclusions_file=None, run_name=None).run_dir
+    """The run folder of `cfg` without exclusions, relabels and a chosen run name."""
+    return replace(cfg, exclusions_file=None, relabel_file=None, run_name=None).run_dir
 
 
 def _quality(scores: dict[str, float], ids: list[str]) -> tuple[float, float, int]:

@@ -165,7 +165,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in values.items() if k in names})
 
 
-PER_FREQUENCY = ("exclusions_file", "metadata_file", "run_name")
+PER_FREQUENCY = ("exclusions_file", "relabel_file", "metadata_file", "run_name")
 """Settings that differ per frequency: with several frequencies, `{frequency}` in them becomes each one."""
 
 
@@ -184,7 +184,8 @@ def for_frequencies(template: TrainConfig, frequencies: list[str], data_root_fla
             if value is not None and len(frequencies) > 1 and "{frequency}" not in str(value):
                 raise ValueError(f"--{key.replace('_', '-')} {value} would serve every frequency: write {{frequency}} in it")
             values[key] = None if value is None else type(value)(str(value).replace("{frequency}", frequency))
-        root = resolve_data_root(data_root_flag, exclusions_file=values["exclusions_file"])
+        # The list, or else the relabel file beside it, says which data root it was made from.
+        root = resolve_data_root(data_root_flag, exclusions_file=values["exclusions_file"] or values["relabel_file"])
         configs.append(replace(template, frequency=frequency, data_root=root, **values))
     taken = [str(c.run_dir) for c in configs
              if not (c.overwrite or c.resume) and c.run_dir.is_dir() and any(c.run_dir.iterdir())]
