@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opt.add_argument("--seed", type=int, default=d.seed, help="seed of the weights and the batch order")
     opt.add_argument("--device", choices=DEVICE_CHOICES, default=d.device, help="auto: cuda, else mps, else cpu")
     out = p.add_argument_group("output")
-    out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list stem}]")
+    out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list stem}][_relabel_{file stem}]")
     out.add_argument("--overwrite", action="store_true", help="replace an existing run (the old one is kept, renamed)")
     out.add_argument("--resume", action="store_true",
                      help="continue a killed run from its last checkpoint (the same flags; the result is bit-identical)")

@@ -202,8 +202,9 @@ def _markdown(list_file: Path, rows: list[_Row], criteria: list[str], n_train: i
         cells = [f"{_fmt(row.scores[c][0])} ({row.scores[c][1]})" if c in row.scores else "" for c in criteria]
         lines.append(f"| {k} | `{row.sample_id}` | {'' if row.angle is None else row.angle} | {row.split} | {row.rule} | "
                      + " | ".join(cells) + f" | {'' if row.suggested is None else row.suggested} | `{row.wav}` |")
-    lines += ["", "Rank 1 is the most suspicious training recording under that criterion: the highest self-influence, "
-              "the most negative mean influence.", ""]
+    lines += ["", "Each criterion's column: its evidence for the recording on a robust z scale (larger = more suspect:"
+              " harmful-pair count, below-threshold count, self-influence, misfit) and, in brackets, the recording's"
+              " rank among the training recordings (1 = the most suspect).", ""]
     if png is not None:
         lines += [f"![spectrograms]({png.name})", "",
                   "Left: the listed recording; right: a typical recording of its stored angle (and of its suggested "

@@ -117,7 +117,8 @@ class TrainConfig:
             raise ValueError(f"unknown --model {self.model!r}: choose one of {', '.join(MODEL_PRESETS)}")
 
     def default_run_name(self) -> str:
-        """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, so the baseline survives."""
+        """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, with relabels
+        `..._relabel_{file stem}`, so the baseline survives."""
         base = f"{self.material}_{self.frequency}_{self.loss_type}"
         if self.exclusions_file:
             base += f"_excl_{self.exclusions_file.stem}"
