@@ -99,30 +99,14 @@ def main(argv: list[str] | None = None) -> int:
         write_json=not args.no_json, progress=not args.no_progress,
     )
     from influence.compute import compute_influence
+    from influence.outputs import report_lines
     from tracin.distributed import process_group
 
     with process_group(cfg.device) as rank:
-        data, info = compute_influence(cfg)
+        _, info = compute_influence(cfg)
     if rank:
         return 0  # only the first process reports; every process computed the same scores
-    s = info["summary"]
-    print(f"run fingerprint: {info['fingerprint']} ({info['processes']} process(es))")
-    print("checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]))
-    print(f"{s['train_pairs']} training pairs, {s['validation_pairs']} validation pairs, {s['training_recordings']} "
-          f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s")
-    print(f"pairs with no gradient at any checkpoint: {s['train_pairs_without_gradient_at_every_checkpoint']} training "
-          f"(beyond the margin), {s['validation_pairs_without_gradient_at_every_checkpoint']} validation")
-    if cfg.compute_influence:
-        cols = info["validation_pairs_scored"]
-        if cols["sample"]:
-            print(f"pair scores count on a seeded sample of {cols['scored']} of {cols['of']} validation pairs")
-        quant = next(v for k, v in s.items() if k.startswith("quantiles_of"))
-        print(f"scale: {info['scale']}")
-        print(f"harmful under the tutorial's rule (below -3 on 5 or more validation pairs): "
-              f"{s['harmful_pairs_at_default_rule']} training pairs; 5th lowest z quantiles: "
-              + ", ".join(f"{q}: {v:.3g}" for q, v in quant.items()))
-        print(f"picture: {info['picture']}")
-    print(f"influence file: {info['influence_file']} (nested JSON: {info['nested_json'] or 'not written'})")
+    print("\n".join(report_lines(info, cfg.compute_influence)))
     return 0
 
 

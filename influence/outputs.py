@@ -33,7 +33,7 @@ import torch
 
 from datasets.metadata import MetadataStore
 from influence.config import InfluenceConfig
-from influence.fingerprint import K_INFLUENCE_JSON, file_record
+from influence.fingerprint import K_FINGERPRINT, K_INFLUENCE_JSON, file_record
 from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
 from influence.plots import plot_influence_distribution
 from influence.stats import ROBUST_Z
@@ -168,6 +168,33 @@ def summarize(data: InfluenceData, terms: Sequence[Any], cfg: InfluenceConfig) -
         summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(fifth < -ROBUST_Z))
         summary[f"quantiles_of_each_pairs_{k}th_lowest_z"] = {f"{q:g}": float(np.quantile(fifth, q)) for q in qs}
     return summary
+
+
+def report_lines(info: Mapping[str, Any], with_pairs: bool) -> list[str]:
+    """What compute_tracin_influence.py prints, from the run file's contents."""
+    s = info["summary"]
+    lines = [
+        f"run fingerprint: {info[K_FINGERPRINT]} ({info['processes']} process(es))",
+        "checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]),
+        f"{s['train_pairs']} training pairs, {s['validation_pairs']} validation pairs, {s['training_recordings']} "
+        f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s",
+        f"pairs with no gradient at any checkpoint: {s['train_pairs_without_gradient_at_every_checkpoint']} training "
+        f"(beyond the margin), {s['validation_pairs_without_gradient_at_every_checkpoint']} validation",
+    ]
+    if with_pairs:
+        cols = info["validation_pairs_scored"]
+        if cols["sample"]:
+            lines.append(f"pair scores count on a seeded sample of {cols['scored']} of {cols['of']} validation pairs")
+        quant = next(v for k, v in s.items() if k.startswith("quantiles_of"))
+        lines += [
+            f"scale: {info['scale']}",
+            f"harmful under the tutorial's rule (below -3 on 5 or more validation pairs): "
+            f"{s['harmful_pairs_at_default_rule']} training pairs; 5th lowest z quantiles: "
+            + ", ".join(f"{q}: {v:.3g}" for q, v in quant.items()),
+            f"picture: {info['picture']}",
+        ]
+    lines.append(f"influence file: {info['influence_file']} (nested JSON: {info['nested_json'] or 'not written'})")
+    return lines
 
 
 def record_sample_metadata(store: MetadataStore, split: Mapping[str, Sequence[str]], data: InfluenceData,
