@@ -113,7 +113,7 @@ def _compute_locked(
     model = model_from_checkpoint(first, checkpoints[0].path)
     dtype = torch.float64 if cfg.double_precision else torch.float32
     engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress,
-                          memory_budget=cfg.memory_mb * 2**20, projection_dim=cfg.projection_dim,
+                          memory_budget=int(cfg.memory_mb * 2**20), projection_dim=cfg.projection_dim,
                           projection_seed=int(first.get("seed") or 0))
     settings = resolve_loss_settings(first, cfg)
     specs = []
@@ -182,11 +182,11 @@ def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, dataset:
     if cfg.compute_influence:
         with tqdm(total=P, desc="pair scores", unit="pair", disable=not cfg.progress, leave=False) as bar:
             pairs = pair_scores(engine, terms, angles, plan.keep_lowest, DEFAULT_PER_GROUP, plan.seed,
-                                cfg.memory_mb * 2**20, plan.columns, scratch.sink if scratch else None, bar.update)
+                                int(cfg.memory_mb * 2**20), plan.columns, scratch.sink if scratch else None, bar.update)
     else:  # self-influence only: no pair scores
         pairs = LowestScores(torch.zeros(P, 0), torch.zeros(P, 0, dtype=torch.long), torch.zeros(P, dtype=torch.float64))
     rec = recording_scores(engine, terms, rec_index, torch.from_numpy(dataset.angles)[rec_index], plan.keep_lowest,
-                           cfg.memory_mb * 2**20, plan.columns)
+                           int(cfg.memory_mb * 2**20), plan.columns)
     local = engine.position[rec_index]
     return InfluenceData(
         sample_ids=[dataset.sample_ids[i] for i in used.tolist()],

@@ -36,7 +36,7 @@ class InfluenceConfig:
     keep_lowest: int | None = None  # lowest standardised scores kept per training pair and recording; None: 8-32 by size
     dense: bool | None = None  # dense matrices and a nested JSON of every score; None: when small
     max_cells: int | None = None  # beyond P x Q, the scores count on a sample of validation pairs; None: 2e9 (or 256 per pair)
-    memory_mb: int = 512  # for one block of gradients, pair scores or recording scores
+    memory_mb: float = 512  # for one block of gradients, pair scores or recording scores
     projection_dim: int | None = None  # CountSketch of the gradients (approximate); None: exact
     batch_size: int = 32
     device: str = "auto"
@@ -68,9 +68,11 @@ class InfluenceConfig:
         lr = self.assume_learning_rate
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"--assume-learning-rate must be a finite positive number, got {lr}")
-        for name, low in (("keep_lowest", 1), ("max_cells", 1), ("memory_mb", 1)):
+        for name, low in (("keep_lowest", 1), ("max_cells", 1)):
             if getattr(self, name) is not None and getattr(self, name) < low:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if not (math.isfinite(self.memory_mb) and self.memory_mb >= 0.01):
+            raise ValueError(f"--memory-mb must be a number of at least 0.01, got {self.memory_mb}")
         if self.projection_dim is not None and self.projection_dim < 1:
             raise ValueError(f"--projection-dim must be at least 1, got {self.projection_dim}")
         if self.measurement not in MEASUREMENTS:

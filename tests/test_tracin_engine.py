@@ -160,9 +160,14 @@ def test_parameter_blocks_give_the_same_gram_and_a_sketch_approximates_it(fixtur
     inputs, states, train, test = fixture
     spec = checkpoint_spec(states[0], 1.0, MarginRankingPairLoss(0.3))
     whole = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3).checkpoint_terms(spec)
-    tiny_budget = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3, memory_budget=1)
-    blocked = tiny_budget.checkpoint_terms(spec)
-    assert torch.allclose(blocked.gram, whole.gram, rtol=1e-12, atol=1e-15)
+    # Budgets below every block's (N, D_b) gradients: each block is spilled to a temporary file
+    # and summed from row chunks (1 row at a time; then chunks of several rows, the last one short).
+    for budget in (1, 6000):
+        tiny_budget = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3,
+                                   memory_budget=budget)
+        blocked = tiny_budget.checkpoint_terms(spec)
+        assert torch.allclose(blocked.gram, whole.gram, rtol=1e-12, atol=1e-15)
+        assert torch.equal(blocked.scores, whole.scores)
     errors = []
     for k in (64, 4096):
         sketched = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3, projection_dim=k,

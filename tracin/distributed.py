@@ -47,6 +47,20 @@ def gather_rows(part: torch.Tensor, n: int) -> torch.Tensor:
     return torch.cat([p[: shard(n, size, r).stop - shard(n, size, r).start] for r, p in enumerate(pieces)])
 
 
+def broadcast(tensor: torch.Tensor, source: int) -> torch.Tensor:
+    """Every process gets process `source`'s `tensor` (in place)."""
+    if active():
+        dist.broadcast(tensor, source)
+    return tensor
+
+
+def sum_all(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of every process's `tensor` (in place)."""
+    if active():
+        dist.all_reduce(tensor)
+    return tensor
+
+
 @contextlib.contextmanager
 def process_group(device: str = "auto") -> Iterator[int]:
     """Join the process group `torchrun` describes (WORLD_SIZE > 1): gloo on the CPU, nccl with CUDA.
