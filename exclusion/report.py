@@ -259,11 +259,13 @@ def header_lines(
 ) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
     what = "harmful training pairs" if selection.criterion == CRITERION_PAIRS else "qualifying recordings"
+    # self-influence and misfit have their own fixed cuts (robust z above 3): say so rather than imply a parameter acted
+    unused = " (not used)" if criterion in (CRITERION_SELF_INFLUENCE, CRITERION_MISFIT) else ""
     lines = [
         f"source: {json.dumps(str(source), ensure_ascii=False)}",
         f"criterion: {criterion}",
-        f"threshold: {threshold_text}",
-        f"min-occurrences: {min_occurrences}" + (" (not used)" if criterion == CRITERION_SELF_INFLUENCE else ""),
+        f"threshold: {threshold_text}{unused}",
+        f"min-occurrences: {min_occurrences}{unused}",
         f"max-exclusions: {max_exclusions}",
         f"consider-both-samples: {'yes' if consider_both else 'no'}"
         + ("" if criterion in (CRITERION_PAIRS, CRITERION_COMBINED) else " (not used)"),

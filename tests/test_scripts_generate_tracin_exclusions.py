@@ -100,6 +100,10 @@ def test_each_criterion(tmp_path, make_root, run, scored, criterion, expected):
     assert code == 0 and load_exclusions(list_file(root)).ids == [getattr(scored, expected)]
     info = json.loads(metadata_file(root).read_text())[getattr(scored, expected)]["tracin_info"]
     assert info["criterion"] == criterion and info["rule"] == criterion
+    header = list_file(root).read_text()
+    fixed_cut = criterion in ("misfit", "self-influence")  # their own robust-z cut: the flags do not act
+    assert ("threshold: -3 (robust z) (not used)" in header) == fixed_cut
+    assert ("min-occurrences: 5 (not used)" in header) == fixed_cut
 
 
 def test_default_output_file_and_the_cap(tmp_path, make_root, run, scored):
