@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -54,6 +55,18 @@ def _reset_logging():
     """Scripts' main() points logging at the captured stderr of its test; detach it afterwards."""
     yield
     _detach_logging()
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt, as in a terminal, however pytest was started.
+
+    A shell starts background jobs (`cmd &`, nohup) with SIGINT ignored, and Python then
+    keeps ignoring it; the Ctrl-C tests need the handler an interactive run has.
+    """
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
 
 
 @pytest.fixture(scope="session")

@@ -126,7 +126,8 @@ def test_truncated_matrix_is_one_line(two_runs, tmp_path, cli, one_error_line):
 
 
 @pytest.mark.parametrize("at", range(len(NAMES)))
-def test_sigint_at_each_rename_leaves_the_new_complete_set(two_runs, baseline, tmp_path, at, monkeypatch, cli):
+def test_sigint_at_each_rename_leaves_the_new_complete_set(two_runs, baseline, tmp_path, at, monkeypatch, cli,
+                                                           ctrl_c_raises):
     """Ctrl-C while compute renames its outputs: the renames finish, then the interrupt (exit 2)."""
     meta = fresh(two_runs["A"], tmp_path / "metadata")
     renamed = []

@@ -59,7 +59,7 @@ def test_a_failed_rename_puts_the_replaced_files_back(tmp_path, monkeypatch):
     assert leftovers(tmp_path) == []
 
 
-def test_ctrl_c_during_the_deferred_section_arrives_after_it():
+def test_ctrl_c_during_the_deferred_section_arrives_after_it(ctrl_c_raises):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with signals_deferred():
