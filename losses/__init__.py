@@ -4,10 +4,8 @@ The names below load on first use (PEP 562), so `losses.config` is importable wi
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from losses.config import LOSS_TYPES
+from utils.lazy import lazy_getattr
 
 _EXPORTS = {
     "PairLoss": "losses.base",
@@ -19,8 +17,4 @@ _EXPORTS = {
 
 __all__ = ["LOSS_TYPES", *_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -4,9 +4,7 @@ The names below load on first use (PEP 562): `import models.presets` needs no to
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from utils.lazy import lazy_getattr
 _EXPORTS = {
     "MODEL_CLASSES": "models.ranker",
     "SimpleCNNAudioRanker": "models.ranker",
@@ -16,8 +14,4 @@ _EXPORTS = {
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
