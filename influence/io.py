@@ -55,6 +55,12 @@ FORMAT_VERSION = 2
 SCALE = "robust z among training items of the same angles, per validation pair (influence.standardize)"
 NESTED_FULL = "every score"
 NESTED_HARMFUL = "harmful pairs only"
+# The arrays every file holds, with the dtype each is stored in (indices as int32, the kept z as float32).
+STORED_DTYPES = {
+    "sample_ids": np.str_, "angles": np.float64, "train_pairs": np.int32, "val_pairs": np.int32,
+    "recordings": np.int32, "pair_low_z": np.float32, "pair_low_idx": np.int32, "pair_mean_z": np.float64,
+    "rec_low_z": np.float32, "rec_low_idx": np.int32, "rec_mean_z": np.float64, "rec_total": np.float64,
+}
 OPTIONAL = ("rec_self_influence", "pair_self_influence", "checkpoint_scores", "checkpoint_epochs", "influence", "influence_z")
 
 
@@ -223,19 +229,8 @@ def save_influence(
         "format_version": np.asarray(FORMAT_VERSION, dtype=np.int64),
         "json_bytes": np.asarray(json_bytes, dtype=np.int64),
         "info_json": np.asarray(json.dumps(data.info, ensure_ascii=False, allow_nan=False), dtype=np.str_),
-        "sample_ids": np.asarray(data.sample_ids, dtype=np.str_),
-        "angles": np.asarray(data.angles, dtype=np.float64),
-        "train_pairs": np.asarray(data.train_pairs, dtype=np.int32),
-        "val_pairs": np.asarray(data.val_pairs, dtype=np.int32),
-        "recordings": np.asarray(data.recordings, dtype=np.int32),
-        "pair_low_z": np.asarray(data.pair_low_z, dtype=np.float32),
-        "pair_low_idx": np.asarray(data.pair_low_idx, dtype=np.int32),
-        "pair_mean_z": np.asarray(data.pair_mean_z, dtype=np.float64),
-        "rec_low_z": np.asarray(data.rec_low_z, dtype=np.float32),
-        "rec_low_idx": np.asarray(data.rec_low_idx, dtype=np.int32),
-        "rec_mean_z": np.asarray(data.rec_mean_z, dtype=np.float64),
-        "rec_total": np.asarray(data.rec_total, dtype=np.float64),
     }
+    arrays |= {name: np.asarray(getattr(data, name), dtype=dtype) for name, dtype in STORED_DTYPES.items()}
     for name in OPTIONAL:
         value = getattr(data, name)
         if value is not None:
