@@ -50,6 +50,7 @@ from utils.constants import (
     SAMPLE_ID_RE,
     frequency_hz,
 )
+from utils.markdown import table
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +196,13 @@ def _markdown(list_file: Path, rows: list[_Row], criteria: list[str], n_train: i
         "typical recording of its angle. A recording that is fine: comment its id out in the list "
         "(`# <id> <your note>`), and it stays in training on every re-run.",
         "",
-        "| # | recording | angle | split | listed because | " + " | ".join(heads) + " | suggested angle | WAV |",
-        "|---" * (7 + len(heads)) + "|",
     ]
+    cells = []
     for k, row in enumerate(rows, 1):
-        cells = [f"{_fmt(row.scores[c][0])} ({row.scores[c][1]})" if c in row.scores else "" for c in criteria]
-        lines.append(f"| {k} | `{row.sample_id}` | {'' if row.angle is None else row.angle} | {row.split} | {row.rule} | "
-                     + " | ".join(cells) + f" | {'' if row.suggested is None else row.suggested} | `{row.wav}` |")
+        scores = [f"{_fmt(row.scores[c][0])} ({row.scores[c][1]})" if c in row.scores else "" for c in criteria]
+        cells.append([k, f"`{row.sample_id}`", "" if row.angle is None else row.angle, row.split, row.rule, *scores,
+                      "" if row.suggested is None else row.suggested, f"`{row.wav}`"])
+    lines += table(["#", "recording", "angle", "split", "listed because", *heads, "suggested angle", "WAV"], cells)
     lines += ["", "Each criterion's column: its evidence for the recording on a robust z scale (larger = more suspect:"
               " harmful-pair count, below-threshold count, self-influence, misfit) and, in brackets, the recording's"
               " rank among the training recordings (1 = the most suspect).", ""]

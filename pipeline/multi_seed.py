@@ -24,6 +24,7 @@ from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_
 from utils.cli import make_parser, run_cli, setup_logging
 from utils.threads import apply_threads
 from utils.figures import plt, save_figure
+from utils.markdown import table
 
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
          11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086}
@@ -143,28 +144,31 @@ def aggregate(all_results: list[dict[str, Any]]) -> tuple[list[str], dict[str, A
         "never sees the holdout. Rates are pooled over the seeds unless stated.", "",
         "## Verdict", "", *verdict_lines(summary, n), "",
         "## Detection (planted faults in the training split)", "",
-        "| list | mislabels caught | worst seed | list length | within 2x planted | precision | suggested right (far) |",
-        "|---|---|---|---|---|---|---|",
     ]
+    detection = []
     for k in lists:
         d = summary["detection"][k]
-        lines.append(f"| {label(k)} | {d['mislabels'][0]}/{d['mislabels'][1]} ({fmt(d['mislabel_recall'], 2)}) | "
-                     f"{fmt(d['worst_seed_recall'], 2)} | {pm(d['listed'], 1)} | {d['seeds_within_twice']}/{n} | "
-                     f"{fmt(d['precision'], 2)} | {d['far_suggested'][0]}/{d['far_suggested'][1]} |")
+        detection.append([label(k), f"{d['mislabels'][0]}/{d['mislabels'][1]} ({fmt(d['mislabel_recall'], 2)})",
+                          fmt(d["worst_seed_recall"], 2), pm(d["listed"], 1), f"{d['seeds_within_twice']}/{n}",
+                          fmt(d["precision"], 2), f"{d['far_suggested'][0]}/{d['far_suggested'][1]}"])
+    lines += table(["list", "mislabels caught", "worst seed", "list length", "within 2x planted", "precision",
+                    "suggested right (far)"], detection)
     kinds = sorted({kind for k in lists for kind in summary["detection"][k]["by_kind"]})
     shown = [k for k in lists if k not in ("random", "oracle")]
-    lines += ["", "### Caught, by kind of fault (caught / planted in the training split, all seeds)", "",
-              "| fault kind | " + " | ".join(shown) + " |", "|---" * (1 + len(shown)) + "|"]
+    lines += ["", "### Caught, by kind of fault (caught / planted in the training split, all seeds)", ""]
+    by_kind = []
     for kind in kinds:
         cells = [summary["detection"][k]["by_kind"].get(kind, [0, 0]) for k in shown]
-        lines.append(f"| {kind} | " + " | ".join(f"{c}/{t}" for c, t in cells) + " |")
-    lines += ["", "## Clean-holdout accuracy: retrain minus baseline", "",
-              "| retrain without | mean gain | 95% interval | seeds not worse | per seed |", "|---|---|---|---|---|"]
+        by_kind.append([kind, *(f"{caught}/{planted}" for caught, planted in cells)])
+    lines += table(["fault kind", *shown], by_kind)
+    gains = []
     for k in runs:
         g = summary["gains"][k]
         note = "" if g["measurable"] else " (no measurable gain)"
-        lines.append(f"| {label(k)} | {g['mean']:+.3f}{note} | ± {g['ci95']:.3f} | {g['not_worse']}/{n} | "
-                     + ", ".join(f"{x:+.3f}" for x in g["gains"]) + " |")
+        gains.append([label(k), f"{g['mean']:+.3f}{note}", f"± {g['ci95']:.3f}", f"{g['not_worse']}/{n}",
+                      ", ".join(f"{x:+.3f}" for x in g["gains"])])
+    lines += ["", "## Clean-holdout accuracy: retrain minus baseline", ""]
+    lines += table(["retrain without", "mean gain", "95% interval", "seeds not worse", "per seed"], gains)
     base = [r["holdout"]["baseline"]["clean_pairwise_accuracy"] for r in all_results]
     lines += ["", f"Baseline clean-holdout accuracy: {pm(base)} (mean ± SD over seeds).", "",
               "Each seed's own report: `seed_<N>/report.md`.", "", "![gains](multi_seed_gains.png)", ""]

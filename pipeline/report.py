@@ -9,6 +9,7 @@ from datasets.faults import FAULT_KINDS
 from utils.atomic_io import write_text_atomic
 from utils.constants import exclusions_file_name
 from utils.figures import plt, save_figure
+from utils.markdown import table
 
 LABELS = {
     "baseline": "baseline (no exclusions)",
@@ -78,45 +79,45 @@ def seed_summary_lines(results: dict[str, Any]) -> list[str]:
 
 def _fault_rows(results: dict[str, Any]) -> list[str]:
     listed = set(results["lists"]["tutorial"])
-    rows = ["| recording | fault | stored angle | true angle | split | on the tutorial's list |", "|---|---|---|---|---|---|"]
+    rows = []
     for sid, fault in sorted(results["faults"].items()):
         split = results["fault_split"][sid]
         on = "yes" if sid in listed else ("no" if split == "train" else "-")
-        rows.append(f"| `{sid}` | {fault['kind']} | {fault['stored_angle']} | {fault['true_angle']} | {split} | {on} |")
-    return rows
+        rows.append([f"`{sid}`", fault["kind"], fault["stored_angle"], fault["true_angle"], split, on])
+    return table(["recording", "fault", "stored angle", "true angle", "split", "on the tutorial's list"], rows)
 
 
 def _detection_rows(results: dict[str, Any]) -> list[str]:
-    rows = ["| list | length | mislabels caught | all faults caught | precision | suggested angle right (caught far) |",
-            "|---|---|---|---|---|---|"]
+    rows = []
     for key in list_order(results):
         d = results["detection"][key]
         right, far = d["far_suggested"]
-        rows.append(f"| {label(key)} | {d['listed']} | {d['caught_mislabeled']}/{d['mislabeled_in_train']} | "
-                    f"{d['caught']}/{d['planted_in_train']} | {fmt(d['precision'], 2)} | {right}/{far} |")
-    return rows
+        rows.append([label(key), d["listed"], f"{d['caught_mislabeled']}/{d['mislabeled_in_train']}",
+                     f"{d['caught']}/{d['planted_in_train']}", fmt(d["precision"], 2), f"{right}/{far}"])
+    return table(["list", "length", "mislabels caught", "all faults caught", "precision",
+                  "suggested angle right (caught far)"], rows)
 
 
 def _kind_rows(results: dict[str, Any]) -> list[str]:
     keys = [k for k in list_order(results) if k not in ("random", "oracle")]
-    rows = ["| fault kind | in training | " + " | ".join(keys) + " |", "|---" * (2 + len(keys)) + "|"]
+    rows = []
     for kind in FAULT_KINDS:
         counts = [results["detection"][k]["by_kind"].get(kind, [0, 0]) for k in keys]
         if counts and counts[0][1]:
-            rows.append(f"| {kind} | {counts[0][1]} | " + " | ".join(str(c[0]) for c in counts) + " |")
-    return rows
+            rows.append([kind, counts[0][1], *(c[0] for c in counts)])
+    return table(["fault kind", "in training", *keys], rows)
 
 
 def _holdout_rows(results: dict[str, Any]) -> list[str]:
-    rows = ["| model | clean pairwise acc. | gain | clean Spearman | all pairwise acc. | per training seed |",
-            "|---|---|---|---|---|---|"]
+    rows = []
     for key in run_order(results):
         h = results["holdout"][key]
         each = ", ".join(fmt(r["clean_pairwise_accuracy"]) for r in h["runs"])
         g = "" if key == "baseline" else f"{gain(results, key):+.3f}"
-        rows.append(f"| {label(key)} | {fmt(h['clean_pairwise_accuracy'])} | {g} | {fmt(h['clean_spearman'])} | "
-                    f"{fmt(h['pairwise_accuracy'])} | {each} |")
-    return rows
+        rows.append([label(key), fmt(h["clean_pairwise_accuracy"]), g, fmt(h["clean_spearman"]),
+                     fmt(h["pairwise_accuracy"]), each])
+    return table(["model", "clean pairwise acc.", "gain", "clean Spearman", "all pairwise acc.", "per training seed"],
+                 rows)
 
 
 def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
@@ -154,7 +155,7 @@ def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
         "- `excluded_recordings.png`: the tutorial's list among all training recordings.",
         "- `holdout_accuracy.png`: clean-holdout accuracy of every retrain.",
         "", "![holdout](holdout_accuracy.png)", "", "![excluded](excluded_recordings.png)", "",
-        "## Time", "", "| step | seconds |", "|---|---|",
-        *[f"| {k} | {v} |" for k, v in results["step_seconds"].items()], f"| **all** | {results['seconds']} |", "",
+        "## Time", "", *table(["step", "seconds"], [*results["step_seconds"].items(), ("**all**", results["seconds"])]),
+        "",
     ]
     write_text_atomic(seed_dir / "report.md", "\n".join(lines))
