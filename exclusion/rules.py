@@ -48,7 +48,7 @@ from typing import Collection, Sequence
 import numpy as np
 
 from exclusion.misfit import Misfit, misfit
-from influence.stats import MAD_SCALE, ROBUST_Z, robust_high_cut, robust_z
+from influence.stats import ROBUST_Z, median_and_scale, robust_high_cut, robust_z
 from utils.constants import (
     CRITERIA,
     CRITERION_COMBINED,
@@ -195,10 +195,7 @@ def _harm_per_recording(pairs: np.ndarray, harmful: HarmfulPairs, n: int) -> tup
 
 def _count_null(count: np.ndarray) -> tuple[float, float]:
     """(median, robust SD) of the recordings' harmful-pair counts: what an unremarkable recording looks like."""
-    if count.size == 0:
-        return 0.0, MAD_SCALE * COUNT_MAD_FLOOR
-    med = float(np.median(count))
-    return med, MAD_SCALE * max(float(np.median(np.abs(count - med))), COUNT_MAD_FLOOR)
+    return median_and_scale(count, COUNT_MAD_FLOOR)
 
 
 def _explain_away(

@@ -2,7 +2,8 @@
 
 The robust standard deviation is 1.4826 x the MAD (for normal data it equals the standard
 deviation, and a few outliers cannot inflate it). Outlier cuts are the median plus a number
-of robust standard deviations (`median_plus_mads`); `robust_z` puts values on that scale.
+of robust standard deviations (`median_plus_mads`); `median_and_scale` gives the centre and
+scale, and `robust_z` puts values on that scale.
 The column-wise version for score matrices is `influence.standardize`.
 """
 from __future__ import annotations
@@ -22,16 +23,24 @@ def median_plus_mads(values: np.ndarray, z: float) -> float:
     return med + z * MAD_SCALE * mad
 
 
-def robust_z(values: np.ndarray, mad_floor: float = 0.0) -> np.ndarray:
-    """(value - median) / (1.4826 x max(MAD, mad_floor)) of a 1-D array; all zeros when that scale is 0.
+def median_and_scale(values: np.ndarray, mad_floor: float = 0.0) -> tuple[float, float]:
+    """(median, 1.4826 x max(MAD, mad_floor)) of a 1-D array; (0, 1.4826 x mad_floor) when it is empty.
 
-    `mad_floor` keeps counts (whole numbers, often mostly equal) from dividing by a MAD of 0.
+    `mad_floor` keeps counts (whole numbers, often mostly equal) from a scale of 0.
     """
     v = np.asarray(values, dtype=np.float64)
     if v.size == 0:
-        return v
+        return 0.0, MAD_SCALE * mad_floor
     med = float(np.median(v))
-    scale = MAD_SCALE * max(float(np.median(np.abs(v - med))), mad_floor)
+    return med, MAD_SCALE * max(float(np.median(np.abs(v - med))), mad_floor)
+
+
+def robust_z(values: np.ndarray, mad_floor: float = 0.0) -> np.ndarray:
+    """(value - median) / (1.4826 x max(MAD, mad_floor)) of a 1-D array; all zeros when that scale is 0."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return v
+    med, scale = median_and_scale(v, mad_floor)
     return (v - med) / scale if scale > 0 else np.zeros_like(v)
 
 
