@@ -199,11 +199,14 @@ def _count_null(count: np.ndarray) -> tuple[float, float]:
 
 
 def _explain_away(
-    pairs: np.ndarray, harmful: HarmfulPairs, ids: Sequence[str], forbidden: set[str]
+    pairs: np.ndarray, harmful: HarmfulPairs, count: np.ndarray, total: np.ndarray, ids: Sequence[str],
+    forbidden: set[str],
 ) -> tuple[list[tuple[int, int]], list[str], np.ndarray]:
-    """Greedy explaining away (see the module docstring). -> ([(recording, pairs explained)], vetoed, count z)."""
+    """Greedy explaining away (see the module docstring); `count`, `total` from `_harm_per_recording`.
+
+    -> ([(recording, pairs explained)], vetoed, count z).
+    """
     n = len(ids)
-    count, total = _harm_per_recording(pairs, harmful, n)
     med, scale = _count_null(count)
     left = np.ones(len(harmful.index), dtype=bool)
     members = pairs[harmful.index]
@@ -224,9 +227,9 @@ def _explain_away(
     return listed, vetoed, (count - med) / scale
 
 
-def _more_harmful_counts(pairs: np.ndarray, harmful: HarmfulPairs, ids: Sequence[str]) -> np.ndarray:
+def _more_harmful_counts(pairs: np.ndarray, harmful: HarmfulPairs, count: np.ndarray, total: np.ndarray,
+                         ids: Sequence[str]) -> np.ndarray:
     """(R,) harmful pairs attributed to each recording when each pair counts for its more harmful one."""
-    count, total = _harm_per_recording(pairs, harmful, len(ids))
     attributed = np.zeros(len(ids))
     for row in harmful.index:
         a, b = pairs[row]
@@ -262,13 +265,14 @@ def _take(order: Sequence[int], ids: Sequence[str], forbidden: set[str], cap: in
     return taken, vetoed
 
 
-def evidence_by_criterion(inputs: RuleInputs, threshold: float, min_occurrences: int,
+def evidence_by_criterion(inputs: RuleInputs, threshold: float, harm_count: np.ndarray,
                           mis: Misfit | None) -> dict[str, np.ndarray]:
-    """Each criterion's per-recording evidence (R,), on a robust z scale (larger = more suspect)."""
-    harmful = rank_harmful_pairs(inputs.pair_scores, threshold, min_occurrences)
-    count, _ = _harm_per_recording(inputs.train_pairs, harmful, len(inputs.recording_ids))
+    """Each criterion's per-recording evidence (R,), on a robust z scale (larger = more suspect).
+
+    `harm_count` (R,): the harmful training pairs each recording is in (`_harm_per_recording`).
+    """
     out = {
-        CRITERION_PAIRS: robust_z(count, COUNT_MAD_FLOOR),
+        CRITERION_PAIRS: robust_z(harm_count, COUNT_MAD_FLOOR),
         CRITERION_RECORDINGS: robust_z(inputs.recording_scores.occurrences(threshold).astype(float), COUNT_MAD_FLOOR),
     }
     if inputs.self_influence is not None:
@@ -301,8 +305,9 @@ def select_exclusions(
         inputs.recording_scores.check_min_occurrences(min_occurrences)
     ids, forbidden = inputs.recording_ids, set(forbidden)
     mis = inputs.misfit()
-    evidence = evidence_by_criterion(inputs, threshold, min_occurrences, mis)
     harmful = rank_harmful_pairs(inputs.pair_scores, threshold, min_occurrences)
+    harm_count, harm_total = _harm_per_recording(inputs.train_pairs, harmful, len(ids))
+    evidence = evidence_by_criterion(inputs, threshold, harm_count, mis)
     suggested = None if mis is None else mis.suggested_angle
 
     def describe(r: int, rule: str, strength: float) -> Exclusion:
@@ -320,10 +325,10 @@ def select_exclusions(
 
     def by_pairs() -> tuple[list[tuple[int, float]], list[str], int]:
         if consider_both:
-            listed, vetoed, zc = _explain_away(inputs.train_pairs, harmful, ids, forbidden)
+            listed, vetoed, zc = _explain_away(inputs.train_pairs, harmful, harm_count, harm_total, ids, forbidden)
             return [(r, zc[r]) for r, _ in listed], vetoed, len(harmful.index)
-        attributed = _more_harmful_counts(inputs.train_pairs, harmful, ids)
-        med, scale = _count_null(_harm_per_recording(inputs.train_pairs, harmful, len(ids))[0])
+        attributed = _more_harmful_counts(inputs.train_pairs, harmful, harm_count, harm_total, ids)
+        med, scale = _count_null(harm_count)
         z = (attributed - med) / scale
         order = [r for r in sorted(range(len(ids)), key=lambda r: (-attributed[r], ids[r])) if z[r] > ROBUST_Z]
         taken, vetoed = _take(order, ids, forbidden, None)
