@@ -110,6 +110,8 @@ def _compute_locked(
     if len(train) == 0 or len(val) == 0:
         raise ValueError("the run has no training or no validation pairs to score")
 
+    # Sizes and free space are checked before the gradients: a shortfall stops the run at once.
+    plan = plan_outputs(cfg, len(train), len(val), metadata_dir, writer, seed=int(first.get("seed") or 0))
     model = model_from_checkpoint(first, checkpoints[0].path)
     dtype = torch.float64 if cfg.double_precision else torch.float32
     engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress,
@@ -126,7 +128,6 @@ def _compute_locked(
 
     train_ids = [s for s in sorted(split["train"]) if s not in excluded]
     rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
-    plan = plan_outputs(cfg, len(train), len(val), metadata_dir, writer, seed=int(first.get("seed") or 0))
     scratch = ScratchMatrices(metadata_dir, len(train), len(val)) if plan.dense else None
     try:
         data = _summaries(cfg, engine, terms, dataset, rec_index, plan, scratch)
