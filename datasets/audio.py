@@ -14,6 +14,7 @@ import torchaudio
 
 from datasets.config import SpectrogramParams
 from utils.atomic_io import write_with_atomic
+from utils.hashing import file_digest as sized_digest
 
 log = logging.getLogger(__name__)
 
@@ -140,4 +141,4 @@ def file_digest(path: Path) -> str:
     """sha256 (hex) of a recording's bytes; a missing file is a one-line error."""
     if not path.is_file():
         raise FileNotFoundError(f"recording not found: {path}")
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sized_digest(path)[1]
