@@ -83,19 +83,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_configs(args: argparse.Namespace) -> list[TrainConfig]:
-    """One TrainConfig per frequency (`training.config.for_frequencies`); data roots and run folders checked first."""
+    """One TrainConfig per frequency (`training.config.for_frequencies`); data roots and run folders checked first,
+    so that no frequency trains before every one's run folder is known to be usable."""
     template = config_from_args(TrainConfig, args, frequency=(args.frequencies or [args.frequency])[0], data_root=Path(),
                                 progress=not args.no_progress)
-    return for_frequencies(template, args.frequencies or [args.frequency], args.data_root)
+    configs = for_frequencies(template, args.frequencies or [args.frequency], args.data_root)
+    for cfg in configs:
+        check_run_folder(cfg)  # before any spectrogram is computed
+    return configs
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
     apply_threads(args.threads)
-    configs = run_configs(args)  # every data root and flag is checked before any training
-    for cfg in configs:
-        check_run_folder(cfg)  # and every run folder, before any spectrogram is computed
+    configs = run_configs(args)  # every data root, flag and run folder is checked before any training
     from training.compare import compare_with_baseline
     from training.trainer import train
 

@@ -175,8 +175,8 @@ def for_frequencies(template: TrainConfig, frequencies: list[str], data_root_fla
 
     `{frequency}` in `PER_FREQUENCY` settings becomes each frequency; with several
     frequencies each of them must contain it. Each run's data root is decided by
-    `resolve_data_root` (the flag, the list's data root, ...). With several frequencies an
-    existing run folder is refused before the first one trains.
+    `resolve_data_root` (the flag, the list's data root, ...). train.py checks every run
+    folder (`training.run_folder.check_run_folder`) before the first one trains.
     """
     configs = []
     for frequency in dict.fromkeys(frequencies):
@@ -188,9 +188,4 @@ def for_frequencies(template: TrainConfig, frequencies: list[str], data_root_fla
         # The list, or else the relabel file beside it, says which data root it was made from.
         root = resolve_data_root(data_root_flag, exclusions_file=values["exclusions_file"] or values["relabel_file"])
         configs.append(replace(template, frequency=frequency, data_root=root, **values))
-    taken = [str(c.run_dir) for c in configs
-             if not (c.overwrite or c.resume) and c.run_dir.is_dir() and any(c.run_dir.iterdir())]
-    if len(configs) > 1 and taken:  # refused before the first frequency trains, not after it
-        raise FileExistsError(f"run folder(s) already exist: {', '.join(taken)}: pass --overwrite, or a new "
-                              "--run-name with {frequency} in it")
     return configs
