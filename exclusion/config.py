@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from utils.atomic_io import json_safe
-from utils.constants import CRITERIA, DEFAULT_CRITERION
+from utils.constants import CRITERIA, DEFAULT_CRITERION, DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from utils.locking import DEFAULT_LOCK_TIMEOUT
 
 AUTO = "auto"
-DEFAULT_THRESHOLD = -3.0
-"""Scores are robust z-scores (`influence.standardize`), so one threshold fits every run:
--3.0, three robust standard deviations more harmful than comparable training items.
-`--threshold auto` is kept for older command lines and means this default."""
+"""`--threshold auto`, kept for older command lines: it means DEFAULT_THRESHOLD (-3.0). Scores are
+robust z-scores (`influence.standardize`), so one threshold fits every run."""
 PLOT_BESIDE = "<beside the list>"
 """`--plot` without a file name: the list's name with `.png`."""
 
@@ -26,7 +24,7 @@ class ExclusionConfig:
     metadata_file: Path
     output_file: Path | None = None
     threshold: str = str(DEFAULT_THRESHOLD)
-    min_occurrences: int = 5
+    min_occurrences: int = DEFAULT_MIN_OCCURRENCES
     max_exclusions: int = 30
     consider_both_samples: bool = False
     criterion: str = DEFAULT_CRITERION

@@ -40,6 +40,8 @@ import numpy as np
 from datasets.pairs import pair_id
 from utils.atomic_io import read_json, write_with_atomic
 from utils.constants import (
+    DEFAULT_MIN_OCCURRENCES,
+    DEFAULT_THRESHOLD,
     INFLUENCE_KEY_PREFIX,
     K_ANGLE,
     K_SELF_INFLUENCE,
@@ -209,7 +211,8 @@ def _every_cell(data: InfluenceData) -> Iterable[tuple[int, list[tuple[int, floa
 
 
 def save_influence(
-    json_path: str | Path, data: InfluenceData, write_json: bool = True, threshold: float = -3.0, min_occurrences: int = 5
+    json_path: str | Path, data: InfluenceData, write_json: bool = True, threshold: float = DEFAULT_THRESHOLD,
+    min_occurrences: int = DEFAULT_MIN_OCCURRENCES
 ) -> str | None:
     """Write the npz beside `json_path` and (unless `write_json` is False) the nested JSON; both atomically.
 

@@ -36,9 +36,10 @@ from influence.config import InfluenceConfig
 from influence.fingerprint import K_FINGERPRINT, K_INFLUENCE_JSON, file_record
 from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
 from influence.plots import plot_influence_distribution
-from influence.stats import ROBUST_Z
 from utils.atomic_io import write_json_atomic
 from utils.constants import (
+    DEFAULT_MIN_OCCURRENCES,
+    DEFAULT_THRESHOLD,
     K_SELF_INFLUENCE,
     K_SPLIT,
     K_TRACIN_RUN,
@@ -62,7 +63,6 @@ LOWEST_BYTES = 2**30
 """Memory for the kept lowest scores of all training pairs when --keep-lowest is not given."""
 MAX_AUTO_LOWEST, MIN_AUTO_LOWEST = 32, 8
 JSON_BYTES_PER_CELL = 75
-DEFAULT_MIN_OCCURRENCES = 5
 
 K_PAIR_SELF_INFLUENCE_MEAN = "tracin_pair_self_influence_mean"
 
@@ -165,7 +165,7 @@ def summarize(data: InfluenceData, terms: Sequence[Any], cfg: InfluenceConfig) -
         k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
         fifth = data.pair_low_z[:, k - 1].astype(np.float64)
         qs = (0.0, 0.01, 0.05, 0.25, 0.5)
-        summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(fifth < -ROBUST_Z))
+        summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(fifth < DEFAULT_THRESHOLD))
         summary[f"quantiles_of_each_pairs_{k}th_lowest_z"] = {f"{q:g}": float(np.quantile(fifth, q)) for q in qs}
     return summary
 
@@ -264,7 +264,7 @@ def write_influence_outputs(
         if write_json:
             info[K_INFLUENCE_JSON] = file_record(json_tmp)
         if with_pairs:
-            plot_influence_distribution(data, png_tmp, -ROBUST_Z)
+            plot_influence_distribution(data, png_tmp)
         write_json_atomic(meta_tmp, store.records)
         write_json_atomic(run_tmp, info)
         staged.commit()

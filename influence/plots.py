@@ -6,17 +6,16 @@ from pathlib import Path
 import numpy as np
 
 from influence.io import InfluenceData
+from utils.constants import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from utils.figures import plt, save_figure
 
-RULE_OCCURRENCE = 5
 
-
-def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold: float = -3.0) -> Path:
+def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold: float = DEFAULT_THRESHOLD) -> Path:
     """Left: each training pair's 5th lowest standardised score, the number the tutorial's rule
     compares with its threshold (pairs left of the line are harmful under `--threshold -3.0
     --min-occurrences 5`). Right: each training recording's self-influence, sorted."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    k = min(RULE_OCCURRENCE, data.pair_low_z.shape[1])
+    k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
     if k:
         values = data.pair_low_z[:, k - 1].astype(np.float64)
         ax1.hist(values, bins=80, color="tab:blue", log=True)

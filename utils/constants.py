@@ -147,6 +147,10 @@ CRITERION_MISFIT = "misfit"
 CRITERION_COMBINED = "combined"
 CRITERIA = (CRITERION_COMBINED, CRITERION_PAIRS, CRITERION_RECORDINGS, CRITERION_SELF_INFLUENCE, CRITERION_MISFIT)
 DEFAULT_CRITERION = CRITERION_COMBINED
+DEFAULT_THRESHOLD = -3.0
+"""The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items."""
+DEFAULT_MIN_OCCURRENCES = 5
+"""The tutorial's `--min-occurrences`: validation pairs a training pair must be harmful on."""
 EXCLUSIONS_SUFFIX = "_tracin_exclusions.txt"
 RELABEL_SUFFIX = "_relabel.txt"
 LIST_DATA_ROOT_LINE = "# run data root: "
