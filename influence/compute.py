@@ -130,7 +130,7 @@ def _compute_locked(
     rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
     scratch = ScratchMatrices(metadata_dir, len(train), len(val)) if plan.dense else None
     try:
-        data = _summaries(cfg, engine, terms, dataset, rec_index, plan, scratch)
+        data = _summaries(cfg, engine, terms, [ck.epoch for ck in checkpoints], dataset, rec_index, plan, scratch)
         fingerprint = run_fingerprint(
             checkpoints, split, excluded,
             {sid: dataset.file_sha256[dataset.index_of[sid]] for members in split.values() for sid in members
@@ -174,9 +174,10 @@ def _compute_locked(
             scratch.remove()  # the mappings stay readable while `data` holds them
 
 
-def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, dataset: AudioSpectrumDataset,
-               rec_index: torch.Tensor, plan: OutputPlan, scratch: ScratchMatrices | None) -> InfluenceData:
-    """Everything the influence files hold, from the engine's checkpoint terms."""
+def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, epochs: list[int],
+               dataset: AudioSpectrumDataset, rec_index: torch.Tensor, plan: OutputPlan,
+               scratch: ScratchMatrices | None) -> InfluenceData:
+    """Everything the influence files hold, from the engine's checkpoint terms (one per epoch of `epochs`)."""
     used = engine.used
     angles = torch.from_numpy(dataset.angles)[used]
     P = len(engine.train_local)
@@ -200,7 +201,7 @@ def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, dataset:
         rec_total=rec.total.numpy(), rec_self_influence=rec.self_influence.numpy(),
         pair_self_influence=engine.pair_self_influence(terms).double().numpy(),
         checkpoint_scores=torch.stack([t.scores.cpu()[local] for t in terms]).double().numpy(),
-        checkpoint_epochs=np.asarray([int(t.name.split()[-1]) for t in terms]),
+        checkpoint_epochs=np.asarray(epochs),
         influence=None if scratch is None else scratch.raw,
         influence_z=None if scratch is None else scratch.z,
     )

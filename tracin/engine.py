@@ -71,8 +71,8 @@ class CheckpointTerms:
     scores: torch.Tensor  # (M,) the used inputs' scores at this checkpoint
     train_deriv: torch.Tensor  # (P,)
     test_deriv: torch.Tensor  # (Q,)
+    to_test: torch.Tensor  # (M, M_test): the Gram columns of the inputs the test pairs use
     name: str = ""
-    to_test: torch.Tensor | None = None  # (M, M_test): the Gram columns of the inputs the test pairs use
 
 
 class TracInEngine:
@@ -187,7 +187,7 @@ class TracInEngine:
         for group in self._by_test_derivative(terms):
             acc = torch.zeros(len(rows), width, device=self.device, dtype=self.dtype)
             for t in group:
-                to_test = t.gram[:, self.test_inputs] if t.to_test is None else t.to_test  # (M, M_test)
+                to_test = t.to_test  # (M, M_test)
                 if inputs is not None:
                     to_test = to_test[:, inputs.to(self.device)]
                 diff = to_test.index_select(0, ti).sub_(to_test.index_select(0, tj))
