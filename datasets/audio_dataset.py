@@ -42,16 +42,34 @@ def discover_recordings(config: DatasetConfig) -> list[Recording]:
             folder = _FOLDER_RE.match(path.parent.parent.name)
             match = SAMPLE_ID_RE.match(path.stem)
             if folder is None or match is None or match["material"] != config.material:
-                log.warning("skipping %s: name does not follow {material}_deg{angle}_{freq}_{take}.wav", path)
-                continue
+                continue  # _warn_unnamed names it
             if int(folder.group(1)) != int(match["angle"]):
                 raise ValueError(f"{path}: folder says {int(folder.group(1))} degrees, file name says {int(match['angle'])}")
             found.append(
                 Recording(path.stem, int(match["angle"]), config.material, match["frequency"], int(match["seq"]), path)
             )
+    _warn_unnamed(config)
     if not found:
         raise FileNotFoundError(f"no recordings match {patterns}")
     return found
+
+
+def _well_named(path: Path, material: str) -> bool:
+    match = SAMPLE_ID_RE.match(path.stem)
+    return path.suffix == ".wav" and match is not None and match["material"] == material \
+        and _FOLDER_RE.match(path.parent.parent.name) is not None
+
+
+def _warn_unnamed(config: DatasetConfig) -> None:
+    """One warning for WAV files in the material's folders whose names follow no frequency's pattern
+    (`recording_03.wav`): they are not used, and a person should know."""
+    m = config.material
+    odd = sorted(str(p.relative_to(config.data_root)) for p in config.data_root.glob(f"deg*/{m}/*")
+                 if p.suffix.lower() == ".wav" and not _well_named(p, m))
+    if odd:
+        log.warning("ignoring %d WAV file(s) that do not follow deg<angle>/%s/%s_deg<angle>_<frequency>_<take>.wav"
+                    " (angle in 3 digits): %s%s",
+                    len(odd), m, m, ", ".join(odd[:5]), f" and {len(odd) - 5} more" if len(odd) > 5 else "")
 
 
 class AudioSpectrumDataset(ManagedDataset, Dataset):

@@ -2,11 +2,13 @@
 
 `generate_exclusions(cfg)` reads the influence files (and the sample metadata beside them),
 selects recordings with one of the rules of `exclusion.rules`, rewrites the list keeping
-hand edits (`exclusion.list_file`), writes the relabel suggestions beside it, optionally
-records the reasons in the sample metadata (`exclusion.report`) and draws a picture
-(`exclusion.plots`), all or nothing (`exclusion.outputs`); then the review sheet
-(`exclusion.review`). It returns an `ExclusionResult`; `ExclusionResult.lines()` is what
-the script prints.
+hand edits (`exclusion.list_file`), writes the relabel suggestions beside it (keeping hand
+edits too, `datasets.relabels`), optionally records the reasons in the sample metadata
+(`exclusion.report`), draws a picture (`exclusion.plots`) and the review sheet
+(`exclusion.review`), and writes them all or nothing (`exclusion.outputs`), the list, the
+relabel file and the metadata stamped with one generate stamp (`datasets.stamps`). Before
+that, it finishes what a killed generate left half-written (`utils.staging.recover_staging`).
+It returns an `ExclusionResult`; `ExclusionResult.lines()` is what the script prints.
 """
 from __future__ import annotations
 
@@ -18,19 +20,21 @@ from pathlib import Path
 from datasets.config import resolve_data_root
 from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
-from datasets.relabels import render_relabels
+from datasets.relabels import RelabelPlan, read_relabel_text, render_relabels
+from datasets.stamps import list_stamp_line, relabel_file_for, set_disagreement
 from exclusion.config import AUTO, ExclusionConfig
-from exclusion.list_file import ExclusionFileUpdate, plan_exclusion_file
+from exclusion.list_file import ExclusionFilePlan, ExclusionFileUpdate, plan_exclusion_file
 from exclusion.outputs import write_exclusion_outputs
-from exclusion.plots import plot_exclusions
-from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines, reason
+from exclusion.plots import exclusion_picture
+from exclusion.report import MetadataUpdate, apply_to_metadata, decisions, header_lines, reason, stamp_records
 from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import LowScores, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
 from influence.io import InfluenceData, load_influence, recorded_data_root
-from utils.atomic_io import write_text_atomic
 from utils.backups import Output
+from utils.hashing import fingerprint as fingerprint_of
 from utils.locking import folder_lock
+from utils.staging import recover_staging
 from utils.constants import (
     CRITERION_COMBINED,
     CRITERION_MISFIT,
@@ -39,7 +43,6 @@ from utils.constants import (
     EXCLUSIONS_DIR,
     EXCLUSIONS_SUFFIX,
     INFLUENCE_SUFFIX,
-    RELABEL_SUFFIX,
     sample_metadata_path_for,
 )
 
@@ -62,9 +65,8 @@ def default_output_file(influence_file: Path) -> Path:
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
 
 
-def relabel_path_for(list_file: Path) -> Path:
-    """`x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt`."""
-    return list_file.with_name(list_file.stem + RELABEL_SUFFIX)
+relabel_path_for = relabel_file_for
+"""`x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt` (`datasets.stamps.relabel_file_for`)."""
 
 
 def rule_inputs(data: InfluenceData) -> RuleInputs:
@@ -98,6 +100,10 @@ class ExclusionResult:
     metadata_backup: Path | None = None
     plot: Path | None = None
     review: ReviewFiles | None = None
+    list_plan: ExclusionFilePlan | None = None
+    relabel_plan: RelabelPlan | None = None
+    relabel_backup: Path | None = None
+    stamp: str = ""
 
     def lines(self) -> list[str]:
         """The report the script prints: inputs, the rule, what it listed and why, and every file written."""
@@ -118,9 +124,15 @@ class ExclusionResult:
             lines.append(f"  removed: {', '.join(update.removed) or 'none'}")
             if update.commented_out:
                 lines.append(f"  kept commented out: {', '.join(update.commented_out)}")
+            if update.kept_by_hand:
+                lines.append(f"  kept listed, added by hand: {', '.join(update.kept_by_hand)}")
+            if update.notes:
+                lines.append(f"  kept {len(update.notes)} comment line(s) of yours that sit on no id, at the end")
         if self.relabel_file is not None:
-            lines.append(f"relabel suggestions: {self.relabel_file} (train.py --relabel-file uses them; nothing is "
-                         "relabelled unless you pass it)")
+            lines += self._relabel_lines()
+        if update.written and self.stamp:
+            lines.append(f"generate stamp: {self.stamp} (the list, the relabel file"
+                         + (" and the sample metadata" if self.metadata is not None else "") + " carry it)")
         if self.metadata_update is not None and self.metadata is not None:
             changes, path = self.metadata_update, self.metadata.path
             lines.append(
@@ -134,6 +146,16 @@ class ExclusionResult:
         if self.review is not None:
             lines.append(f"review sheet: {self.review.markdown} (also {self.review.csv.name}"
                          + (f", {self.review.picture.name})" if self.review.picture else ")"))
+        return lines
+
+    def _relabel_lines(self) -> list[str]:
+        lines = [f"relabel suggestions: {self.relabel_file} (train.py --relabel-file uses them; nothing is "
+                 "relabelled unless you pass it)" + (f"; previous file kept as {self.relabel_backup}"
+                                                     if self.relabel_backup else "")]
+        for edit in self.relabel_plan.kept if self.relabel_plan else []:
+            now = "the tool suggests nothing for it now" if edit.suggested is None else \
+                f"the tool suggests {edit.suggested:g}"
+            lines.append(f"  kept as you left it: {edit.sample_id} ({edit.kind}; {now})")
         return lines
 
     def _selection_lines(self) -> list[str]:
@@ -170,7 +192,7 @@ def _sample_metadata(cfg: ExclusionConfig) -> MetadataStore | None:
 
 
 def _list_notes(selection: Selection, stored: dict[str, float]) -> dict[str, str]:
-    """The tool's note after each listed id: the rule, and the suggested angle when it differs."""
+    """The tool's note on each listed id (the `# tracin:` line above it): the rule, and the suggested angle when it differs."""
     notes = {}
     for e in selection.exclusions:
         angle = e.suggested_angle
@@ -182,16 +204,39 @@ def _list_notes(selection: Selection, stored: dict[str, float]) -> dict[str, str
 def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
     """Select recordings to exclude and write the list (and, as asked, the metadata and a picture),
     holding the metadata folder's lock: no compute or other generate writes there meanwhile."""
+    output_file = _output_file(cfg)
     with folder_lock(cfg.metadata_file.parent, cfg.lock_timeout):
-        return _generate_locked(cfg)
+        return _generate_locked(cfg, output_file)
 
 
-def _generate_locked(cfg: ExclusionConfig) -> ExclusionResult:
-    log.debug("configuration: %s", cfg.to_dict())
-    today = datetime.date.today().isoformat()
+def _output_file(cfg: ExclusionConfig) -> Path:
+    """--output-file, else the default list; a folder is refused, naming the file to give."""
     output_file = cfg.output_file or default_output_file(cfg.metadata_file)
+    if output_file.is_dir():
+        example = output_file / default_output_file(cfg.metadata_file).name
+        raise IsADirectoryError(f"--output-file {output_file} is a folder: name the list file, e.g. {example}")
+    return output_file
+
+
+def _recover(cfg: ExclusionConfig, output_file: Path) -> None:
+    """Finish (or remove) what a killed generate or compute left half-written in the folders this run
+    reads and writes, then warn about a set that still mixes two generate runs (this run replaces it)."""
+    folders = {output_file.parent, cfg.metadata_file.parent}
+    if cfg.plot is not None and not cfg.plot_beside_list:
+        folders.add(cfg.plot.parent)
+    for folder in folders:
+        recover_staging(folder)
+    problem = set_disagreement(output_file) if output_file.is_file() else None
+    if problem:
+        log.warning("%s (restored or copied by hand?): this run writes them anew, together; the old ones are kept as "
+                    "dated backups", problem)
+
+
+def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult:
+    log.debug("configuration: %s", cfg.to_dict())
+    _recover(cfg, output_file)
     store = _sample_metadata(cfg)
-    check_influence_files(cfg.metadata_file)  # one compute run wrote them all, or a one-line refusal
+    fingerprint = check_influence_files(cfg.metadata_file)  # one compute run wrote them all, or a one-line refusal
     data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
     if store is not None:
         check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path)
@@ -208,41 +253,62 @@ def _generate_locked(cfg: ExclusionConfig) -> ExclusionResult:
     inputs = rule_inputs(data)
     selection = select_exclusions(cfg.criterion, inputs, cfg.threshold_value, cfg.min_occurrences, cfg.max_exclusions,
                                   cfg.consider_both_samples, forbidden=forbidden)
-    header = header_lines(
-        cfg.metadata_file.resolve(), cfg.criterion, f"{cfg.threshold_value:g} (robust z)", cfg.min_occurrences,
-        cfg.max_exclusions, cfg.consider_both_samples, selection, data.info,
-    )
-    stored = dict(zip(inputs.recording_ids, inputs.angles.tolist()))
-    plan = plan_exclusion_file(output_file, header, selection.ids, today, _list_notes(selection, stored))
-    if plan.update.notes:
-        log.debug("carried over %d comment line(s) written by hand", len(plan.update.notes))
-    result = ExclusionResult(cfg, output_file, data, selection, plan.update)
+    result = ExclusionResult(cfg, output_file, data, selection, ExclusionFileUpdate(output_file, False, None))
+    result.relabel_file = relabel_path_for(output_file)
+    outputs = _decide(result, inputs, store, forbidden, fingerprint)
+    # All or nothing: the list, the relabel file, the metadata, their dated backups, the picture and the review sheet.
+    written = write_exclusion_outputs(result.list_plan, result.metadata if result.metadata_written else None, outputs)
+    result.metadata_backup = written.metadata_backup
+    result.relabel_backup = written.backups.get(result.relabel_file)
+    return result
 
+
+def _decide(result: ExclusionResult, inputs: RuleInputs, store: MetadataStore | None, forbidden: list[str],
+            fingerprint: str | None) -> list[Output]:
+    """Everything this run writes, stamped with one generate stamp (`datasets.stamps`): the list's plan in
+    `result`, the metadata's records updated in place, the rest returned as outputs."""
+    cfg, data, selection, output_file = result.config, result.data, result.selection, result.output_file
+    today = datetime.date.today().isoformat()
+    header = header_lines(cfg.metadata_file.resolve(), cfg.criterion, f"{cfg.threshold_value:g} (robust z)",
+                          cfg.min_occurrences, cfg.max_exclusions, cfg.consider_both_samples, selection, data.info)
+    stored = dict(zip(inputs.recording_ids, inputs.angles.tolist()))
+    notes = _list_notes(selection, stored)
+    plan = plan_exclusion_file(output_file, header, selection.ids, today, notes)
+    previous = read_relabel_text(result.relabel_file) if result.relabel_file.is_file() else None
+    entries = [(e.sample_id, e.suggested_angle, stored[e.sample_id], e.rule) for e in selection.exclusions
+               if e.suggested_angle is not None and e.suggested_angle != stored[e.sample_id]]
     if cfg.update_metadata and store is not None:  # store is always loaded with --update-metadata
         result.metadata = store
-        result.metadata_update = apply_to_metadata(
-            store.records, selection, data.val_pair_ids, today, forbidden, output_file.name
-        )
-        for sid in result.metadata_update.reincluded:
-            log.debug("no longer excluded: %s", sid)
+        result.metadata_update = apply_to_metadata(store.records, selection, data.val_pair_ids, today, forbidden,
+                                                   output_file.name, plan.update.kept_by_hand, fingerprint)
+    # The stamp covers what this run decided (not how a person laid the files out): a re-run that decides
+    # the same keeps it, and rewrites nothing.
+    stamp = fingerprint_of({"header": header, "listed": plan.listed, "notes": notes, "relabels": entries,
+                            "metadata": decisions(store.records) if result.metadata is not None else None})
+    metadata_path = result.metadata.path.resolve() if result.metadata is not None else None
+    result.list_plan = plan_exclusion_file(output_file, header, selection.ids, today, notes,
+                                           list_stamp_line(stamp, metadata_path))
+    result.list_update, result.stamp = result.list_plan.update, stamp
+    result.relabel_plan = render_relabels(entries, output_file.name, previous, stamp)
+    if result.metadata is not None:
+        stamp_records(result.metadata.records, stamp, output_file)
+        result.metadata_written = result.metadata.changed or not result.metadata.path.exists()
+    return _other_outputs(result, inputs, previous, store)
 
-    extra = []
-    result.relabel_file = relabel_path_for(output_file)
-    previous = result.relabel_file.read_text(encoding="utf-8", errors="replace") if result.relabel_file.is_file() else None
-    relabels = render_relabels(
-        [(e.sample_id, e.suggested_angle, stored[e.sample_id], e.rule) for e in selection.exclusions
-         if e.suggested_angle is not None and e.suggested_angle != stored[e.sample_id]], output_file.name, previous)
-    if relabels != previous:  # a person's file is replaced only with a dated backup of it
-        extra.append(Output(result.relabel_file, lambda tmp: write_text_atomic(tmp, relabels), backup=True))
+
+def _other_outputs(result: ExclusionResult, inputs: RuleInputs, previous: str | None,
+                   store: MetadataStore | None) -> list[Output]:
+    """The relabel file (when it changed), the picture (--plot) and the review sheet, as outputs to write together."""
+    cfg, output_file = result.config, result.output_file
+    outputs = []
+    if result.relabel_plan.text != previous:  # a person's file is replaced only with a dated backup of it
+        outputs.append(Output.of_text(result.relabel_file, result.relabel_plan.text, backup=True))
     if cfg.plot is not None:
         result.plot = output_file.with_suffix(".png") if cfg.plot_beside_list else cfg.plot
-        extra.append(Output(result.plot, lambda tmp: plot_exclusions(tmp, inputs, selection)))
-    # All or nothing: the list, the relabel suggestions, the metadata, their dated backups and the picture.
-    written = write_exclusion_outputs(plan, result.metadata, extra)
-    result.metadata_written, result.metadata_backup = written.metadata_written, written.metadata_backup
-
+        outputs.append(Output.of_bytes(result.plot, exclusion_picture(inputs, result.selection)))
     # The review sheet beside the list (exclusion/review.py): what is listed, why, and the spectrograms.
+    listed = result.list_plan.listed
     root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)
-    result.review = review_for_selection(output_file, selection, load_exclusions(output_file).ids, data,
-                                         store.records if store else {}, root, cfg.min_occurrences)
-    return result
+    result.review, review = review_for_selection(output_file, result.selection, listed, result.data,
+                                                 store.records if store else {}, root, cfg.min_occurrences)
+    return outputs + [out for out in review if not out.same_as_on_disk()]

@@ -1,6 +1,7 @@
 """The picture of an exclusion list: the listed recordings among all training recordings."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,13 @@ from utils.constants import CRITERION_MISFIT, CRITERION_PAIRS
 
 
 def plot_exclusions(path: str | Path, inputs: RuleInputs, selection: Selection) -> None:
-    """A PNG. Left: every training recording's evidence under the two parts of the default rule,
+    """Write `exclusion_picture` to `path` (atomically)."""
+    data = exclusion_picture(inputs, selection)
+    write_with_atomic(path, lambda h: h.write(data), binary=True)
+
+
+def exclusion_picture(inputs: RuleInputs, selection: Selection) -> bytes:
+    """A PNG, as bytes. Left: every training recording's evidence under the two parts of the default rule,
     harmful pairs (x) and misfit (y), both in robust SD, with the cuts at 3 and the listed
     recordings in red. Right: stored angle against suggested angle (the diagonal: the score
     lands at the stored angle); listed recordings in red, labelled."""
@@ -62,4 +69,6 @@ def plot_exclusions(path: str | Path, inputs: RuleInputs, selection: Selection) 
     right.set_ylabel("suggested angle (degrees)")
     right.set_title("Where each recording's score lands (off the diagonal: another angle)", fontsize=10)
     right.legend(fontsize=8)
-    write_with_atomic(path, lambda h: fig.savefig(h, format="png", dpi=120), binary=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return buf.getvalue()

@@ -10,12 +10,16 @@ Sample metadata (`{material}_{frequency}_metadata.json`), for each excluded reco
   segment is replaced;
 - `tracin_info = {exclusion_date, negative_occurrences, average_influence,
   affected_test_samples, criterion, rule, threshold, suggested_angle?, misfit?,
-  harmful_pairs?, self_influence?}`. Scores are on the standardised scale of the influence
-  files (robust z); `suggested_angle` is where the recording's score lands among the angles
-  (`exclusion.misfit`), `rule` the part of the criterion that listed it.
+  harmful_pairs?, self_influence?, tracin_run, generate_stamp, list_file}`. Scores are on the
+  standardised scale of the influence files (robust z); `suggested_angle` is where the
+  recording's score lands among the angles (`exclusion.misfit`), `rule` the part of the
+  criterion that listed it. `tracin_run` is the fingerprint of the compute run the numbers
+  come from (a later compute restamps the record's own `tracin_run`, not this one);
+  `generate_stamp` and `list_file` name the generate run and the list (`datasets.stamps`):
+  every `tracin_info` of the file carries the stamp of the last generate run that wrote it.
 
 A recording excluded by an earlier run (`excluded: true` with a `tracin_info`) that is no
-longer selected goes back to `excluded: false`, its note saying why, and its `tracin_info`
+longer selected (nor kept on the list by hand) goes back to `excluded: false`, its note saying why, and its `tracin_info`
 keeps the old numbers plus `reincluded_date`. A recording set `excluded: true` by hand
 (without `tracin_info`) is left alone. When a recording is selected again with the same
 numbers its record is not touched (same date, same note), so a re-run with the same inputs
@@ -43,9 +47,11 @@ from utils.constants import (
     K_EXCLUDED,
     K_EXCLUSION_DATE,
     K_FREQUENCY,
+    K_GENERATE_STAMP,
     K_HARMFUL_PAIRS,
     K_ID,
     K_INFO_SELF_INFLUENCE,
+    K_LIST_FILE,
     K_MATERIAL,
     K_MISFIT,
     K_NEG_OCCURRENCES,
@@ -56,6 +62,7 @@ from utils.constants import (
     K_SUGGESTED_ANGLE,
     K_THRESHOLD,
     K_TRACIN_INFO,
+    K_TRACIN_RUN,
     SAMPLE_ID_RE,
 )
 
@@ -64,6 +71,8 @@ log = logging.getLogger(__name__)
 NOTE_EXCLUDED = "Excluded by TracIn"
 NOTE_REINCLUDED = "No longer excluded by TracIn"
 NOTE_SEPARATOR = " | "
+BOOKKEEPING = (K_EXCLUSION_DATE, K_REINCLUDED_DATE, K_TRACIN_RUN, K_GENERATE_STAMP, K_LIST_FILE)
+"""tracin_info keys that say when and by which runs, not what was found: a re-run with the same numbers keeps the record."""
 
 
 def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_validation_pairs: int) -> str:
@@ -90,9 +99,10 @@ def describe_rule(criterion: str, threshold: float | None) -> str:
 
 
 def tracin_info_for(
-    exclusion: Exclusion, criterion: str, threshold: float | None, date: str, val_pair_ids: Sequence[str]
+    exclusion: Exclusion, criterion: str, threshold: float | None, date: str, val_pair_ids: Sequence[str],
+    run: str | None = None,
 ) -> dict[str, Any]:
-    """The `tracin_info` record of one excluded recording (JSON-ready)."""
+    """The `tracin_info` record of one excluded recording (JSON-ready); `run`: the compute run's fingerprint."""
     info: dict[str, Any] = {
         K_EXCLUSION_DATE: date,
         K_NEG_OCCURRENCES: int(exclusion.negative_occurrences),
@@ -111,6 +121,8 @@ def tracin_info_for(
         info[K_HARMFUL_PAIRS] = int(exclusion.harmful_pairs)
     if exclusion.self_influence is not None:
         info[K_INFO_SELF_INFLUENCE] = float(exclusion.self_influence)
+    if run:
+        info[K_TRACIN_RUN] = run
     return info
 
 
@@ -149,8 +161,7 @@ def base_fields(sample_id: str) -> dict[str, Any]:
 def _same_numbers(old: Any, new: Mapping[str, Any]) -> bool:
     if not isinstance(old, dict):
         return False
-    strip = (K_EXCLUSION_DATE, K_REINCLUDED_DATE)
-    return {k: v for k, v in old.items() if k not in strip} == {k: v for k, v in new.items() if k not in strip}
+    return {k: v for k, v in old.items() if k not in BOOKKEEPING} == {k: v for k, v in new.items() if k not in BOOKKEEPING}
 
 
 @dataclass
@@ -171,13 +182,16 @@ def apply_to_metadata(
     date: str,
     commented_out: Iterable[str] = (),
     list_name: str = "the exclusions file",
+    kept_by_hand: Iterable[str] = (),
+    run: str | None = None,
 ) -> MetadataUpdate:
-    """Update `records` (sample id -> record, in place) for `selection`; see the module docstring."""
+    """Update `records` (sample id -> record, in place) for `selection`; see the module docstring.
+    `kept_by_hand`: ids a person keeps on the list, left as they are; `run`: the compute run's fingerprint."""
     result = MetadataUpdate()
-    selected = set(selection.ids)
+    selected = set(selection.ids) | set(kept_by_hand)
     for exc in selection.exclusions:
         sid = exc.sample_id
-        info = tracin_info_for(exc, selection.criterion, selection.threshold, date, val_pair_ids)
+        info = tracin_info_for(exc, selection.criterion, selection.threshold, date, val_pair_ids, run)
         if sid not in records:
             result.created.append(sid)
             log.warning("sample %s is not in the sample metadata; adding a record for it", sid)
@@ -185,6 +199,8 @@ def apply_to_metadata(
         for key, value in base_fields(sid).items():
             record.setdefault(key, value)
         if record.get(K_EXCLUDED) is True and _same_numbers(record.get(K_TRACIN_INFO), info):
+            if run:
+                record[K_TRACIN_INFO][K_TRACIN_RUN] = run  # the same numbers from another compute run
             result.unchanged.append(sid)
             continue
         (result.updated if record.get(K_EXCLUDED) is True else result.newly_excluded).append(sid)
@@ -212,6 +228,26 @@ def apply_to_metadata(
         info[K_REINCLUDED_DATE] = date
         result.reincluded.append(sid)
     return result
+
+
+def stamp_records(records: Mapping[str, Any], stamp: str, list_file: Path) -> None:
+    """Give every record's `tracin_info` the generate run's stamp and the list it wrote (`datasets.stamps`)."""
+    for record in records.values():
+        info = record.get(K_TRACIN_INFO) if isinstance(record, dict) else None
+        if isinstance(info, dict):
+            info[K_GENERATE_STAMP] = stamp
+            info[K_LIST_FILE] = str(Path(list_file).resolve())
+
+
+def decisions(records: Mapping[str, Any]) -> dict[str, Any]:
+    """What the metadata says of the exclusions, the generate stamp aside: what that stamp covers."""
+    out = {}
+    for sid, record in records.items():
+        info = record.get(K_TRACIN_INFO) if isinstance(record, dict) else None
+        if isinstance(info, dict):
+            out[sid] = {"excluded": record.get(K_EXCLUDED), "notes": record.get(K_NOTES),
+                        "info": {k: v for k, v in info.items() if k not in (K_GENERATE_STAMP, K_LIST_FILE)}}
+    return out
 
 
 def run_info_lines(info: Mapping[str, Any]) -> list[str]:
@@ -272,6 +308,7 @@ def header_lines(
         f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed",
     ]
     lines += run_info_lines(info)
-    lines.append("One sample id per line, most harmful first, with the rule that listed it and its suggested angle.")
-    lines.append("Comment an id out to keep it in training on re-runs.")
+    lines.append("One sample id per line, most harmful first; the '# tracin:' line above an id says which rule listed it,")
+    lines.append("with its numbers and suggested angle. Comment an id out to keep it in training on re-runs; an id")
+    lines.append("line you add (without a '# tracin:' line) stays listed; your comment lines stay where you put them.")
     return [f"# {line}" for line in lines]

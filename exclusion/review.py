@@ -19,8 +19,11 @@ evidence_by_criterion`): `pairs` how unusually many harmful training pairs the r
 in, `recordings` how unusually many validation pairs its own influence is harmful on,
 `self-influence` its self-influence, `misfit` how far its score sits from its angle's.
 
-`write_review` takes plain inputs (ids, score arrays, metadata records, a data root);
-`review_for_selection` is the glue generate_exclusions calls.
+`review_outputs` takes plain inputs (ids, score arrays, metadata records, a data root) and
+returns the files as `utils.backups.Output`s, written by nobody yet: generate_exclusions
+writes them together with the list, the relabel file and the metadata, all or nothing
+(any further review file joins by adding its Output to that list). `write_review` writes
+them at once; `review_for_selection` is the glue generate_exclusions calls.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from datasets.config import SpectrogramParams
-from utils.atomic_io import write_text_atomic, write_with_atomic
+from utils.backups import Output, write_together
 from utils.constants import (
     CACHE_DIR,
     CRITERION_COMBINED,
@@ -139,7 +142,7 @@ def _fmt(x: float) -> str:
     return "" if x is None or np.isnan(x) else f"{x:.4g}"
 
 
-def write_review(
+def review_outputs(
     list_file: Path,
     listed: Sequence[tuple[str, str]],
     recording_ids: Sequence[str],
@@ -150,9 +153,9 @@ def write_review(
     suggested: Mapping[str, int] | None = None,
     spectrogram: SpectrogramParams | None = None,
     picture: bool = True,
-) -> ReviewFiles:
-    """Write the review sheet of `list_file` (module docstring). `listed`: (sample id, the rule that listed it),
-    in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata by id."""
+) -> tuple[ReviewFiles, list[Output]]:
+    """The review sheet of `list_file` (module docstring), as outputs to write. `listed`: (sample id, the rule
+    that listed it), in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata by id."""
     md_path, csv_path, png_path = review_paths(list_file)
     data_root = Path(data_root)
     suggested = dict(suggested or {})
@@ -168,6 +171,26 @@ def write_review(
                          wav_path(sid, record, data_root)))
 
     criteria = list(scores)
+    outputs = [Output.of_text(csv_path, _csv(rows, criteria))]
+    png = None
+    if picture and rows:
+        png = _draw(rows, recording_ids, scores.get(main_criterion) if main_criterion else None, records,
+                    data_root, spectrogram or SpectrogramParams())
+        if png is not None:
+            outputs.append(Output.of_bytes(png_path, png))
+    made = png_path if png is not None else None
+    outputs.append(Output.of_text(md_path, _markdown(list_file, rows, criteria, len(recording_ids), made)))
+    return ReviewFiles(md_path, csv_path, made), outputs
+
+
+def write_review(list_file: Path, *args: Any, **kwargs: Any) -> ReviewFiles:
+    """`review_outputs`, written at once (all or nothing)."""
+    files, outputs = review_outputs(list_file, *args, **kwargs)
+    write_together(outputs)
+    return files
+
+
+def _csv(rows: list[_Row], criteria: list[str]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     score_columns = [f"{c.replace('-', '_')}_{k}" for c in criteria for k in ("score", "rank")]
@@ -176,14 +199,7 @@ def write_review(
         cells = [x for c in criteria for x in ((repr(row.scores[c][0]), row.scores[c][1]) if c in row.scores else ("", ""))]
         writer.writerow([k, row.sample_id, "" if row.angle is None else row.angle, row.split, row.rule, *cells,
                          "" if row.suggested is None else row.suggested, row.wav])
-    write_text_atomic(csv_path, buf.getvalue())
-
-    made = False
-    if picture and rows:
-        made = _draw(png_path, rows, recording_ids, scores.get(main_criterion) if main_criterion else None, records,
-                     data_root, spectrogram or SpectrogramParams())
-    write_text_atomic(md_path, _markdown(list_file, rows, criteria, len(recording_ids), png_path if made else None))
-    return ReviewFiles(md_path, csv_path, png_path if made else None)
+    return buf.getvalue()
 
 
 def _markdown(list_file: Path, rows: list[_Row], criteria: list[str], n_train: int, png: Path | None) -> str:
@@ -223,9 +239,9 @@ def _pooled(spec: np.ndarray, width: int = 400) -> np.ndarray:
     return spec[:, :frames].reshape(spec.shape[0], -1, step).mean(axis=2)
 
 
-def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarray | None,
-          records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bool:
-    """The spectrogram picture; False (with a warning) when no listed recording could be read."""
+def _draw(rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarray | None,
+          records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bytes | None:
+    """The spectrogram picture as PNG bytes; None (with a warning) when no listed recording could be read."""
     from datasets.audio import cached_spectrogram
     from utils.figures import plt
 
@@ -283,17 +299,20 @@ def _draw(path: Path, rows: list[_Row], recording_ids: Sequence[str], main_score
         plt.close(fig)
         log.warning("review picture: none of the listed recordings could be read under %s; no picture (%s)",
                     data_root, unreadable[0] if unreadable else "no recording")
-        return False
+        return None
     if unreadable:
         log.warning("review picture: %d recording(s) not readable, e.g. %s", len(unreadable), unreadable[0])
-    write_with_atomic(path, lambda h: fig.savefig(h, format="png", dpi=100), binary=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    return True
+    return buf.getvalue()
 
 
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
-                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int) -> ReviewFiles:
-    """The review sheet of the list generate_exclusions just wrote (`data`: its `influence.io.InfluenceData`)."""
+                         records: Mapping[str, Mapping[str, Any]], data_root: Path,
+                         min_occurrences: int) -> tuple[ReviewFiles, list[Output]]:
+    """The review sheet of the list generate_exclusions is writing (`data`: its `influence.io.InfluenceData`),
+    as outputs to write together with the list."""
     from exclusion.report import reason
 
     run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
@@ -304,6 +323,6 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
     if selection.suggested_angles is not None:
         by_id = dict(zip(data.recording_ids, selection.suggested_angles.tolist()))
         suggested = {sid: int(round(by_id[sid])) for sid in listed_ids if sid in by_id}
-    return write_review(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
-                        main_criterion=CRITERION_MISFIT if selection.criterion == CRITERION_COMBINED else selection.criterion,
-                        suggested=suggested, spectrogram=params)
+    return review_outputs(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
+                          main_criterion=CRITERION_MISFIT if selection.criterion == CRITERION_COMBINED
+                          else selection.criterion, suggested=suggested, spectrogram=params)

@@ -168,6 +168,8 @@ def _compute_locked(
         data.info["influence_file"] = str(json_path)
         if "picture" in written:
             data.info["picture"] = str(written["picture"])
+        if "metadata_backup" in written:
+            data.info["metadata_backup"] = str(written["metadata_backup"])
         return data, data.info
     finally:
         if scratch is not None:

@@ -1,10 +1,12 @@
 """Planning and writing one compute run's outputs as one change, each stamped with the run's fingerprint.
 
-Into the metadata folder, in this order, the influence run file last:
+Into the metadata folder, in this order (after a dated backup of the sample metadata), the influence
+run file last:
   {m}_{f}_influence_metadata.json   the nested JSON (unless --no-json; every standardised
                                     score when the matrix is dense, else the harmful pairs)
   {m}_{f}_influence_matrix.npz      the scores and summaries (influence.io); its info holds the fingerprint
   {m}_{f}_metadata.json             sample records: split, self-influence, `tracin_run` = fingerprint
+                                    (the previous file kept as a dated backup, `utils.backups`)
   {m}_{f}_influence_distribution.png
   {m}_{f}_influence_run.json        fingerprint, checkpoints, time, and the nested JSON's size and sha256
 
@@ -37,11 +39,13 @@ from influence.fingerprint import K_FINGERPRINT, K_INFLUENCE_JSON, file_record
 from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
 from influence.plots import plot_influence_distribution
 from utils.atomic_io import write_json_atomic
+from utils.backups import new_backup_path, prune_backups
 from utils.constants import (
     DEFAULT_MIN_OCCURRENCES,
     DEFAULT_THRESHOLD,
     K_SELF_INFLUENCE,
     K_SPLIT,
+    K_TRACIN_INFO,
     K_TRACIN_RUN,
     influence_plot_path_for,
     influence_run_path_for,
@@ -122,6 +126,8 @@ def plan_outputs(cfg: InfluenceConfig, P: int, Q: int, folder: Path, writer: boo
             hint = ("drop --dense (the summary files need about "
                     f"{_gb(1.2 * (summary_bytes + P * min(k, Q) * JSON_BYTES_PER_CELL // 4))})") \
                 if dense else "free some space, or pass --no-json"
+            if dense and cfg.dense is None:  # dense by default at this size, not asked for
+                hint = hint.replace("drop --dense", "pass --no-dense")
             raise ValueError(f"the influence files need about {_gb(needed)} in {folder}, which has {_gb(free)} free: {hint}")
     return OutputPlan(dense, columns, seed, k)
 
@@ -194,6 +200,8 @@ def report_lines(info: Mapping[str, Any], with_pairs: bool) -> list[str]:
             f"picture: {info['picture']}",
         ]
     lines.append(f"influence file: {info['influence_file']} (nested JSON: {info['nested_json'] or 'not written'})")
+    if info.get("metadata_backup"):
+        lines.append(f"previous sample metadata kept as {info['metadata_backup']}")
     return lines
 
 
@@ -217,6 +225,7 @@ def record_sample_metadata(store: MetadataStore, split: Mapping[str, Sequence[st
         for sid in members:
             if sid not in store.records:
                 continue  # a recording of the split that is no longer on disk
+            _keep_reasons_under_their_run(store.records[sid])
             store.update(sid, **{K_SPLIT: name, K_TRACIN_RUN: fingerprint})
             record = store.records[sid]
             if sid in scored:
@@ -225,6 +234,14 @@ def record_sample_metadata(store: MetadataStore, split: Mapping[str, Sequence[st
             else:
                 record.pop(K_SELF_INFLUENCE, None)
                 record.pop(K_PAIR_SELF_INFLUENCE_MEAN, None)
+
+
+def _keep_reasons_under_their_run(record: dict[str, Any]) -> None:
+    """A list's reasons (`tracin_info`, written by generate) name the compute run they came from before the
+    record's own `tracin_run` moves on to this run: the metadata never claims them for a run that did not make them."""
+    info = record.get(K_TRACIN_INFO)
+    if isinstance(info, dict) and K_TRACIN_RUN not in info and isinstance(record.get(K_TRACIN_RUN), str):
+        info[K_TRACIN_RUN] = record[K_TRACIN_RUN]
 
 
 def write_influence_outputs(
@@ -243,6 +260,9 @@ def write_influence_outputs(
     written: dict[str, Path] = {}
     write_json = write_json and with_pairs
     with StagedFiles() as staged:
+        backup = new_backup_path(store.path) if store.path.is_file() and store.changed else None
+        if backup is not None:  # a file people edit: its previous version is kept (renamed first, like every backup)
+            shutil.copy2(store.path, staged.path(backup))
         if write_json:
             written["json"] = json_path
             staged.path(json_path)
@@ -269,4 +289,7 @@ def write_influence_outputs(
         write_json_atomic(run_tmp, info)
         staged.commit()
     store.mark_saved()
+    if backup is not None:
+        written["metadata_backup"] = backup
+        prune_backups(store.path)
     return written

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from datasets.acoustics import GENERATORS
-from datasets.exclusions import load_exclusions
+from datasets.exclusions import load_exclusions, tool_notes
 from influence.config import DEFAULT_MEASUREMENT, MEASUREMENTS
 from pipeline.evaluate import clean_holdout_score, detection_score
 from pipeline.report import write_seed_report
@@ -100,13 +100,12 @@ def _write_list(path: Path, ids: list[str], why: str) -> None:
 
 
 def suggested_angles(list_file: Path) -> dict[str, float]:
-    """sample id -> suggested angle, from the tool's notes in a list (the stored angle when none is given)."""
+    """sample id -> suggested angle, from the tool's note on each listed id (the `# tracin:` line above it,
+    or after it in lists of earlier versions); the stored angle when the note gives none."""
+    notes = tool_notes(list_file)
     out = {}
-    for line in list_file.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        sid = line.split("#", 1)[0].strip()
-        found = SUGGESTED_RE.search(line)
+    for sid in load_exclusions(list_file).ids:
+        found = SUGGESTED_RE.search(notes.get(sid, ""))
         out[sid] = float(found.group(1)) if found else float(angle_of(sid))
     return out
 

@@ -32,11 +32,15 @@ def dataset(root: Path, **kw) -> AudioSpectrumDataset:
     return AudioSpectrumDataset(DatasetConfig(data_root=root, **kw), progress=False)
 
 
-def test_dataset_finds_recordings_and_computes_spectrograms(tmp_path, make_data):
+def test_dataset_finds_recordings_and_computes_spectrograms(tmp_path, make_data, caplog):
     root = make_data(tmp_path / "data", takes=2, angles=(0, 36, 180))
-    # A stray file in the folder that does not follow the naming scheme is not a recording.
-    (root / "deg036" / "plastic" / "notes.wav").write_bytes(b"")
+    # A stray file in the folder that does not follow the naming scheme is not a recording, and a warning says so;
+    # a recording of another frequency is not used either, without a word.
+    (root / "deg036" / "plastic" / "recording_03.wav").write_bytes(b"")
+    (root / "deg036" / "plastic" / "plastic_deg036_1000hz_01.wav").write_bytes(b"")
     ds = dataset(root)
+    warned = [r.getMessage() for r in caplog.records if "ignoring" in r.getMessage()]
+    assert len(warned) == 1 and "1 WAV file(s)" in warned[0] and "deg036/plastic/recording_03.wav" in warned[0]
     assert ds.sample_ids == sorted(ds.sample_ids)
     assert ds.sample_ids == [sid(a, t) for a in (0, 36, 180) for t in (1, 2)]
     assert ds.angles.tolist() == [0, 0, 36, 36, 180, 180]

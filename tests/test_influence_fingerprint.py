@@ -1,8 +1,9 @@
 """Run fingerprints: every output of a compute run carries one; generate refuses parts of two runs.
 
 Fault injection: a SIGINT at each rename of compute's commit leaves the new complete set; a
-SIGKILL between two renames leaves parts of two runs, which generate refuses in one line
-naming both; a truncated matrix is one line too; two computes at once on one metadata folder
+SIGKILL between two renames leaves parts of two runs, which the next writer finishes from the
+commit's journal (and which generate, without the journal, refuses in one line naming both);
+a truncated matrix is one line too; two computes at once on one metadata folder
 take turns (the lock), and one that cannot get it names the holder."""
 from __future__ import annotations
 
@@ -141,8 +142,9 @@ def test_sigint_at_each_rename_leaves_the_new_complete_set(two_runs, baseline, t
 
     monkeypatch.setattr(utils.staging, "_replace", rename)
     code, _, err = cli(cti, compute_args(baseline, meta, "--epochs", "2"))
-    assert code == 2 and "interrupted" in err
-    assert renamed == list(NAMES)
+    assert code == 2 and "interrupted after every file was written" in err
+    assert renamed[0].startswith(f"{NAMES[2]}.") and renamed[0].endswith(".bak")  # the metadata's backup first
+    assert renamed[1:] == list(NAMES)
     assert fingerprints(meta) == fingerprints(two_runs["B"])
     assert not [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
     monkeypatch.setattr(utils.staging, "_replace", real)
@@ -182,25 +184,30 @@ sys.exit(compute_tracin_influence.main(sys.argv[2:]))
 """
 
 
-def test_sigkill_between_renames_is_refused_then_a_rerun_repairs(two_runs, baseline, tmp_path, cli, one_error_line):
+def test_sigkill_between_renames_is_finished_by_the_next_writer(two_runs, baseline, tmp_path, cli, one_error_line):
     meta = fresh(two_runs["A"], tmp_path / "metadata")
-    proc = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, "2", *compute_args(baseline, meta, "--epochs", "2")],
+    # Renames: the metadata's backup, the JSON, the matrix, then (killed) the metadata, picture, run file.
+    proc = subprocess.run([sys.executable, "-c", KILL_AT_RENAME, "3", *compute_args(baseline, meta, "--epochs", "2")],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     fp = fingerprints(meta)
     assert fp["npz"] == fingerprints(two_runs["B"])["run"] and fp["run"] == fingerprints(two_runs["A"])["run"]
-    argv = ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
-            "--criterion", "self-influence"]
-    code, _, err = cli(gen, argv)
+    assert [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
+    # Without the commit's journal (its staging folder lost), the mix is refused in one line naming both runs.
+    lost = tmp_path / "lost" / "metadata"
+    shutil.copytree(meta, lost, ignore=shutil.ignore_patterns(".sinetone-*"))
+    argv = ["--output-file", str(tmp_path / "l.txt"), "--criterion", "self-influence"]
+    code, _, err = cli(gen, ["--metadata-file", str(lost / NAMES[0]), *argv])
     assert code == 1
     line = one_error_line(err, GENERATE)
     assert fp["npz"] in line and fp["run"] in line and str(baseline) in line
-    # The next compute removes the killed one's staging folder and writes a complete set.
-    assert [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
-    code, _, err = cli(cti, compute_args(baseline, meta, "--epochs", "2"))
+    # With it, the next writer (here generate) finishes the renames: every file of run B, no staging left.
+    code, _, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), *argv])
     assert code == 0, err
-    assert not [p for p in meta.iterdir() if p.name.startswith(".sinetone-staging")]
-    assert cli(gen, argv)[0] == 0
+    assert "finished the write a killed process had begun" in err
+    after = fingerprints(meta)
+    assert after["run"] == after["npz"] == fingerprints(two_runs["B"])["run"] and after["metadata"] == {after["run"]}
+    assert not [p for p in meta.iterdir() if p.name.startswith(".sinetone-")]
 
 
 def test_self_influence_of_other_split_records_is_not_left_behind(two_runs):

@@ -72,11 +72,11 @@ def test_the_tutorials_command(tmp_path, make_root, run, scored):
     text = out_file.read_text()
     for expected in ("written 2", str(influence_file(root).resolve()), "criterion: combined", "threshold: -3 (robust z)",
                      "min-occurrences: 5", "max-exclusions: 30", "consider-both-samples: yes", "run seed: 3",
-                     f"{scored.misfit}  # tracin: misfit; suggested angle 108", f"{scored.hub}  # tracin: pairs"):
+                     f"# tracin: misfit; suggested angle 108\n{scored.misfit}\n", f"# tracin: pairs\n{scored.hub}\n"):
         assert expected in text
     assert "its score lands among the 108 degree recordings" in out  # --verbose says why
     relabel = out_file.with_name("mine_relabel.txt")
-    assert f"{scored.misfit}  108  # stored 0; misfit" in relabel.read_text()
+    assert f"{scored.misfit}  108  # tracin: suggested 108; stored 0; misfit" in relabel.read_text()
 
     meta = json.loads(metadata_file(root).read_text())
     hub = meta[scored.hub]
@@ -144,7 +144,7 @@ def test_a_relabel_line_commented_out_by_hand_stays_out(tmp_path, make_root, run
     root = make_root(tmp_path)
     assert run(root)[0] == 0
     relabel = list_file(root).with_name("plastic_500hz_tracin_exclusions_relabel.txt")
-    line = f"{scored.misfit}  108  # stored 0; misfit"
+    line = f"{scored.misfit}  108  # tracin: suggested 108; stored 0; misfit"
     assert line in relabel.read_text().splitlines()
     relabel.write_text(relabel.read_text().replace(line, f"# {line}  listened: it is 0 degrees"))
     edited = relabel.read_text()
@@ -172,8 +172,8 @@ def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, scored):
     run(root, *TUTORIAL)
     path = list_file(root)
     text = path.read_text()
-    edited = text.replace(f"{scored.hub}  # tracin: pairs\n", f"# {scored.hub}\n")
-    edited = edited.replace(f"{scored.misfit}  # tracin:", f"{scored.misfit}  # clipped at 2 s | tracin:")
+    edited = text.replace(f"# tracin: pairs\n{scored.hub}\n", f"# {scored.hub}\n")
+    edited = edited.replace(f"{scored.misfit}\n", f"# clipped at 2 s\n{scored.misfit}\n")
     edited += "# checked by Hank\n"
     path.write_bytes(edited.replace("\n", "\r\n").encode())  # an editor with CRLF line ends
     meta = json.loads(metadata_file(root).read_text())
@@ -186,7 +186,7 @@ def test_hand_edits_survive_a_rerun(tmp_path, make_root, run, scored):
     new = load_exclusions(path)
     assert new.ids == [scored.misfit] and new.commented_out == [scored.hub]
     text = path.read_text()
-    assert f"{scored.misfit}  # clipped at 2 s | tracin: misfit; suggested angle 108" in text
+    assert f"# tracin: misfit; suggested angle 108\n# clipped at 2 s\n{scored.misfit}\n" in text
     assert text.count("clipped at 2 s") == 1 and "# checked by Hank" in text
     assert list_backups(path)[-1].read_bytes() == edited.replace("\n", "\r\n").encode()
     assert f"kept commented out: {scored.hub}" in out and "added: none" in out and "removed: none" in out
@@ -369,7 +369,7 @@ def test_unwritable_metadata_folder_changes_nothing(tmp_path, make_root, run, sc
         for _ in range(2):
             code, _, err = run(root, "--consider-both-samples", "--update-metadata")  # would list [misfit, hub]
             assert code == 1
-            line = one_error_line(err, "generate_tracin_exclusions.py")
+            line = one_error_line(err, "generate_tracin_exclusions.py", warnings=True)  # no WAVs: no review picture
             assert str(metadata_file(root)) in line and "not writable" in line and "nothing was changed" in line
             assert snapshot(root) == before
     assert load_exclusions(list_file(root)).ids == [scored.hub]
@@ -384,7 +384,7 @@ def test_a_failure_while_writing_changes_nothing(tmp_path, make_root, run, monke
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(exclusion.generate, "plot_exclusions", broken)
+    monkeypatch.setattr(exclusion.generate, "exclusion_picture", broken)
     code, _, err = run(root, "--criterion", "pairs", "--update-metadata", "--plot")
     assert code == 1 and "No space left" in one_error_line(err, "generate_tracin_exclusions.py")
     assert snapshot(root) == before

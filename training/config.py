@@ -20,6 +20,7 @@ from datasets.config import (
     harmonic_bins,
     resolve_data_root,
 )
+from datasets.stamps import check_one_generate_run
 from losses.config import (
     DEFAULT_GHM_ALPHA,
     DEFAULT_GHM_BINS,
@@ -98,6 +99,9 @@ class TrainConfig:
         whole("epochs", self.epochs, 1, MAX_EPOCHS)
         whole("checkpoint-interval", self.checkpoint_interval, 1, MAX_EPOCHS)
         whole("batch-size", self.batch_size, 1, 10**7)
+        if self.batch_size < 2:
+            raise ValueError(f"--batch-size {self.batch_size}: each step trains on the pairs among its recordings, and one "
+                             "recording makes no pair, so nothing would train: pass --batch-size 2 or more (default 16)")
         whole("seed", self.seed, 0, 2**63 - 1)
         whole("split-seed", self.split_seed, 0, 2**32 - 1)
         whole("ghm-bins", self.ghm_bins, 1, 10**6)
@@ -115,6 +119,16 @@ class TrainConfig:
             raise ValueError("--resume continues the run in its folder and --overwrite replaces it: pass one of them")
         if self.model not in MODEL_PRESETS:
             raise ValueError(f"unknown --model {self.model!r}: choose one of {', '.join(MODEL_PRESETS)}")
+
+    def check_input_files(self) -> None:
+        """The exclusion list and relabel file exist, and each one's set is of one generate run
+        (`datasets.stamps`): one line, before any work."""
+        for path, what in ((self.exclusions_file, "exclusions file"), (self.relabel_file, "relabel file")):
+            if path is not None and path.is_dir():
+                raise IsADirectoryError(f"{what} {path} is a folder: name the file in it")
+            if path is not None and not path.is_file():
+                raise FileNotFoundError(f"{what} not found: {path}")
+        check_one_generate_run(self.exclusions_file, self.relabel_file)
 
     def default_run_name(self) -> str:
         """`{material}_{frequency}_{loss}`; with exclusions `..._excl_{file stem}`, with relabels
@@ -185,6 +199,7 @@ def for_frequencies(template: TrainConfig, frequencies: list[str], data_root_fla
             if value is not None and len(frequencies) > 1 and "{frequency}" not in str(value):
                 raise ValueError(f"--{key.replace('_', '-')} {value} would serve every frequency: write {{frequency}} in it")
             values[key] = None if value is None else type(value)(str(value).replace("{frequency}", frequency))
+        replace(template, frequency=frequency, **values).check_input_files()
         # The list, or else the relabel file beside it, says which data root it was made from.
         root = resolve_data_root(data_root_flag, exclusions_file=values["exclusions_file"] or values["relabel_file"])
         configs.append(replace(template, frequency=frequency, data_root=root, **values))

@@ -70,7 +70,17 @@ def score_all(model: nn.Module, specs: torch.Tensor, device: torch.device, batch
     return torch.cat(out).numpy()
 
 
-def _check_split_survives(split: dict[str, list[str]], dataset: AudioSpectrumDataset) -> None:
+def _check_split(split: dict[str, list[str]], dataset: AudioSpectrumDataset) -> None:
+    """Refuse a split that leaves training or validation without recordings (naming why), and say when
+    the holdout split is empty (its accuracy is then NaN)."""
+    most = int(np.unique(dataset.stored_angles, return_counts=True)[1].max())
+    for name in ("train", "validation"):
+        if not split[name]:
+            raise ValueError(f"the {name} split is empty: with {most} recording(s) per angle there is none for it;"
+                             " record at least 2 takes per angle (3 for a holdout split too)")
+    if not split["holdout"]:
+        log.warning("the holdout split is empty: with %d recordings per angle there is none for it (3 per angle give "
+                    "one); the holdout's pairwise accuracy and Spearman will be NaN", most)
     excluded = set(dataset.excluded_ids)
     for name in ("train", "validation"):
         left = [s for s in split[name] if s not in excluded]
@@ -81,6 +91,31 @@ def _check_split_survives(split: dict[str, list[str]], dataset: AudioSpectrumDat
         if angles_left != angles_all:
             lost = ", ".join(f"{a:g}" for a in sorted(angles_all - angles_left))
             raise ValueError(f"the exclusions remove every {name} recording at angle(s) {lost} degrees")
+
+
+def batch_orders(n: int, epochs: range, seed: int) -> list[np.ndarray]:
+    """The order `_train_epoch` visits `n` training recordings in, per epoch of `epochs` (1-based): the run's
+    shuffling generator seeded as `seed_everything` seeds it (it draws nothing else)."""
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    orders = []
+    for epoch in range(1, epochs.stop):
+        order = torch.randperm(n, generator=gen).numpy()
+        if epoch in epochs:
+            orders.append(order)
+    return orders
+
+
+def check_steps_have_pairs(angles: np.ndarray, batch_size: int, epochs: int, seed: int) -> None:
+    """Refuse, before training, a run in which some epoch would train on no pair: every step of it holds
+    recordings of one angle only. `angles` (R,): the training recordings' angles, in training order."""
+    for epoch, order in enumerate(batch_orders(len(angles), range(1, epochs + 1), seed), 1):
+        steps = [angles[order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
+        if not any(len(np.unique(a)) > 1 for a in steps):
+            raise ValueError(f"epoch {epoch} would train on nothing: each of its {len(steps)} step(s) of --batch-size "
+                             f"{batch_size} holds recordings of one angle only, and pairs need two angles; pass a larger "
+                             f"--batch-size (the training split has {len(angles)} recordings at {len(np.unique(angles))} "
+                             "angle(s))")
 
 
 def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: TrainConfig, run: dict,
@@ -119,10 +154,16 @@ def _resume(run_dir: Path, model: nn.Module, optimizer, loss: PairLoss, gen: tor
     if "rng_state" not in ckpt or "history" not in ckpt:
         raise ValueError(f"--resume: {path} lacks the training state to continue from (written by an older train.py):"
                          " start the run again with --overwrite")
-    model.load_state_dict(ckpt["model_state"], strict=True)
-    optimizer.load_state_dict(ckpt["optimizer_state"])
-    loss.load_state_dict(ckpt.get("loss_state") or {})
-    restore_rng_state(ckpt["rng_state"], gen)
+    try:
+        model.load_state_dict(ckpt["model_state"], strict=True)
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        loss.load_state_dict(ckpt.get("loss_state") or {})
+        restore_rng_state(ckpt["rng_state"], gen)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__)[:200]
+        raise ValueError(f"--resume: {path} does not fit this run's model and settings ({detail}): it was written by "
+                         "another run; start this one again with --overwrite") from None
     log.info("resuming %s after epoch %d", run_dir, epoch)
     return epoch, list(ckpt["history"])
 
@@ -202,7 +243,9 @@ def _train_epoch(
         optimizer.step()
         total += float(batch_loss.detach()) * len(local)
         count += len(local)
-    return total / max(count, 1)
+    if count == 0:  # check_steps_have_pairs refuses such a run before it starts; never mark one complete
+        raise ValueError("an epoch trained on no pair: every step held recordings of one angle; pass a larger --batch-size")
+    return total / count
 
 
 def _scores_of(model: nn.Module, specs: torch.Tensor, which: np.ndarray, device: torch.device) -> np.ndarray:
@@ -232,15 +275,17 @@ def train(cfg: TrainConfig) -> RunResult:
     started = time.perf_counter()
     learning_rate_at(cfg, 1)
     check_run_folder(cfg)
+    cfg.check_input_files()  # the list and relabel file exist and are of one generate run
     device = select_device(cfg.device)
     loss = build_loss(cfg.loss_type, cfg.margin, cfg.ghm_bins, cfg.ghm_alpha, cfg.ghm_momentum)
     dataset = _load_dataset(cfg)
     # The split covers every recording, before exclusions, so a retrain is judged on the same holdout.
     split = stratified_split(dataset.sample_ids, dataset.stored_angles, cfg.split_fractions, cfg.split_seed)
-    _check_split_survives(split, dataset)
+    _check_split(split, dataset)
     pairs = {name: dataset.pairs(split[name]) for name in SPLIT_NAMES}
     if len(pairs["train"][0]) == 0:
         raise ValueError("no training pairs: the training split needs recordings at two or more angles")
+    check_steps_have_pairs(dataset.angles[dataset.indices(split["train"])], cfg.batch_size, cfg.epochs, cfg.seed)
     with open_run_folder(cfg) as run_dir:
         return _train_in(run_dir, cfg, dataset, split, pairs, loss, device, started)
 

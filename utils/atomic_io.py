@@ -18,7 +18,7 @@ def _atomic_write(path: Path, write: Callable[[IO], None], mode: str) -> None:
         raise PermissionError(f"cannot write to folder {parent}: permission denied")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     try:
-        with os.fdopen(fd, mode) as handle:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -53,6 +53,16 @@ def json_safe(value: Any) -> Any:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` (UTF-8) to `path` via a temp file in the same folder and a rename."""
     _atomic_write(Path(path), lambda h: h.write(text), "w")
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` via a temp file in the same folder and a rename."""
+    _atomic_write(Path(path), lambda h: h.write(data), "wb")
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """`data` as the JSON text every file of the toolkit holds (UTF-8 as is; no NaN: strict JSON only)."""
+    return json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
 def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> None:

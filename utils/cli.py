@@ -94,7 +94,8 @@ def run_cli(main: Callable[[], int | None], name: str) -> None:
     except USER_ERRORS as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # A Ctrl-C held back while files were renamed says that they were all written (utils.staging).
+        print(f"{name}: interrupted" + (f" {exc}" if str(exc) else ""), file=sys.stderr)
         sys.exit(2)
     sys.exit(code or 0)

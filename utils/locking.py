@@ -107,8 +107,11 @@ def folder_lock(folder: str | Path, timeout: float = DEFAULT_LOCK_TIMEOUT, comma
     try:
         holder = {"pid": os.getpid(), "command": command or current_command(),
                   "started": datetime.now().isoformat(timespec="seconds")}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(holder) + "\n").encode("utf-8"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(holder) + "\n").encode("utf-8"), 0)
+        except OSError as exc:  # a full disk: the lock holds all the same, only its holder goes unnamed
+            log.debug("could not name the holder in %s: %s", path, exc.strerror)
         yield path
     finally:
         # Removed while still held: a waiter that opened it meanwhile notices (`_open_locked`) and retries.

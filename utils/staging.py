@@ -1,4 +1,4 @@
-"""Several files written as one change: after an error or a Ctrl-C, either all are new or all are old.
+"""Several files written as one change: after an error, a Ctrl-C or a kill, either all are new or all are old.
 
     with StagedFiles() as staged:
         write_json_atomic(staged.path(a), ...)     # each output goes to a hidden staging folder
@@ -8,29 +8,60 @@
 A write that fails leaves every target as it was (the staging folders are removed; folders
 created for the outputs too). `commit` renames with SIGINT and SIGTERM held back
 (`signals_deferred`), so a Ctrl-C arriving during the renames takes effect after the last
-one; a rename that fails puts back the files already replaced. Only a SIGKILL or a power
-cut between two renames can leave old and new files side by side: callers that care stamp
-every file with a run fingerprint and check it when reading. A staging folder left by a
-killed process is removed by `remove_stale_staging` (its process id is no longer alive).
+one (`InterruptedAfterCommit` then says that everything was written); a rename that fails
+puts back the files already replaced.
+
+A SIGKILL or a power cut between two renames cannot be held back, so a commit is journalled:
+before the first rename, each staging folder gets a journal (`COMMIT_JOURNAL`: which staged
+file goes where, and what each target was), and then one commit marker is created in the
+first target folder (`.sinetone-commit-<pid>-...`): the moment the new set wins. The next
+writer of a folder calls `recover_staging` (alias `remove_stale_staging`): a staging folder
+left by a dead process is finished (its remaining files renamed into place) when its commit
+marker exists, and removed otherwise. A target changed since the commit began (a person
+edited it) is never overwritten: that file is left as it is, and the callers' stamps then
+tell the mix.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
+import json
 import logging
+import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".sinetone-staging-"
+COMMIT_PREFIX = ".sinetone-commit-"
+COMMIT_JOURNAL = ".commit-journal.json"
 DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STAGING_RE = re.compile(rf"^{re.escape(STAGING_PREFIX)}(\d+)-")
+_COMMIT_RE = re.compile(rf"^{re.escape(COMMIT_PREFIX)}(\d+)-")
+
+
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """A Ctrl-C (or SIGTERM) that arrived while the files were renamed: it took effect after the last
+    rename, so every new file is in place. The message says so."""
+
+
+class DiskFull(OSError):
+    """Not enough free space for the new files; the message names them and the space they need."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.errno = errno.ENOSPC
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @contextlib.contextmanager
@@ -65,19 +96,123 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_staging(folder: str | Path) -> list[Path]:
-    """Remove staging folders in `folder` left by processes that no longer run; return them."""
-    removed = []
+def _stale(name: str, pattern: re.Pattern) -> bool:
+    m = pattern.match(name)
+    return bool(m) and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1)))
+
+
+def _identity(path: Path) -> list[int] | None:
+    """What a target was when the commit began (inode, size, modification time), None when absent."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _read_journal(staging: Path) -> dict | None:
+    try:
+        journal = json.loads((staging / COMMIT_JOURNAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return journal if isinstance(journal, dict) and isinstance(journal.get("items"), list) else None
+
+
+def _roll_forward(staging: Path, journal: dict) -> list[Path]:
+    """Rename the files a killed commit had not renamed yet; skip a target someone changed since."""
+    finished = []
+    for name, final, before in journal["items"]:
+        tmp, final = staging / name, Path(final)
+        if not tmp.is_file():
+            continue  # renamed before the kill
+        if _identity(final) != before:
+            log.warning("%s changed after an interrupted write began; it is left as it is, not replaced by %s",
+                        final, tmp)
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another process finished it meanwhile
+            os.replace(tmp, final)
+            finished.append(final)
+    return finished
+
+
+def recover_staging(folder: str | Path) -> list[Path]:
+    """Finish or remove what dead processes left in `folder`; return the staging folders handled.
+
+    A staging folder whose commit had begun (its commit marker exists) is finished: its files
+    go where its journal says. One whose commit had not begun is removed: its targets were
+    never touched. A commit marker is removed once none of its staging folders is left.
+    """
+    handled = []
     folder = Path(folder)
     if not folder.is_dir():
-        return removed
+        return handled
+    for entry in sorted(folder.iterdir()):
+        if not (entry.is_dir() and _stale(entry.name, _STAGING_RE)):
+            continue
+        journal = _read_journal(entry)
+        if journal is not None and Path(journal.get("marker", "")).is_file():
+            finished = _roll_forward(entry, journal)
+            if finished:
+                log.warning("finished the write a killed process had begun: %s", ", ".join(str(p) for p in finished))
+        shutil.rmtree(entry, ignore_errors=True)
+        handled.append(entry)
+        log.debug("removed %s, left by a process that was killed", entry)
+    _remove_spent_markers(folder)
+    return handled
+
+
+remove_stale_staging = recover_staging  # its earlier name
+
+
+def _remove_spent_markers(folder: Path) -> None:
     for entry in folder.iterdir():
-        m = _STAGING_RE.match(entry.name)
-        if m and entry.is_dir() and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-            log.debug("removed %s, left by a process that was killed", entry)
-    return removed
+        if entry.is_file() and _stale(entry.name, _COMMIT_RE):
+            try:
+                staging = json.loads(entry.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                staging = []
+            if not any(Path(s).is_dir() for s in staging if isinstance(s, str)):
+                entry.unlink(missing_ok=True)
+
+
+def free_bytes(folder: Path) -> tuple[int, int]:
+    """(bytes free to this user, block size) of the file system that holds `folder` (or its nearest parent)."""
+    probe = Path(folder)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    st = os.statvfs(probe)
+    return st.f_bavail * st.f_frsize, st.f_frsize or 4096
+
+
+def describe_bytes(n: float) -> str:
+    """`12 KB`, `3.4 MB`, `1.20 GB`."""
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GB"
+    if n >= 1e6:
+        return f"{n / 1e6:.1f} MB"
+    return f"{max(n, 0) / 1e3:,.0f} KB"
+
+
+def check_free_space(files: Sequence[tuple[Path, int]], extra_blocks: int = 3) -> None:
+    """Refuse (`DiskFull`, one line naming the files) when the file systems of `files` (path, bytes)
+    lack room for them, each rounded up to whole blocks, plus `extra_blocks` per file system
+    (staging folders, journals, the commit marker)."""
+    groups: dict[int, dict] = {}
+    for path, size in files:
+        folder = Path(path).parent
+        free, block = free_bytes(folder)
+        probe = folder if folder.exists() else next(p for p in folder.parents if p.exists())
+        group = groups.setdefault(os.stat(probe).st_dev, {"folder": folder, "free": free, "block": block,
+                                                          "need": extra_blocks * block, "names": []})
+        group["need"] += math.ceil(size / group["block"]) * group["block"]
+        group["names"].append(Path(path).name)
+    for group in groups.values():
+        if group["need"] > group["free"]:
+            names = group["names"]
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            raise DiskFull(f"not enough free space in {group['folder']} for {shown}: they need "
+                           f"{describe_bytes(group['need'])}, and {describe_bytes(group['free'])} is free; "
+                           "nothing was changed")
 
 
 class StagedFiles:
@@ -87,6 +222,7 @@ class StagedFiles:
         self._items: list[tuple[Path, Path]] = []
         self._staging: dict[Path, Path] = {}
         self._created: list[Path] = []
+        self._marker: Path | None = None
         self.committed = False
 
     def __enter__(self) -> StagedFiles:
@@ -146,23 +282,48 @@ class StagedFiles:
         return self._staging[folder]
 
     def commit(self) -> None:
-        """Rename every staged file over its target, in order, with SIGINT/SIGTERM deferred."""
+        """Rename every staged file over its target, in order, with SIGINT/SIGTERM deferred; journalled,
+        so that the next writer finishes the renames a SIGKILL cut short (`recover_staging`)."""
         missing = [str(final) for tmp, final in self._items if not tmp.is_file()]
         if missing:
             raise RuntimeError(f"staged but never written: {', '.join(missing)}")
-        with signals_deferred():
-            previous = self._keep_previous()
-            done: list[Path] = []
-            try:
-                for tmp, final in self._items:
-                    _replace(tmp, final)
-                    done.append(final)
-            except BaseException:
-                self._roll_back(done, previous)
+        try:
+            with signals_deferred():
+                self._journal()  # a failure here (a full disk) changes nothing: no target is touched yet
+                previous = self._keep_previous()
+                done: list[Path] = []
+                try:
+                    for tmp, final in self._items:
+                        _replace(tmp, final)
+                        done.append(final)
+                except BaseException:
+                    self._roll_back(done, previous)
+                    raise
+                finally:
+                    self._remove_staging()
+                self.committed = True
+        except KeyboardInterrupt:
+            if not self.committed:
                 raise
-            finally:
-                self._remove_staging()
-            self.committed = True
+            names = ", ".join(final.name for final in self.targets)
+            raise InterruptedAfterCommit(f"after every file was written ({names}): the new set is complete") from None
+
+    def _journal(self) -> None:
+        """Each staging folder's journal, then the commit marker: from then on the new set wins."""
+        if not self._items:
+            return
+        folders = sorted(str(s) for s in self._staging.values())
+        marker = self._items[0][1].parent / f"{COMMIT_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+        for staging in self._staging.values():
+            items = [[tmp.name, str(final), _identity(final)] for tmp, final in self._items if tmp.parent == staging]
+            _write_synced(staging / COMMIT_JOURNAL, json.dumps({"marker": str(marker), "items": items}))
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._marker = marker
+        try:
+            os.write(fd, json.dumps(folders).encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _keep_previous(self) -> dict[Path, Path]:
         """Hard links to the files about to be replaced, so that a failed rename can be undone."""
@@ -178,6 +339,7 @@ class StagedFiles:
         return previous
 
     def _roll_back(self, done: list[Path], previous: dict[Path, Path]) -> None:
+        self._drop_marker()  # the commit is off: a kill from here on must not finish it
         for final in reversed(done):
             try:
                 if final in previous:
@@ -191,6 +353,12 @@ class StagedFiles:
         for folder in self._staging.values():
             shutil.rmtree(folder, ignore_errors=True)
         self._staging.clear()
+        self._drop_marker()
+
+    def _drop_marker(self) -> None:
+        if self._marker is not None:
+            self._marker.unlink(missing_ok=True)
+            self._marker = None
 
     def discard(self) -> None:
         """Remove everything written so far, and the folders created for it; the targets stay as they were."""
@@ -202,3 +370,13 @@ class StagedFiles:
                 folder.rmdir()
         self._created.clear()
         self._items.clear()
+
+
+def _write_synced(path: Path, text: str) -> None:
+    """`text` into `path`, on disk before this returns (a journal must outlive a kill that follows)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
