@@ -5,8 +5,9 @@ a busy 2-core machine can be a hundred times slower. Subprocesses inherit the va
 
 Fixtures shared by several test files live here, once: `data_root` (demo WAVs), `baseline`
 (a run trained on them by train.py), `make_data`, `cli` (a script's main() as the shell
-runs it), `one_error_line`, `scored` (influence files of known answer), and
-`tiny_checkpoints` (a tiny ranker and three seeded states for the TracIn tests).
+runs it), `one_error_line`, `scored` (influence files of known answer), `make_root` (a
+folder holding them beside sample metadata), and `tiny_checkpoints` (a tiny ranker and three
+seeded states for the TracIn tests).
 """
 from __future__ import annotations
 
@@ -194,6 +195,29 @@ def scored() -> Scored:
         return tuple(f"plastic_deg{a:03d}_500hz_{t:02d}" for a in ANGLES4 for t in takes)
 
     return Scored(ids=ids((1, 2, 3, 4)), val_ids=ids((5, 6)))
+
+
+@pytest.fixture
+def make_root(scored) -> Callable[[Path], Path]:
+    """`make_root(folder)`: folder/metadata with the sample metadata (with a user key) and `scored`'s influence files."""
+    import json
+
+    from influence.io import save_influence
+
+    def make(folder: Path) -> Path:
+        meta_dir = folder / "metadata"
+        meta_dir.mkdir(parents=True)
+        records = {}
+        for sid in scored.ids + scored.val_ids:
+            angle = angle_of(sid)
+            records[sid] = {"id": sid, "file_path": f"deg{angle:03d}/plastic/{sid}.wav", "angle": angle,
+                            "material": "plastic", "frequency": "500hz", "seq_num": 1, "excluded": False,
+                            "notes": "", "listened": "yes"}
+        (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records, indent=2))
+        save_influence(meta_dir / "plastic_500hz_influence_metadata.json", scored.data())
+        return folder
+
+    return make
 
 
 @dataclass(frozen=True)

@@ -150,29 +150,33 @@ def recover_staging(folder: str | Path) -> list[Path]:
         if not (entry.is_dir() and _stale(entry.name, _STAGING_RE)):
             continue
         journal = _read_journal(entry)
-        if journal is not None and Path(journal.get("marker", "")).is_file():
+        marker = Path(journal["marker"]) if journal is not None and isinstance(journal.get("marker"), str) else None
+        if marker is not None and marker.is_file():
             finished = _roll_forward(entry, journal)
             if finished:
                 log.warning("finished the write a killed process had begun: %s", ", ".join(str(p) for p in finished))
         shutil.rmtree(entry, ignore_errors=True)
         handled.append(entry)
         log.debug("removed %s, left by a process that was killed", entry)
-    _remove_spent_markers(folder)
+        if marker is not None:
+            _remove_if_spent(marker)
+    for entry in folder.iterdir():
+        if entry.is_file() and _stale(entry.name, _COMMIT_RE):
+            _remove_if_spent(entry)
     return handled
 
 
 remove_stale_staging = recover_staging  # its earlier name
 
 
-def _remove_spent_markers(folder: Path) -> None:
-    for entry in folder.iterdir():
-        if entry.is_file() and _stale(entry.name, _COMMIT_RE):
-            try:
-                staging = json.loads(entry.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                staging = []
-            if not any(Path(s).is_dir() for s in staging if isinstance(s, str)):
-                entry.unlink(missing_ok=True)
+def _remove_if_spent(marker: Path) -> None:
+    """Remove a commit marker once none of the staging folders it names is left."""
+    try:
+        staging = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        staging = []
+    if not any(Path(s).is_dir() for s in staging if isinstance(s, str)):
+        marker.unlink(missing_ok=True)
 
 
 def free_bytes(folder: Path) -> tuple[int, int]:
@@ -202,17 +206,24 @@ def check_free_space(files: Sequence[tuple[Path, int]], extra_blocks: int = 3) -
         folder = Path(path).parent
         free, block = free_bytes(folder)
         probe = folder if folder.exists() else next(p for p in folder.parents if p.exists())
-        group = groups.setdefault(os.stat(probe).st_dev, {"folder": folder, "free": free, "block": block,
-                                                          "need": extra_blocks * block, "names": []})
+        group = groups.setdefault(os.stat(probe).st_dev, {"folders": [], "free": free, "block": block,
+                                                          "need": extra_blocks * block, "files": []})
         group["need"] += math.ceil(size / group["block"]) * group["block"]
-        group["names"].append(Path(path).name)
+        group["files"].append(Path(path))
+        group["folders"] += [folder] if folder not in group["folders"] else []
     for group in groups.values():
         if group["need"] > group["free"]:
-            names = group["names"]
-            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-            raise DiskFull(f"not enough free space in {group['folder']} for {shown}: they need "
-                           f"{describe_bytes(group['need'])}, and {describe_bytes(group['free'])} is free; "
-                           "nothing was changed")
+            raise DiskFull(f"not enough free space in {' and '.join(str(f) for f in group['folders'])} for "
+                           f"{_some_names(group['files'])}: they need {describe_bytes(group['need'])}, and "
+                           f"{describe_bytes(group['free'])} is free; nothing was changed")
+
+
+def _some_names(files: list[Path], shown: int = 4) -> str:
+    """`a.txt, b.json and 2 more, with 3 backup(s)`: the files first, the dated backups counted."""
+    backups = [f for f in files if f.suffix == ".bak"]
+    names = [f.name for f in files if f.suffix != ".bak"]
+    text = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return text + (f", with {len(backups)} backup(s)" if backups else "")
 
 
 class StagedFiles:

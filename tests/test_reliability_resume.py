@@ -1,5 +1,8 @@
-"""A training run killed (SIGKILL) after a checkpoint: compute refuses it, `train.py --resume`
-finishes it, and the result equals an uninterrupted run tensor for tensor, bit for bit."""
+"""README promise: a killed training run continues with `--resume` to a result equal bit for bit.
+
+A training run killed (SIGKILL) after a checkpoint: compute refuses it, `train.py --resume`
+finishes it, and the result equals an uninterrupted run tensor for tensor, bit for bit; a
+checkpoint that does not fit the run is one error line."""
 from __future__ import annotations
 
 import json
@@ -90,3 +93,25 @@ def test_killed_run_is_refused_then_resumed_bit_for_bit(data_root, tmp_path, cli
     # a complete run has nothing to resume
     code, _, err = cli(train_script, [*args, "--resume"])
     assert code == 1 and "nothing to resume" in one_error_line(err, "train.py")
+
+
+def test_resume_from_a_checkpoint_of_another_shape_is_one_line(data_root, tmp_path, cli, one_error_line):
+    """An unfinished run whose last checkpoint holds weights of another shape (another run's, copied in):
+    --resume says so in one line and changes nothing, where it printed a traceback."""
+    args = [*RUN, "--data-root", str(data_root), "--run-name", "resume_other_shape", "--epochs", "2"]
+    code, _, err = cli(train_script, args)
+    assert code == 0, err
+    run_dir = data_root / "checkpoints" / "resume_other_shape"
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**info, "complete": False}))  # as a kill leaves it
+    last = run_dir / "model_checkpoint_epoch_2.pt"
+    ckpt = load(last)
+    name = next(k for k, v in ckpt["model_state"].items() if v.dim() == 2)
+    ckpt["model_state"][name] = torch.zeros(3, 5)
+    torch.save(ckpt, last)
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    code, _, err = cli(train_script, [*args, "--resume"])
+    assert code == 1
+    line = one_error_line(err, "train.py")
+    assert f"--resume: {last} does not fit this run's model" in line and "--overwrite" in line and name in line
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name != ".sinetone.lock"} == before
