@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from datasets.exclusions import describe_unknown_ids
+from datasets.exclusions import describe_unknown_ids, id_key
 from datasets.stamps import RELABEL_FIRST_LINE, STAMP_LINE
 
 _TOOL_COMMENT_RE = re.compile(r"#\s*tracin:\s*suggested\s+(-?\d+)\b")
@@ -42,13 +42,22 @@ _EARLIER_HEADER_LINES = (
 CHANGED, ADDED, COMMENTED_OUT = "changed by hand", "added by hand", "commented out by hand"
 
 
+def _commented_out(raw: str) -> str | None:
+    """The id of a line a person commented out (`# <sample id> <angle> ...`), else None."""
+    fields = raw.strip().lstrip("#").split()
+    if raw.lstrip().startswith("#") and len(fields) >= 2 and fields[1].lstrip("-").isdigit() \
+            and id_key(fields[0]) is not None:
+        return fields[0]
+    return None
+
+
 def commented_out_lines(text: str) -> dict[str, str]:
     """Lines a person commented out in a relabel file (`# <sample id> <angle> ...`), by id."""
     out = {}
     for raw in text.splitlines():
-        fields = raw.strip().lstrip("#").split()
-        if raw.lstrip().startswith("#") and len(fields) >= 2 and fields[1].lstrip("-").isdigit():
-            out.setdefault(fields[0], raw.rstrip())
+        sid = _commented_out(raw)
+        if sid is not None:
+            out.setdefault(sid, raw.rstrip())
     return out
 
 
@@ -76,7 +85,7 @@ def hand_edits(text: str) -> RelabelEdits:
         line = raw.strip()
         entry = _entry(line)
         if line.startswith("#"):
-            if not _is_tool_comment(line) and _entry(line.lstrip("#")) is None:
+            if not _is_tool_comment(line) and _commented_out(line) is None:
                 edits.notes.append(raw.rstrip())
         elif entry is not None and entry[0] not in edits.lines:
             tool = _TOOL_COMMENT_RE.search(line)

@@ -244,3 +244,24 @@ def test_two_computes_at_once_write_one_complete_set(two_runs, baseline, tmp_pat
     fp = fingerprints(meta)
     assert fp["run"] == fp["npz"] and fp["metadata"] == {fp["run"]}
     assert fp["run"] in (fingerprints(two_runs["A"])["run"], fingerprints(two_runs["B"])["run"])
+
+
+def test_a_later_compute_keeps_a_lists_reasons_under_their_own_run(two_runs, baseline, tmp_path, cli):
+    """compute restamps every record with its run; the reasons a list put in the metadata keep the run they came
+    from, and the metadata it replaces is kept as a dated backup."""
+    meta = fresh(two_runs["A"], tmp_path / "metadata")
+    run_a = fingerprints(two_runs["A"])["run"]
+    code, _, err = cli(gen, ["--metadata-file", str(meta / NAMES[0]), "--output-file", str(tmp_path / "l.txt"),
+                             "--criterion", "self-influence", "--update-metadata"])
+    assert code == 0, err
+    listed = [s for s, r in json.loads((meta / NAMES[2]).read_text()).items() if r.get("excluded")]
+    assert listed
+    backups = sorted(meta.glob(f"{NAMES[2]}.*.bak"))
+    code, out, err = cli(cti, compute_args(baseline, meta, "--epochs", "2"))
+    assert code == 0, err
+    records = json.loads((meta / NAMES[2]).read_text())
+    run_b = fingerprints(meta)["run"]
+    assert run_b != run_a and {records[s][K_TRACIN_RUN] for s in listed} == {run_b}
+    assert {records[s]["tracin_info"][K_TRACIN_RUN] for s in listed} == {run_a}  # the list's reasons: run A's
+    new = sorted(set(meta.glob(f"{NAMES[2]}.*.bak")) - set(backups))
+    assert len(new) == 1 and f"previous sample metadata kept as {new[0]}" in out

@@ -114,3 +114,33 @@ def test_a_disk_that_fills_while_writing_names_the_file(tmp_path):
         assert str(exc.value).startswith(f"no space left on the device for {fs / 'b.bin'}")
         assert "nothing was changed" in str(exc.value) and "\n" not in str(exc.value)
         assert state(fs) == before
+
+
+def test_compute_refuses_before_its_work_and_names_the_flag_that_writes_less(tmp_path):
+    """compute checks the free space before any gradient; the way out it names is a flag that exists for the run:
+    --no-dense when the dense files are written by default (small runs), 'drop --dense' only when --dense was given."""
+    from influence.config import InfluenceConfig
+    from influence.outputs import plan_outputs
+
+    with tmpfs(tmp_path / "fs", 512) as fs:
+        for dense, hint in ((None, "pass --no-dense (the summary files need about"),
+                            (True, "drop --dense (the summary files need about"),
+                            (False, "free some space, or pass --no-json")):
+            cfg = InfluenceConfig(frequency="500hz", material="plastic", checkpoint_dir=tmp_path, dense=dense)
+            with pytest.raises(ValueError) as exc:
+                plan_outputs(cfg, 1000, 1000 if dense is not False else 100_000, fs, True, 0)
+            assert f"in {fs}, which has" in str(exc.value) and hint in str(exc.value), str(exc.value)
+
+
+def test_a_full_disk_still_locks(tmp_path):
+    """No byte free: the lock is taken all the same (its holder unnamed), so the error that follows is the
+    space's, not a bare '[Errno 28]' from the lock file."""
+    from utils.locking import FolderBusy, folder_lock
+
+    with tmpfs(tmp_path / "fs", 64) as fs:
+        leave_free(fs, 0)
+        with folder_lock(fs, timeout=0):
+            with pytest.raises(FolderBusy, match="another process"):
+                with folder_lock(fs, timeout=0):
+                    pass
+        assert not (fs / ".sinetone.lock").exists()

@@ -40,13 +40,13 @@ def test_generate_waits_for_a_held_metadata_folder_then_names_the_holder(make_ro
 def test_train_waits_for_its_held_run_folder_then_names_the_holder(data_root, cli, one_error_line):
     run_dir = data_root / "checkpoints" / "locked_run"
     run_dir.mkdir(parents=True)
-    with folder_lock(run_dir, command="train.py --run-name locked_run (another one)"):
+    with folder_lock(run_dir, command="train.py --run-name locked_run (the other one)"):
         code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--run-name",
                                           "locked_run", "--lock-timeout", "0.2", *FAST])
     assert code == 1
     line = one_error_line([ln for ln in err.splitlines() if not ln.startswith("INFO: ")][0], "train.py")
-    assert "(another one)" in line and str(run_dir) in line
-    assert not (run_dir / "run.json").exists()
+    assert "(the other one)" in line and str(run_dir) in line
+    assert sorted(p.name for p in run_dir.iterdir()) == []  # no run.json, no checkpoint
 
 
 def test_a_killed_writer_leaves_no_lock(make_root, tmp_path, cli):

@@ -402,3 +402,43 @@ def test_ids_commented_out_by_hand_in_any_spelling_stay_out(tmp_path, make_root,
     again = path.read_bytes()
     run(root, *TUTORIAL)
     assert path.read_bytes() == again
+
+
+def test_hand_edits_that_add_survive_a_rerun_and_are_reported(tmp_path, make_root, run, scored):
+    """An id added to the list by hand stays listed with its comment; an angle changed by hand in the relabel
+    file, and a line added there, are kept; every kept edit is printed."""
+    root = make_root(tmp_path)
+    assert run(root, *TUTORIAL)[0] == 0
+    added = "plastic_deg072_500hz_02"
+    path = list_file(root)
+    path.write_text(path.read_text() + f"# found by ear: a door slam\n{added}\n")
+    relabel = path.with_name("plastic_500hz_tracin_exclusions_relabel.txt")
+    tool = f"{scored.misfit}  108  # tracin: suggested 108; stored 0; misfit"
+    mine = f"{scored.misfit}  72  # tracin: suggested 108; stored 0; misfit"
+    relabel.write_text(relabel.read_text().replace(tool, mine) + f"{scored.own}  108  # my own ears\n")
+
+    code, out, _ = run(root, "--criterion", "pairs", "--consider-both-samples", "--update-metadata")
+    assert code == 0
+    assert load_exclusions(path).ids == [scored.hub, added]
+    assert f"# found by ear: a door slam\n{added}\n" in path.read_text()
+    assert f"kept listed, added by hand: {added}" in out and f"removed: {scored.misfit}" in out
+    lines = relabel.read_text().splitlines()
+    assert mine in lines and f"{scored.own}  108  # my own ears" in lines
+    assert load_relabels(relabel) == {scored.misfit: 72, scored.own: 108}
+    assert f"kept as you left it: {scored.misfit} (changed by hand; the tool suggests nothing for it now)" in out
+    assert f"kept as you left it: {scored.own} (added by hand; the tool suggests nothing for it now)" in out
+    meta = json.loads(metadata_file(root).read_text())
+    assert meta[added]["excluded"] is False and "tracin_info" not in meta[added]  # no reasons claimed for it
+
+    code, out, _ = run(root, *TUTORIAL)  # the misfit recording is suggested again: the person's angle stays
+    assert code == 0 and load_relabels(relabel)[scored.misfit] == 72
+    assert f"kept as you left it: {scored.misfit} (changed by hand; the tool suggests 108)" in out
+    assert load_exclusions(path).ids == [scored.misfit, scored.hub, added]
+
+
+def test_a_folder_as_output_file_is_one_line(tmp_path, make_root, run, one_error_line):
+    root = make_root(tmp_path)
+    (tmp_path / "lists").mkdir()
+    code, _, err = run(root, "--output-file", str(tmp_path / "lists"))
+    line = one_error_line(err, "generate_tracin_exclusions.py")
+    assert code == 1 and f"--output-file {tmp_path / 'lists'} is a folder: name the list file, e.g. " in line

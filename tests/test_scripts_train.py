@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -191,6 +192,8 @@ def test_frequencies_one_run_each(tmp_path):
     (("--threads", "0"), "--threads must be at least 1"),
     (("--lock-timeout", "nan"), "--lock-timeout must be a finite number at least 0"),
     (("--resume", "--overwrite"), "pass one of them"),
+    (("--batch-size", "1"), "--batch-size 1: each step trains on the pairs among its recordings, and one recording makes "
+                            "no pair, so nothing would train: pass --batch-size 2 or more"),
 ])
 def test_bad_flags_are_one_line_before_any_folder(data_root, flags, message, cli, one_error_line):
     before = sorted((data_root / "checkpoints").iterdir())
@@ -214,13 +217,41 @@ def test_an_existing_run_is_refused_before_any_spectrogram(baseline, data_root, 
     assert code == 1 and "no run to resume" in one_error_line(err, "train.py")
 
 
-def test_a_run_folder_being_written_is_refused_naming_the_writer(data_root, cli):
-    from utils.locking import folder_lock
+def test_too_few_takes_per_angle_are_named(make_data, tmp_path, cli, one_error_line):
+    """One take per angle: no validation split (said so, not 'exclusions remove...'); two: a warning that the
+    holdout is empty, then the run."""
+    one = make_data(tmp_path / "one", takes=1)
+    code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(one), *FAST])
+    line = one_error_line(err, "train.py")
+    assert code == 1 and "the validation split is empty: with 1 recording(s) per angle" in line and "exclusions" not in line
+    assert not (one / "checkpoints").exists()
+    two = make_data(tmp_path / "two", takes=2)
+    code, out, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(two), *FAST])
+    assert code == 0, err
+    assert "WARNING: the holdout split is empty: with 2 recordings per angle there is none for it" in err
+    assert "NaN" in err
 
-    run_dir = data_root / "checkpoints" / "locked_run"
-    run_dir.mkdir(parents=True)
-    with folder_lock(run_dir, command="train.py --run-name locked_run (the other one)"):
-        code, _, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--run-name", "locked_run",
-                                          "--lock-timeout", "0", *FAST])
-    assert code == 1 and "(the other one)" in err.strip().splitlines()[-1]
-    assert sorted(p.name for p in run_dir.iterdir()) == []
+
+def test_a_run_whose_epoch_would_train_on_nothing_is_refused():
+    from training.trainer import check_steps_have_pairs
+
+    check_steps_have_pairs(np.array([0.0, 0.0, 36.0, 36.0] * 3), 4, 30, 0)  # some step of every epoch has a pair
+    with pytest.raises(ValueError, match=r"epoch \d+ would train on nothing: each of its 2 step\(s\) of --batch-size 2 "
+                                         r"holds recordings of one angle only.*pass a larger --batch-size"):
+        check_steps_have_pairs(np.array([0.0, 0.0, 36.0]), 2, 30, 0)
+
+
+def test_relabel_file_errors_name_the_relabel_file(baseline, data_root, tmp_path, cli, one_error_line):
+    args = ["--frequency", "500hz", "--data-root", str(data_root), "--run-name", "never", *FAST]
+    missing = tmp_path / "missing_relabel.txt"
+    code, _, err = cli(train_script, [*args, "--relabel-file", str(missing)])
+    assert code == 1 and one_error_line(err, "train.py") == f"train.py: error: relabel file not found: {missing}"
+    code, _, err = cli(train_script, [*args, "--exclusions-file", str(tmp_path)])
+    assert code == 1 and f"exclusions file {tmp_path} is a folder" in one_error_line(err, "train.py")
+    moved = read(baseline / "run.json")["split"]["train"][0]
+    twice = tmp_path / "twice_relabel.txt"
+    twice.write_text(f"{moved}  36\n# a comment\n{moved}  72\n")
+    code, _, err = cli(train_script, [*args, "--relabel-file", str(twice)])
+    line = one_error_line(err, "train.py")
+    assert code == 1 and f"names {moved} twice (lines 1 and 3)" in line
+    assert not (data_root / "checkpoints" / "never").exists()
