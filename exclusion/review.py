@@ -239,6 +239,14 @@ def _pooled(spec: np.ndarray, width: int = 400) -> np.ndarray:
     return spec[:, :frames].reshape(spec.shape[0], -1, step).mean(axis=2)
 
 
+def png_bytes(fig: Any, plt: Any, dpi: int) -> bytes:
+    """A figure as PNG bytes (closed afterwards)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def _draw(rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarray | None,
           records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bytes | None:
     """The spectrogram picture as PNG bytes; None (with a warning) when no listed recording could be read."""
@@ -302,10 +310,7 @@ def _draw(rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarra
         return None
     if unreadable:
         log.warning("review picture: %d recording(s) not readable, e.g. %s", len(unreadable), unreadable[0])
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, plt, dpi=100)
 
 
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,

@@ -166,10 +166,7 @@ def _compute_locked(
         written = write_influence_outputs(json_path, data, data.info, dataset.metadata, cfg.compute_influence,
                                           cfg.write_json)
         data.info["influence_file"] = str(json_path)
-        if "picture" in written:
-            data.info["picture"] = str(written["picture"])
-        if "metadata_backup" in written:
-            data.info["metadata_backup"] = str(written["metadata_backup"])
+        data.info.update({k: str(written[k]) for k in ("picture", "metadata_backup") if k in written})
         return data, data.info
     finally:
         if scratch is not None:
