@@ -14,6 +14,7 @@ import torch
 
 from datasets.audio_dataset import AudioSpectrumDataset
 from datasets.config import resolve_data_root
+from datasets.harmonics import dataset_profiles
 from datasets.pairs import make_pairs
 from influence.config import InfluenceConfig
 from influence.fingerprint import K_CREATED, K_FINGERPRINT, run_fingerprint
@@ -124,6 +125,8 @@ def _compute_locked(
         loss = loss_for_checkpoint(ck.data, settings)
         specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}", cfg.measurement))
     terms = engine.all_terms(specs)
+    # Each recording's harmonic profile, read before the pages go: what the `profile` criterion judges.
+    profiles = dataset_profiles(dataset, engine.used.numpy())
     dataset.release_pages()  # every gradient is taken
 
     train_ids = [s for s in sorted(split["train"]) if s not in excluded]
@@ -131,6 +134,7 @@ def _compute_locked(
     scratch = ScratchMatrices(metadata_dir, len(train), len(val)) if plan.dense else None
     try:
         data = _summaries(cfg, engine, terms, [ck.epoch for ck in checkpoints], dataset, rec_index, plan, scratch)
+        data.profile_levels, data.profile_floors = profiles
         fingerprint = run_fingerprint(
             checkpoints, split, excluded,
             {sid: dataset.file_sha256[dataset.index_of[sid]] for members in split.values() for sid in members

@@ -8,7 +8,9 @@ Beside each other in the metadata folder:
   recordings), and the summaries of `influence.summary`: `pair_low_z`, `pair_low_idx` (P, k),
   `pair_mean_z` (P,), `rec_low_z`, `rec_low_idx` (R, k), `rec_mean_z`, `rec_total` (R,),
   optionally `rec_self_influence` (R,), `pair_self_influence` (P,), `checkpoint_scores`
-  (C, R) with `checkpoint_epochs` (C,), and, when small or asked for, the dense raw TracIn
+  (C, R) with `checkpoint_epochs` (C,), `profile_levels` and `profile_floors` (N, H): each
+  recording's harmonic profile (`datasets.harmonics.harmonic_profile`, what the `profile`
+  criterion reads), and, when small or asked for, the dense raw TracIn
   `influence` (P, Q) and its standardised `influence_z` (P, Q). Also `info_json` (the run
   file's contents), `format_version` and `json_bytes` (the size of the nested JSON written
   with it, -1 for none). Format 1 (dense raw matrix, string ids) is still read.
@@ -63,7 +65,8 @@ STORED_DTYPES = {
     "recordings": np.int32, "pair_low_z": np.float32, "pair_low_idx": np.int32, "pair_mean_z": np.float64,
     "rec_low_z": np.float32, "rec_low_idx": np.int32, "rec_mean_z": np.float64, "rec_total": np.float64,
 }
-OPTIONAL = ("rec_self_influence", "pair_self_influence", "checkpoint_scores", "checkpoint_epochs", "influence", "influence_z")
+OPTIONAL = ("rec_self_influence", "pair_self_influence", "checkpoint_scores", "checkpoint_epochs", "influence", "influence_z",
+            "profile_levels", "profile_floors")
 
 
 @dataclass
@@ -88,6 +91,8 @@ class InfluenceData:
     checkpoint_epochs: np.ndarray | None = None
     influence: np.ndarray | None = None
     influence_z: np.ndarray | None = None
+    profile_levels: np.ndarray | None = None  # (N, H) dB relative to the fundamental
+    profile_floors: np.ndarray | None = None  # (N, H) each harmonic's noise floor, same scale
     info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -103,6 +108,10 @@ class InfluenceData:
         for name, rows in (("pair_low_z", P), ("pair_low_idx", P), ("rec_low_z", R), ("rec_low_idx", R)):
             if np.shape(getattr(self, name))[0] != rows:
                 raise ValueError(f"{name} has {np.shape(getattr(self, name))[0]} rows, expected {rows}")
+        for name in ("profile_levels", "profile_floors"):
+            value = getattr(self, name)
+            if value is not None and (np.ndim(value) != 2 or np.shape(value)[0] != N):
+                raise ValueError(f"{name} has shape {tuple(np.shape(value))}, expected ({N}, harmonics)")
         if self.checkpoint_scores is not None and np.shape(self.checkpoint_scores)[1:] != (R,):
             raise ValueError(f"checkpoint_scores has shape {np.shape(self.checkpoint_scores)}, expected (C, {R})")
         for name in ("train_pairs", "val_pairs", "recordings"):

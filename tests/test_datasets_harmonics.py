@@ -6,7 +6,7 @@ import pytest
 
 from datasets.audio import log_spectrogram
 from datasets.config import SpectrogramParams
-from datasets.harmonics import angle_spread, harmonic_levels_db
+from datasets.harmonics import angle_spread, harmonic_levels_db, harmonic_profile
 
 PARAMS = SpectrogramParams()
 
@@ -55,3 +55,13 @@ def test_angle_spread_is_per_angle_percentiles():
 def test_wrong_shape_is_refused():
     with pytest.raises(ValueError, match="shape"):
         harmonic_levels_db(np.zeros(10), 500.0, PARAMS)
+
+
+def test_noise_floor_sits_below_the_harmonics_and_marks_a_buried_one():
+    rng = np.random.default_rng(1)
+    wave = tone(500.0, [0.0, -10.0, -80.0, -20.0]) + rng.normal(0, 10 ** (-60 / 20), PARAMS.sample_rate).astype(np.float32)
+    levels, floors = harmonic_profile(log_spectrogram(wave, PARAMS).numpy(), 500.0, PARAMS, harmonics=4)
+    snr = levels - floors
+    assert snr[0] > 30 and snr[1] > 20 and snr[3] > 10  # audible harmonics stand well above their floors
+    assert abs(snr[2]) < 6  # the -80 dB harmonic is buried: its level is the floor's
+    np.testing.assert_allclose(levels, harmonic_levels_db(log_spectrogram(wave, PARAMS).numpy(), 500.0, PARAMS, 4))
