@@ -37,16 +37,20 @@ the angles): in the list's `# tracin:` note, `--verbose`, the metadata, the pict
 relabel file beside the list (`<list>_relabel.txt`; nothing is relabelled unless you pass it).
 
 The list (default: DATA_ROOT/exclusions/, DATA_ROOT as compute_tracin_influence.py recorded
-it) gets a `# ` header with the date, the source, the run fingerprint and every parameter,
-then one id per line. A re-run keeps the old list as a dated backup
+it) gets a `# ` header with the date, the source, the run fingerprint, every parameter and
+the generate stamp, then one bare id per line (the tutorial's format), the tool's note on
+the `# tracin:` line above it. A re-run keeps the old list as a dated backup
 (`<list>.YYYYmmdd-HHMMSS.bak`, the newest 5), prints the ids added and removed, keeps ids a
 person commented out (`# plastic_deg036_500hz_04`, in any case or zero padding, with or
-without a note after the id) out and carries their comments over. --update-metadata records
-`excluded`, `notes` and `tracin_info` in the sample metadata beside the influence file (see
-`exclusion/report.py`), keeping a dated backup too. A review sheet (`<list>_review.md`, `.csv`,
-`.png`) shows every listed recording's scores and spectrogram. The list, the metadata and the
-picture are written together or not at all; a re-run with the same inputs rewrites neither
-file. Influence files of two compute runs (an interrupted compute) are refused.
+without a note after the id) out, keeps ids a person added listed, carries their comments
+over, and keeps relabel lines a person changed, added or commented out; every kept edit is
+printed. --update-metadata records `excluded`, `notes` and `tracin_info` in the sample
+metadata beside the influence file (see `exclusion/report.py`), keeping a dated backup too.
+A review sheet (`<list>_review.md`, `.csv`, `.png`) shows every listed recording's scores
+and spectrogram. The list, the relabel file, the metadata, the picture and the review sheet
+are written together or not at all (the free space is checked first; a run killed while
+renaming them is finished by the next one); a re-run with the same inputs rewrites nothing.
+Influence files of two compute runs (an interrupted compute) are refused.
 """
 from __future__ import annotations
 

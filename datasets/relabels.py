@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Iterable
 
 from datasets.exclusions import describe_unknown_ids, id_key
-from datasets.stamps import RELABEL_FIRST_LINE, STAMP_LINE
+from datasets.stamps import RELABEL_FIRST_LINE, STAMP_LINE, relabel_file_for
+
+relabel_path_for = relabel_file_for
+"""The relabel file beside a list: `x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt`."""
 
 _TOOL_COMMENT_RE = re.compile(r"#\s*tracin:\s*suggested\s+(-?\d+)\b")
 _LEGACY_COMMENT_RE = re.compile(r"#\s*stored\s+-?\d+;")  # what versions before the marker wrote

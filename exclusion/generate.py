@@ -20,8 +20,8 @@ from pathlib import Path
 from datasets.config import resolve_data_root
 from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
-from datasets.relabels import RelabelPlan, read_relabel_text, render_relabels
-from datasets.stamps import list_stamp_line, relabel_file_for, set_disagreement
+from datasets.relabels import RelabelPlan, read_relabel_text, relabel_path_for, render_relabels
+from datasets.stamps import list_stamp_line, set_disagreement
 from exclusion.config import AUTO, ExclusionConfig
 from exclusion.list_file import ExclusionFilePlan, ExclusionFileUpdate, plan_exclusion_file
 from exclusion.outputs import write_exclusion_outputs
@@ -63,10 +63,6 @@ def default_output_file(influence_file: Path) -> Path:
     root = resolve_data_root(recorded=recorded_data_root(influence_file), inside=influence_file,
                              recorded_as="compute_tracin_influence.py used")
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
-
-
-relabel_path_for = relabel_file_for
-"""`x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt` (`datasets.stamps.relabel_file_for`)."""
 
 
 def rule_inputs(data: InfluenceData) -> RuleInputs:

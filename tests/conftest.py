@@ -6,11 +6,12 @@ a busy 2-core machine can be a hundred times slower. Subprocesses inherit the va
 Fixtures shared by several test files live here, once: `data_root` (demo WAVs), `baseline`
 (a run trained on them by train.py), `make_data`, `cli` (a script's main() as the shell
 runs it), `one_error_line`, `scored` (influence files of known answer), `make_root` (a
-folder holding them beside sample metadata), and `tiny_checkpoints` (a tiny ranker and three
-seeded states for the TracIn tests).
+data root holding them, with real WAVs if asked), and `tiny_checkpoints` (a tiny ranker and
+three seeded states for the TracIn tests).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -198,15 +199,16 @@ def scored() -> Scored:
 
 
 @pytest.fixture
-def make_root(scored) -> Callable[[Path], Path]:
-    """`make_root(folder)`: folder/metadata with the sample metadata (with a user key) and `scored`'s influence files."""
-    import json
-
+def make_root(scored, make_data):
+    """`make_root(folder, wavs=False)`: folder/metadata with the sample metadata (with a user key) and `scored`'s
+    influence files; with `wavs`, the recordings too (demo WAVs of every id, no faults planted)."""
     from influence.io import save_influence
 
-    def make(folder: Path) -> Path:
+    def make(folder: Path, wavs: bool = False) -> Path:
         meta_dir = folder / "metadata"
         meta_dir.mkdir(parents=True)
+        if wavs:
+            make_data(folder, takes=6, angles=ANGLES4)  # takes 1-4 train, 5-6 validation, as `scored` has them
         records = {}
         for sid in scored.ids + scored.val_ids:
             angle = angle_of(sid)

@@ -6,9 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.demo import DemoConfig, main, run_demo
+from pipeline.demo import DemoConfig, main, run_demo, suggested_angles
 from pipeline.multi_seed import aggregate
 from pipeline.multi_seed import main as multi_seed_main
+
+
+def test_suggested_angles_from_the_tools_notes(tmp_path):
+    """The note above each id (this format), or after it (earlier lists); the stored angle when none is given."""
+    path = tmp_path / "list.txt"
+    path.write_text("# header\n# tracin: pairs+misfit; suggested angle 180\nplastic_deg108_500hz_05\n# tracin: pairs\n"
+                    "plastic_deg036_500hz_01\nplastic_deg000_500hz_02  # tracin: misfit; suggested angle 72\n"
+                    "# added by hand\nplastic_deg144_500hz_03\n")
+    assert suggested_angles(path) == {"plastic_deg108_500hz_05": 180.0, "plastic_deg036_500hz_01": 36.0,
+                                      "plastic_deg000_500hz_02": 72.0, "plastic_deg144_500hz_03": 144.0}
 
 
 def test_demo_runs_every_step_and_reports(tmp_path):
