@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Iterable
 
 from datasets.exclusions import describe_unknown_ids
+from utils.constants import RELABEL_SUFFIX
+
+
+def relabel_path_for(list_file: Path) -> Path:
+    """The relabel file beside a list: `x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt`."""
+    list_file = Path(list_file)
+    return list_file.with_name(list_file.stem + RELABEL_SUFFIX)
 
 
 def commented_out_lines(text: str) -> dict[str, str]:

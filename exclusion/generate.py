@@ -18,7 +18,7 @@ from pathlib import Path
 from datasets.config import resolve_data_root
 from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
-from datasets.relabels import render_relabels
+from datasets.relabels import relabel_path_for, render_relabels
 from exclusion.config import AUTO, ExclusionConfig
 from exclusion.list_file import ExclusionFileUpdate, plan_exclusion_file
 from exclusion.outputs import write_exclusion_outputs
@@ -39,7 +39,6 @@ from utils.constants import (
     EXCLUSIONS_DIR,
     EXCLUSIONS_SUFFIX,
     INFLUENCE_SUFFIX,
-    RELABEL_SUFFIX,
     sample_metadata_path_for,
 )
 
@@ -60,11 +59,6 @@ def default_output_file(influence_file: Path) -> Path:
     root = resolve_data_root(recorded=recorded_data_root(influence_file), inside=influence_file,
                              recorded_as="compute_tracin_influence.py used")
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
-
-
-def relabel_path_for(list_file: Path) -> Path:
-    """`x_tracin_exclusions.txt` -> `x_tracin_exclusions_relabel.txt`."""
-    return list_file.with_name(list_file.stem + RELABEL_SUFFIX)
 
 
 def rule_inputs(data: InfluenceData) -> RuleInputs:
@@ -132,8 +126,7 @@ class ExclusionResult:
         if self.plot is not None:
             lines.append(f"wrote {self.plot}")
         if self.review is not None:
-            lines.append(f"review sheet: {self.review.markdown} (also {self.review.csv.name}"
-                         + (f", {self.review.picture.name})" if self.review.picture else ")"))
+            lines += self.review.lines()
         return lines
 
     def _selection_lines(self) -> list[str]:
