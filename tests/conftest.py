@@ -5,11 +5,13 @@ a busy 2-core machine can be a hundred times slower. Subprocesses inherit the va
 
 Fixtures shared by several test files live here, once: `data_root` (demo WAVs), `baseline`
 (a run trained on them by train.py), `make_data`, `cli` (a script's main() as the shell
-runs it), `one_error_line`, `scored` (influence files of known answer), and
-`tiny_checkpoints` (a tiny ranker and three seeded states for the TracIn tests).
+runs it), `one_error_line`, `scored` (influence files of known answer), `make_root` (a
+data root holding them, with real WAVs if asked), `tiny_checkpoints` (a tiny ranker and
+three seeded states for the TracIn tests), and `browser` (headless Chromium, `headless.py`).
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -194,6 +196,46 @@ def scored() -> Scored:
         return tuple(f"plastic_deg{a:03d}_500hz_{t:02d}" for a in ANGLES4 for t in takes)
 
     return Scored(ids=ids((1, 2, 3, 4)), val_ids=ids((5, 6)))
+
+
+@pytest.fixture
+def make_root(scored, make_data):
+    """`make_root(folder, wavs=False)`: folder/metadata with the sample metadata (with a user key) and `scored`'s
+    influence files; with `wavs`, the recordings too (demo WAVs of every id, no faults planted)."""
+    from influence.io import save_influence
+
+    def make(folder: Path, wavs: bool = False) -> Path:
+        meta_dir = folder / "metadata"
+        meta_dir.mkdir(parents=True)
+        if wavs:
+            make_data(folder, takes=6, angles=ANGLES4)  # takes 1-4 train, 5-6 validation, as `scored` has them
+        records = {}
+        for sid in scored.ids + scored.val_ids:
+            angle = angle_of(sid)
+            records[sid] = {"id": sid, "file_path": f"deg{angle:03d}/plastic/{sid}.wav", "angle": angle,
+                            "material": "plastic", "frequency": "500hz", "seq_num": 1, "excluded": False,
+                            "notes": "", "listened": "yes"}
+        (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records, indent=2))
+        save_influence(meta_dir / "plastic_500hz_influence_metadata.json", scored.data())
+        return folder
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session (`headless.Browser`). Where it cannot run, the test skips, saying
+    why, unless $SINETONE_REQUIRE_BROWSER is 1 (CI's .ci/run sets it): then it fails."""
+    import headless
+
+    why = headless.missing_browser()
+    if why is not None:
+        if os.environ.get(headless.REQUIRE_ENV) == "1":
+            pytest.fail(f"{why} (and {headless.REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(why)
+    chromium = headless.Browser()
+    yield chromium
+    chromium.close()
 
 
 @dataclass(frozen=True)

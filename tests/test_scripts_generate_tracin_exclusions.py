@@ -26,26 +26,6 @@ TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions",
 
 
 @pytest.fixture
-def make_root(scored):
-    """`make_root(folder)`: folder/metadata with the sample metadata (with a user key) and the influence files."""
-
-    def make(folder: Path) -> Path:
-        meta_dir = folder / "metadata"
-        meta_dir.mkdir(parents=True)
-        records = {}
-        for sid in scored.ids + scored.val_ids:
-            angle = angle_of(sid)
-            records[sid] = {"id": sid, "file_path": f"deg{angle:03d}/plastic/{sid}.wav", "angle": angle,
-                            "material": "plastic", "frequency": "500hz", "seq_num": 1, "excluded": False,
-                            "notes": "", "listened": "yes"}
-        (meta_dir / "plastic_500hz_metadata.json").write_text(json.dumps(records, indent=2))
-        save_influence(meta_dir / "plastic_500hz_influence_metadata.json", scored.data())
-        return folder
-
-    return make
-
-
-@pytest.fixture
 def run(cli):
     """`run(root, *flags)`: the script on root's influence file, in-process -> (exit code, stdout, stderr)."""
     return lambda root, *flags: cli(gen, ["--metadata-file", str(influence_file(root)), *flags])
