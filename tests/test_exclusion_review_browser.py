@@ -8,12 +8,15 @@ import json
 from pathlib import Path
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
 
 import generate_tracin_exclusions as gen
 import train as train_script
 from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels
+from exclusion.review import write_review
+from utils.constants import LIST_DATA_ROOT_LINE
 
 TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",
             "--verbose", "--update-metadata")
@@ -129,3 +132,44 @@ def test_keep_and_relabel_round_trip_into_train_and_generate(browser, generated,
     again = load_exclusions(list_file)
     assert again.ids == [] and sorted(again.commented_out) == sorted([scored.hub, scored.misfit])
     assert "left out because they are commented out in the list" in out
+
+
+def test_decisions_on_a_list_in_the_tutorials_format(browser, data_root, baseline, tmp_path):
+    """One bare id per line with the tool's note above it: keep, relabel and exclude give back exactly the
+    lines expected, which the toolkit reads as intended and train.py trains with."""
+    train = sorted(json.loads((baseline / "run.json").read_text())["split"]["train"])  # 2 takes of each angle
+    keep, relabel, exclude = (next(s for s in train if f"_deg{a:03d}_" in s) for a in (72, 0, 36))
+    head = ["# TracIn exclusion list, written 2026-12-03", "# criterion: combined", "# run fingerprint: 0123456789abcdef",
+            f"{LIST_DATA_ROOT_LINE}{json.dumps(str(data_root))}", "#"]
+    body = ["# tracin: pairs+misfit; in 9 harmful training pairs; suggested angle 144", keep,
+            "# tracin: misfit; misfit 5.1 robust SD; suggested angle 180", relabel, "# tracin: pairs", exclude]
+    list_file = tmp_path / "exclusions" / "reviewed_by_ear.txt"
+    list_file.parent.mkdir()
+    list_file.write_text("\n".join(head + body) + "\n", encoding="utf-8")
+    relabel_file = list_file.with_name("reviewed_by_ear_relabel.txt")
+    relabel_file.write_text(f"# suggestions\n{keep}  144  # stored 72; pairs+misfit\n{relabel}  180  # stored 0; misfit\n"
+                            f"{exclude}  72  # stored 36; pairs\n", encoding="utf-8")
+    records = {s: {"angle": int(s[11:14]), "split": "train"} for s in train}
+    files = write_review(list_file, [(keep, "pairs+misfit"), (relabel, "misfit"), (exclude, "pairs")], train,
+                         {"misfit": np.arange(12.0)}, records, data_root, main_criterion="misfit",
+                         suggested={keep: 144, relabel: 180, exclude: 72})
+    browser.open(files.page)
+    click(browser, 'input[name="decision-1"][value="keep"]')
+    click(browser, 'input[name="decision-2"][value="relabel"]')  # to its suggested angle, chosen already
+    listed, relabels = given_back(browser)
+    assert browser.console_errors() == []
+    assert listed.splitlines() == head + [body[0], f"# {keep}  kept: fine on listening (review page)", body[2],
+                                          f"# {relabel}  relabelled to 180 in reviewed_by_ear_relabel.txt", *body[4:]]
+    assert relabels.splitlines() == ["# suggestions", f"# {keep}  144  # stored 72; pairs+misfit",
+                                     f"{relabel}  180  # stored 0; relabelled on the review page",
+                                     f"# {exclude}  72  # stored 36; pairs"]
+    list_file.write_text(listed, encoding="utf-8")
+    relabel_file.write_text(relabels, encoding="utf-8")
+    edited = load_exclusions(list_file)
+    assert edited.ids == [exclude] and sorted(edited.commented_out) == sorted([keep, relabel])
+    assert load_relabels(relabel_file) == {relabel: 180}
+    assert train_script.main(["--frequency", "500hz", "--exclusions-file", str(list_file), "--relabel-file",
+                              str(relabel_file), *ONE_EPOCH]) == 0
+    run = data_root / "checkpoints" / "plastic_500hz_standard_excl_reviewed_by_ear_relabel_reviewed_by_ear_relabel"
+    info = json.loads((run / "run.json").read_text())
+    assert info["excluded_ids"] == [exclude] and info["relabeled"] == {relabel: 180}
