@@ -49,7 +49,7 @@ def test_demo_runs_every_step_and_reports(demo):
         assert results["runs"]["default"] == results["runs"]["tutorial"]
     report = (seed_dir / "report.md").read_text()
     for heading in ("Where the planted faults landed", "Detection", "Caught, by kind of fault", "Holdout ranking quality",
-                    "plastic_500hz_tracin_exclusions_review.md"):
+                    "plastic_500hz_tracin_exclusions_review.md", "plastic_500hz_tracin_exclusions_review.html"):
         assert heading in report
     assert (seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions_review.md").is_file()
     for png in ("holdout_accuracy.png", "excluded_recordings.png"):
