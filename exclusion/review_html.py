@@ -113,9 +113,10 @@ def _decision(k: int, take: PageTake, page: ReviewPage) -> str:
     options = "".join(f'<option value="{a}"{" selected" if a == default else ""}>{a}°</option>' for a in choices)
     radios = "".join(
         f'<label><input type="radio" name="decision-{k}" value="{value}"{" checked" if value == "exclude" else ""}> '
-        f"{escape(text)}</label>" for value, text in DECISIONS)
-    return (f'<fieldset class="decision" data-id="{escape(row.sample_id)}"><legend>Your decision</legend>{radios}'
-            f'<select name="angle-{k}" aria-label="angle to relabel {escape(row.sample_id)} to">{options}</select>'
+        f"{escape(text)}</label>" for value, text in DECISIONS if value != "relabel" or choices)
+    menu = (f'<select name="angle-{k}" aria-label="angle to relabel {escape(row.sample_id)} to">{options}</select>'
+            if choices else "")  # no other angle in the data set: nothing to relabel to
+    return (f'<fieldset class="decision" data-id="{escape(row.sample_id)}"><legend>Your decision</legend>{radios}{menu}'
             f'<label class="note">note <input type="text" name="note-{k}" placeholder="listened: fine"></label>'
             "</fieldset>")
 
