@@ -104,11 +104,14 @@ def write_review(
     spectrogram: SpectrogramParams | None = None,
     picture: bool = True,
     run: str = "",
+    list_text: str | None = None,
+    relabel_text: str | None = None,
 ) -> ReviewFiles:
     """Write the review page and sheet of `list_file` (module docstring). `listed`: (sample id, the rule that
     listed it), in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata
-    by id; `run`: the run fingerprint the page names. The page edits the list's and the relabel file's
-    current text (`datasets.relabels.relabel_path_for`), read here."""
+    by id; `run`: the run fingerprint the page names. The page edits `list_text` and `relabel_text`, the
+    list's and the relabel file's (`datasets.relabels.relabel_path_for`) text as they are being written;
+    None: as the files hold them now."""
     md_path, csv_path, png_path = review_paths(list_file)
     data_root, params = Path(data_root), spectrogram or SpectrogramParams()
     rows = review_rows(listed, recording_ids, scores, records, data_root, dict(suggested or {}))
@@ -121,8 +124,10 @@ def write_review(
     relabel_file = relabel_path_for(Path(list_file))
     sources = PageSources(
         page_folder=page_path.parent, recording_ids=recording_ids, records=records, data_root=data_root,
-        list_name=Path(list_file).name, list_text=_text_of(list_file, "\n".join(sid for sid, _ in listed) + "\n"),
-        relabel_name=relabel_file.name, relabel_text=_text_of(relabel_file, ""), run=run, criteria=tuple(criteria),
+        list_name=Path(list_file).name,
+        list_text=_text_of(list_file, "\n".join(sid for sid, _ in listed) + "\n") if list_text is None else list_text,
+        relabel_name=relabel_file.name, relabel_text=_text_of(relabel_file, "") if relabel_text is None else relabel_text,
+        run=run, criteria=tuple(criteria),
         main_scores=main_scores, params=params)
     write_text_atomic(page_path, review_page_html(build_review_page(rows, sources)))
     return ReviewFiles(md_path, csv_path, png_path if made else None, page_path)
@@ -259,8 +264,10 @@ def _draw(path: Path, rows: list[ReviewRow], recording_ids: Sequence[str], main_
 
 
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
-                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int) -> ReviewFiles:
-    """The review page and sheet of the list generate_exclusions just wrote (`data`: its `influence.io.InfluenceData`)."""
+                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int,
+                         list_text: str | None = None, relabel_text: str | None = None) -> ReviewFiles:
+    """The review page and sheet of the list generate_exclusions just wrote (`data`: its `influence.io.InfluenceData`;
+    `list_text`, `relabel_text`: as `write_review`)."""
     from exclusion.report import reason
 
     run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
@@ -273,4 +280,5 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
         suggested = {sid: int(round(by_id[sid])) for sid in listed_ids if sid in by_id}
     return write_review(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
                         main_criterion=CRITERION_MISFIT if selection.criterion == CRITERION_COMBINED else selection.criterion,
-                        suggested=suggested, spectrogram=params, run=str(data.info.get("fingerprint") or ""))
+                        suggested=suggested, spectrogram=params, run=str(data.info.get("fingerprint") or ""),
+                        list_text=list_text, relabel_text=relabel_text)

@@ -150,3 +150,16 @@ def test_the_reference_spread_leaves_the_listed_takes_out(data_root, tmp_path):
     (take,) = build_review_page(rows, sources).takes
     assert [(s.angle, s.takes) for s in take.profile.spreads] == [(0, 3), (36, 4)]
     assert take.profile.levels[0] == 0.0 and all(np.isfinite(take.profile.levels))
+
+
+def test_the_page_edits_the_text_being_written_when_given(data_root, tmp_path):
+    """generate may write the page together with the list: it then passes the texts it is writing."""
+    train = [sid(0, 1), sid(0, 2), sid(36, 1), sid(36, 2)]
+    records = {s: {"angle": int(s[11:14])} for s in train}
+    list_file = tmp_path / "l.txt"
+    list_file.write_text("old text on disk\n", encoding="utf-8")
+    files = write_review(list_file, [(sid(0, 1), "misfit")], train, {}, records, data_root,
+                         list_text=f"# new\n{sid(0, 1)}\n", relabel_text=f"{sid(0, 1)}  36\n", picture=False)
+    data = page_data(files.page.read_text(encoding="utf-8"))
+    assert (data["listText"], data["relabelText"], data["relabelName"]) == (f"# new\n{sid(0, 1)}\n", f"{sid(0, 1)}  36\n",
+                                                                            "l_relabel.txt")
