@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 SEEDS ?= 0 1 2 3 4 5 6 7 8 9
 TAKES ?= 24
 
-.PHONY: demo demo-seeds demo-seeds-room test bench bench-load bench-scale clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room test browser bench bench-load bench-scale clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -31,8 +31,20 @@ demo-seeds: $(STAMP)
 demo-seeds-room: $(STAMP)
 	$(VPY) -m pipeline.multi_seed --seeds $(SEEDS) --takes $(TAKES) --generator room --output-dir demo_output/multi_seed_room
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VPY) -m pytest -q tests
+
+# The review page's browser tests drive Debian's chromium with chromium-driver. Installed here when missing and
+# this runs as root with apt-get; otherwise (or when the install fails) those tests skip, saying why, except
+# under SINETONE_REQUIRE_BROWSER=1 (.ci/run), where they fail.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "== headless Chromium for the review page's tests: apt-get install chromium chromium-driver"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
+	    || echo "== could not install chromium: the browser tests will skip"; \
+	else echo "== no /usr/bin/chromium and /usr/bin/chromedriver (apt-get install chromium chromium-driver as root):" \
+	  "the browser tests will skip"; fi
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_help.py

@@ -140,8 +140,7 @@ class ExclusionResult:
         if self.plot is not None:
             lines.append(f"wrote {self.plot}")
         if self.review is not None:
-            lines.append(f"review sheet: {self.review.markdown} (also {self.review.csv.name}"
-                         + (f", {self.review.picture.name})" if self.review.picture else ")"))
+            lines += self.review.lines()
         return lines
 
     def _relabel_lines(self) -> list[str]:
@@ -306,5 +305,6 @@ def _other_outputs(result: ExclusionResult, inputs: RuleInputs, previous: str | 
     listed = result.list_plan.listed
     root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)
     result.review, review = review_for_selection(output_file, result.selection, listed, result.data,
-                                                 store.records if store else {}, root, cfg.min_occurrences)
+                                                 store.records if store else {}, root, cfg.min_occurrences,
+                                                 list_text=result.list_plan.text, relabel_text=result.relabel_plan.text)
     return outputs + [out for out in review if not out.same_as_on_disk()]

@@ -1,28 +1,24 @@
-"""The review sheet of an exclusion list: what was listed and why, in one place, with spectrograms.
+"""The review sheet and the review page of an exclusion list: what was listed and why, in one place.
 
 Written beside the list `<stem>.txt` by generate_tracin_exclusions.py:
 
+- `<stem>_review.html`: the review page (`exclusion.review_page` computes it,
+  `exclusion.review_html` writes its text): one self-contained file to open in a browser,
+  with players, spectrograms, harmonic profiles and a decision per take, which gives back
+  the edited list and relabel file;
 - `<stem>_review.md`: one row per listed recording, most harmful first: id, stored angle,
   split, the rule that listed it, every available criterion's score and rank among the
-  training recordings, the suggested angle (empty unless one is given), the WAV file;
-  then the picture;
-- `<stem>_review.csv`: the same rows for a spreadsheet (UTF-8, one header line);
-- `<stem>_review.png`: each listed recording's spectrogram beside a typical recording of
-  its stored angle (and of its suggested angle, when there is one). Typical: of the
-  training recordings of that angle that are not listed, the one with the median score
-  under the list's criterion; else the first recording of that angle (by id) that is
-  neither listed nor excluded.
+  training recordings, the suggested angle (empty unless one is given), the WAV file linked
+  relative to the sheet; then the picture;
+- `<stem>_review.csv`: the same rows for a spreadsheet (UTF-8, one header line; `wav_path`
+  relative to the sheet's folder);
+- `<stem>_review.png`: each listed recording's spectrogram (left) beside a typical recording
+  of its stored angle (middle) and of its suggested angle (right, when there is one).
 
-Scores per training recording (rank 1 = the most suspicious under that criterion) are each
-criterion's evidence on a robust z scale, higher = more suspicious (`exclusion.rules.
-evidence_by_criterion`): `pairs` how unusually many harmful training pairs the recording is
-in, `recordings` how unusually many validation pairs its own influence is harmful on,
-`self-influence` its self-influence, `misfit` how far its score sits from its angle's.
-
-`review_outputs` takes plain inputs (ids, score arrays, metadata records, a data root) and
-returns the files as `utils.backups.Output`s, written by nobody yet: generate_exclusions
-writes them together with the list, the relabel file and the metadata, all or nothing
-(any further review file joins by adding its Output to that list). `write_review` writes
+Rows, scores, ranks and typical recordings: `exclusion.review_rows`. `review_outputs` takes
+plain inputs (ids, score arrays, metadata records, a data root) and returns the files as
+`utils.backups.Output`s, written by nobody yet: generate_exclusions writes them together
+with the list, the relabel file and the metadata, all or nothing. `write_review` writes
 them at once; `review_for_selection` is the glue generate_exclusions calls.
 """
 from __future__ import annotations
@@ -37,33 +33,34 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from datasets.config import SpectrogramParams
+from datasets.stamps import relabel_file_for
+from exclusion.review_html import review_page_html
+from exclusion.review_page import PageSources, build_review_page
+from exclusion.review_rows import (
+    SCORE_MEANING,
+    ReviewRow,
+    ranks,
+    relative_link,
+    relative_path,
+    review_rows,
+    typical_recording,
+    wav_path,
+)
 from utils.backups import Output, write_together
 from utils.constants import (
     CACHE_DIR,
     CRITERION_COMBINED,
     CRITERION_MISFIT,
-    CRITERION_PAIRS,
-    CRITERION_RECORDINGS,
-    CRITERION_SELF_INFLUENCE,
-    K_ANGLE,
-    K_EXCLUDED,
-    K_FILE_PATH,
-    K_SPLIT,
     REVIEW_SUFFIX,
     SAMPLE_ID_RE,
     frequency_hz,
 )
 from utils.markdown import table
 
-log = logging.getLogger(__name__)
+__all__ = ["ReviewFiles", "ranks", "review_for_selection", "review_outputs", "review_page_path", "review_paths", "typical_recording",
+           "wav_path", "write_review"]
 
-SCORE_MEANING = {
-    CRITERION_PAIRS: ("harmful pairs (z)", True),
-    CRITERION_RECORDINGS: ("own harm (z)", True),
-    CRITERION_SELF_INFLUENCE: ("self-influence (z)", True),
-    CRITERION_MISFIT: ("misfit (z)", True),
-}
-"""criterion -> (what the score is, whether higher is more suspicious)."""
+log = logging.getLogger(__name__)
 
 MAX_PICTURE_ROWS = 30
 
@@ -73,69 +70,24 @@ class ReviewFiles:
     markdown: Path
     csv: Path
     picture: Path | None
+    page: Path | None = None
 
-
-@dataclass
-class _Row:
-    sample_id: str
-    angle: int | None
-    split: str
-    rule: str
-    scores: dict[str, tuple[float, int]]  # criterion -> (score, rank)
-    suggested: int | None
-    wav: Path
+    def lines(self) -> list[str]:
+        """What generate_tracin_exclusions.py prints about them."""
+        out = [f"review page: {self.page} (open it in a browser: listen, decide, give back the edited list)"] if self.page else []
+        return out + [f"review sheet: {self.markdown} (also {self.csv.name}" + (f", {self.picture.name})" if self.picture else ")")]
 
 
 def review_paths(list_file: Path) -> tuple[Path, Path, Path]:
+    """`<stem>_review.md`, `.csv` and `.png` beside the list `<stem>.txt`."""
     stem = Path(list_file).with_suffix("")
     return tuple(stem.with_name(stem.name + REVIEW_SUFFIX + ext) for ext in (".md", ".csv", ".png"))
 
 
-def ranks(values: np.ndarray, higher_is_worse: bool) -> np.ndarray:
-    """Rank 1 = most suspicious; NaN ranks last."""
-    v = np.asarray(values, dtype=np.float64)
-    key = np.where(np.isnan(v), np.inf, -v if higher_is_worse else v)
-    out = np.empty(len(v), dtype=np.int64)
-    out[np.argsort(key, kind="stable")] = np.arange(1, len(v) + 1)
-    return out
-
-
-def _angle(sample_id: str, record: Mapping[str, Any]) -> int | None:
-    if isinstance(record.get(K_ANGLE), int):
-        return record[K_ANGLE]
-    m = SAMPLE_ID_RE.match(sample_id)
-    return int(m["angle"]) if m else None
-
-
-def wav_path(sample_id: str, record: Mapping[str, Any], data_root: Path) -> Path:
-    """The recording's file: its metadata `file_path` (relative to the data root), else where train.py looks for it."""
-    stored = record.get(K_FILE_PATH)
-    if isinstance(stored, str) and stored:
-        path = Path(stored)
-        return path if path.is_absolute() else data_root / path
-    m = SAMPLE_ID_RE.match(sample_id)
-    if m is None:
-        return data_root / f"{sample_id}.wav"
-    return data_root / f"deg{int(m['angle']):03d}" / m["material"] / f"{sample_id}.wav"
-
-
-def typical_recording(
-    angle: int,
-    avoid: set[str],
-    recording_ids: Sequence[str],
-    main_scores: np.ndarray | None,
-    records: Mapping[str, Mapping[str, Any]],
-) -> str | None:
-    """The median-scoring unlisted training recording of `angle`, else the first clean one of any split."""
-    pool = [(float(main_scores[r]) if main_scores is not None else np.nan, sid) for r, sid in enumerate(recording_ids)
-            if sid not in avoid and _angle(sid, records.get(sid, {})) == angle]
-    scored = sorted((s, sid) for s, sid in pool if not np.isnan(s))
-    if scored:
-        return scored[(len(scored) - 1) // 2][1]
-    clean = sorted(sid for sid, rec in records.items()
-                   if isinstance(rec, Mapping) and sid not in avoid and rec.get(K_EXCLUDED) is not True
-                   and _angle(sid, rec) == angle)
-    return clean[0] if clean else (sorted(sid for _, sid in pool)[:1] or [None])[0]
+def review_page_path(list_file: Path) -> Path:
+    """`<stem>_review.html` beside the list `<stem>.txt`."""
+    stem = Path(list_file).with_suffix("")
+    return stem.with_name(stem.name + REVIEW_SUFFIX + ".html")
 
 
 def _fmt(x: float) -> str:
@@ -153,34 +105,37 @@ def review_outputs(
     suggested: Mapping[str, int] | None = None,
     spectrogram: SpectrogramParams | None = None,
     picture: bool = True,
+    run: str = "",
+    list_text: str | None = None,
+    relabel_text: str | None = None,
 ) -> tuple[ReviewFiles, list[Output]]:
-    """The review sheet of `list_file` (module docstring), as outputs to write. `listed`: (sample id, the rule
-    that listed it), in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata by id."""
+    """The review page and sheet of `list_file` (module docstring), as outputs to write. `listed`: (sample id, the rule that
+    listed it), in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata
+    by id; `run`: the run fingerprint the page names. The page edits `list_text` and `relabel_text`, the
+    list's and the relabel file's (`datasets.stamps.relabel_file_for`) text as they are being written;
+    None: as the files hold them now."""
     md_path, csv_path, png_path = review_paths(list_file)
-    data_root = Path(data_root)
-    suggested = dict(suggested or {})
-    index = {sid: r for r, sid in enumerate(recording_ids)}
-    rank_of = {c: ranks(v, SCORE_MEANING[c][1]) for c, v in scores.items()}
-    rows = []
-    for sid, rule in listed:
-        record = records.get(sid, {}) if isinstance(records.get(sid, {}), Mapping) else {}
-        r = index.get(sid)
-        row_scores = {c: (float(v[r]), int(rank_of[c][r])) for c, v in scores.items() if r is not None}
-        split = record.get(K_SPLIT) or ("train" if r is not None else "")
-        rows.append(_Row(sid, _angle(sid, record), str(split), rule, row_scores, suggested.get(sid),
-                         wav_path(sid, record, data_root)))
-
+    data_root, params = Path(data_root), spectrogram or SpectrogramParams()
+    rows = review_rows(listed, recording_ids, scores, records, data_root, dict(suggested or {}))
     criteria = list(scores)
-    outputs = [Output.of_text(csv_path, _csv(rows, criteria))]
-    png = None
-    if picture and rows:
-        png = _draw(rows, recording_ids, scores.get(main_criterion) if main_criterion else None, records,
-                    data_root, spectrogram or SpectrogramParams())
-        if png is not None:
-            outputs.append(Output.of_bytes(png_path, png))
+    main_scores = scores.get(main_criterion) if main_criterion else None
+    outputs = [Output.of_text(csv_path, _csv(rows, criteria, csv_path.parent))]
+    png = _draw(rows, recording_ids, main_scores, records, data_root, params) if picture and rows else None
+    if png is not None:
+        outputs.append(Output.of_bytes(png_path, png))
     made = png_path if png is not None else None
-    outputs.append(Output.of_text(md_path, _markdown(list_file, rows, criteria, len(recording_ids), made)))
-    return ReviewFiles(md_path, csv_path, made), outputs
+    page_path = review_page_path(list_file)
+    outputs.append(Output.of_text(md_path, _markdown(list_file, rows, criteria, len(recording_ids), made, page_path)))
+    relabel_file = relabel_file_for(Path(list_file))
+    sources = PageSources(
+        page_folder=page_path.parent, recording_ids=recording_ids, records=records, data_root=data_root,
+        list_name=Path(list_file).name,
+        list_text=_text_of(list_file, "\n".join(sid for sid, _ in listed) + "\n") if list_text is None else list_text,
+        relabel_name=relabel_file.name, relabel_text=_text_of(relabel_file, "") if relabel_text is None else relabel_text,
+        run=run, criteria=tuple(criteria),
+        main_scores=main_scores, params=params)
+    outputs.append(Output.of_text(page_path, review_page_html(build_review_page(rows, sources))))
+    return ReviewFiles(md_path, csv_path, made, page_path), outputs
 
 
 def write_review(list_file: Path, *args: Any, **kwargs: Any) -> ReviewFiles:
@@ -190,7 +145,14 @@ def write_review(list_file: Path, *args: Any, **kwargs: Any) -> ReviewFiles:
     return files
 
 
-def _csv(rows: list[_Row], criteria: list[str]) -> str:
+def _text_of(path: Path, missing: str) -> str:
+    """A text file's content (a UTF-8 byte-order mark dropped), or `missing` when there is no such file."""
+    path = Path(path)
+    return path.read_text(encoding="utf-8", errors="replace").lstrip("\ufeff") if path.is_file() else missing
+
+
+def _csv(rows: list[ReviewRow], criteria: list[str], folder: Path) -> str:
+    """The sheet's CSV text: one row per listed recording, its WAV path relative to `folder`."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     score_columns = [f"{c.replace('-', '_')}_{k}" for c in criteria for k in ("score", "rank")]
@@ -198,34 +160,40 @@ def _csv(rows: list[_Row], criteria: list[str]) -> str:
     for k, row in enumerate(rows, 1):
         cells = [x for c in criteria for x in ((repr(row.scores[c][0]), row.scores[c][1]) if c in row.scores else ("", ""))]
         writer.writerow([k, row.sample_id, "" if row.angle is None else row.angle, row.split, row.rule, *cells,
-                         "" if row.suggested is None else row.suggested, row.wav])
+                         "" if row.suggested is None else row.suggested, relative_path(row.wav, folder)])
     return buf.getvalue()
 
 
-def _markdown(list_file: Path, rows: list[_Row], criteria: list[str], n_train: int, png: Path | None) -> str:
+def _markdown(list_file: Path, rows: list[ReviewRow], criteria: list[str], n_train: int, png: Path | None,
+              page: Path) -> str:
     heads = [f"{SCORE_MEANING[c][0]} (rank of {n_train})" for c in criteria]
     lines = [f"# Review of `{Path(list_file).name}`", ""]
     if not rows:
         return "\n".join(lines + ["The list is empty: nothing to review.", ""])
+    folder = Path(page).parent
     lines += [
         f"{len(rows)} listed recording(s), most harmful first. Listen to each one and look at its spectrogram beside a "
         "typical recording of its angle. A recording that is fine: comment its id out in the list "
         "(`# <id> <your note>`), and it stays in training on every re-run.",
+        "",
+        f"The review page [{page.name}]({relative_link(page, folder)}) plays each take beside typical ones, shows its "
+        "harmonic profile, and gives back the list and the relabel file edited as you decide.",
         "",
     ]
     cells = []
     for k, row in enumerate(rows, 1):
         scores = [f"{_fmt(row.scores[c][0])} ({row.scores[c][1]})" if c in row.scores else "" for c in criteria]
         cells.append([k, f"`{row.sample_id}`", "" if row.angle is None else row.angle, row.split, row.rule, *scores,
-                      "" if row.suggested is None else row.suggested, f"`{row.wav}`"])
+                      "" if row.suggested is None else row.suggested,
+                      f"[{relative_path(row.wav, folder)}]({relative_link(row.wav, folder)})"])
     lines += table(["#", "recording", "angle", "split", "listed because", *heads, "suggested angle", "WAV"], cells)
     lines += ["", "Each criterion's column: its evidence for the recording on a robust z scale (larger = more suspect:"
               " harmful-pair count, below-threshold count, self-influence, misfit) and, in brackets, the recording's"
               " rank among the training recordings (1 = the most suspect).", ""]
     if png is not None:
         lines += [f"![spectrograms]({png.name})", "",
-                  "Left: the listed recording; right: a typical recording of its stored angle (and of its suggested "
-                  "angle, when there is one).", ""]
+                  "Left: the listed recording; middle: a typical recording of its stored angle; right (when it has "
+                  "one): a typical recording of its suggested angle.", ""]
     return "\n".join(lines)
 
 
@@ -239,15 +207,7 @@ def _pooled(spec: np.ndarray, width: int = 400) -> np.ndarray:
     return spec[:, :frames].reshape(spec.shape[0], -1, step).mean(axis=2)
 
 
-def png_bytes(fig: Any, plt: Any, dpi: int) -> bytes:
-    """A figure as PNG bytes (closed afterwards)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def _draw(rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarray | None,
+def _draw(rows: list[ReviewRow], recording_ids: Sequence[str], main_scores: np.ndarray | None,
           records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bytes | None:
     """The spectrogram picture as PNG bytes; None (with a warning) when no listed recording could be read."""
     from datasets.audio import cached_spectrogram
@@ -310,14 +270,18 @@ def _draw(rows: list[_Row], recording_ids: Sequence[str], main_scores: np.ndarra
         return None
     if unreadable:
         log.warning("review picture: %d recording(s) not readable, e.g. %s", len(unreadable), unreadable[0])
-    return png_bytes(fig, plt, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
-                         records: Mapping[str, Mapping[str, Any]], data_root: Path,
-                         min_occurrences: int) -> tuple[ReviewFiles, list[Output]]:
-    """The review sheet of the list generate_exclusions is writing (`data`: its `influence.io.InfluenceData`),
-    as outputs to write together with the list."""
+                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int,
+                         list_text: str | None = None,
+                         relabel_text: str | None = None) -> tuple[ReviewFiles, list[Output]]:
+    """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.io.InfluenceData`;
+    `list_text`, `relabel_text`: as `review_outputs`), as outputs to write together with the list."""
     from exclusion.report import reason
 
     run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
@@ -330,4 +294,5 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
         suggested = {sid: int(round(by_id[sid])) for sid in listed_ids if sid in by_id}
     return review_outputs(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
                           main_criterion=CRITERION_MISFIT if selection.criterion == CRITERION_COMBINED
-                          else selection.criterion, suggested=suggested, spectrogram=params)
+                          else selection.criterion, suggested=suggested, spectrogram=params,
+                          run=str(data.info.get("fingerprint") or ""), list_text=list_text, relabel_text=relabel_text)

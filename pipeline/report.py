@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.faults import FAULT_KINDS
+from exclusion.review import review_page_path, review_paths
 from utils.atomic_io import write_text_atomic
 from utils.constants import exclusions_file_name
 from utils.figures import plt, save_figure
@@ -127,7 +128,8 @@ def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
     summary = seed_summary_lines(results)
     write_text_atomic(seed_dir / "summary.txt", "\n".join(summary) + "\n")
     sc = results["split_counts"]
-    review = Path("data") / "exclusions" / (Path(exclusions_file_name(cfg["material"], cfg["frequency"])).stem + "_review.md")
+    tutorial_list = Path("data") / "exclusions" / exclusions_file_name(cfg["material"], cfg["frequency"])
+    review, page = review_paths(tutorial_list)[0], review_page_path(tutorial_list)
     lines = [
         f"# TracIn demo report, seed {results['seed']}", "", "\n".join(f"    {s}" for s in summary), "",
         "## Set-up", "",
@@ -150,6 +152,8 @@ def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
         f"Clean holdout pairs: {results['holdout']['baseline']['clean_pairs']:.0f}. One seed is an anecdote: "
         "`make demo-seeds` runs several and reports means with 95% intervals.", "",
         "## Review sheet and pictures", "",
+        f"- [`{page}`]({page}): the review page of the tutorial's list, to open in a browser: each take's players "
+        "beside typical takes, its harmonic profile, and a decision per take that gives back the edited list.",
         f"- [`{review}`]({review}): every recording on the tutorial's list, why, its scores, its suggested angle, its "
         "WAV, and its spectrogram beside a typical one of its angle.",
         "- `excluded_recordings.png`: the tutorial's list among all training recordings.",

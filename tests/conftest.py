@@ -6,8 +6,8 @@ a busy 2-core machine can be a hundred times slower. Subprocesses inherit the va
 Fixtures shared by several test files live here, once: `data_root` (demo WAVs), `baseline`
 (a run trained on them by train.py), `make_data`, `cli` (a script's main() as the shell
 runs it), `one_error_line`, `scored` (influence files of known answer), `make_root` (a
-data root holding them, with real WAVs if asked), and `tiny_checkpoints` (a tiny ranker and
-three seeded states for the TracIn tests).
+data root holding them, with real WAVs if asked), `tiny_checkpoints` (a tiny ranker and
+three seeded states for the TracIn tests), and `browser` (headless Chromium, `headless.py`).
 """
 from __future__ import annotations
 
@@ -220,6 +220,22 @@ def make_root(scored, make_data):
         return folder
 
     return make
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session (`headless.Browser`). Where it cannot run, the test skips, saying
+    why, unless $SINETONE_REQUIRE_BROWSER is 1 (CI's .ci/run sets it): then it fails."""
+    import headless
+
+    why = headless.missing_browser()
+    if why is not None:
+        if os.environ.get(headless.REQUIRE_ENV) == "1":
+            pytest.fail(f"{why} (and {headless.REQUIRE_ENV}=1)", pytrace=False)
+        pytest.skip(why)
+    chromium = headless.Browser()
+    yield chromium
+    chromium.close()
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,13 @@
-"""The review sheet beside an exclusion list: rows, scores and ranks, and the spectrogram picture."""
+"""The review sheet beside an exclusion list: rows, scores and ranks, WAV links relative to the sheet, and the
+spectrogram picture."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import numpy as np
 
-from exclusion.review import ranks, review_paths, typical_recording, write_review
+from exclusion.review import ranks, review_page_path, review_paths, typical_recording, write_review
 
 
 def sid(angle: int, take: int) -> str:
@@ -40,11 +42,20 @@ def test_review_sheet_of_real_recordings(data_root, tmp_path):
     first = rows[0]
     assert (first["angle"], first["split"], first["self_influence_rank"], first["suggested_angle"]) == ("0", "train", "12", "")
     assert rows[1]["suggested_angle"] == "144" and rows[1]["rule"] == "added by hand"
-    assert first["wav_path"] == str(data_root / "deg000" / "plastic" / f"{sid(0, 1)}.wav")
+    # WAV paths relative to the sheet: they resolve from its folder, wherever the two folders sit.
+    wav = data_root / "deg000" / "plastic" / f"{sid(0, 1)}.wav"
+    assert not Path(first["wav_path"]).is_absolute()
+    assert (files.csv.parent / first["wav_path"]).resolve() == wav.resolve()
     text = files.markdown.read_text(encoding="utf-8")
-    assert f"| 1 | `{sid(0, 1)}` | 0 | train | self-influence 0 above the outlier cut -1 | 0 (12) |" in text
+    link = first["wav_path"]
+    assert f"| 1 | `{sid(0, 1)}` | 0 | train | self-influence 0 above the outlier cut -1 | 0 (12) |  | [{link}]({link}) |" in text
     assert f"![spectrograms]({files.picture.name})" in text
+    assert "Left: the listed recording; middle: a typical recording of its stored angle; right (when it has one): " \
+           "a typical recording of its suggested angle." in text
     assert files.picture.read_bytes()[:4] == b"\x89PNG"
+    assert files.page == review_page_path(tmp_path / "exclusions" / "plastic_500hz_tracin_exclusions.txt")
+    assert files.page.name == "plastic_500hz_tracin_exclusions_review.html"
+    assert f"[{files.page.name}]({files.page.name})" in text
 
 
 def test_no_picture_when_no_recording_can_be_read(tmp_path, caplog):

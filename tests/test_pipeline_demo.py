@@ -1,11 +1,13 @@
-"""The demo pipeline end to end on a tiny data set, and its failure message."""
+"""The demo pipeline end to end on a tiny data set, its review page in a browser, and its failure message."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
+from datasets.exclusions import load_exclusions
 from pipeline.demo import DemoConfig, main, run_demo, suggested_angles
 from pipeline.multi_seed import aggregate
 from pipeline.multi_seed import main as multi_seed_main
@@ -21,10 +23,17 @@ def test_suggested_angles_from_the_tools_notes(tmp_path):
                                       "plastic_deg000_500hz_02": 72.0, "plastic_deg144_500hz_03": 144.0}
 
 
-def test_demo_runs_every_step_and_reports(tmp_path):
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, dict]:
+    """One tiny demo run (seed 1): its output folder and results."""
+    tmp_path = tmp_path_factory.mktemp("demo")
     cfg = DemoConfig(output_dir=tmp_path, seed=1, takes=4, faults=["mislabel-far=2", "clip"], epochs=3,
                      checkpoint_interval=1, training_seeds=2, compare_criteria=False)
-    results = run_demo(cfg)
+    return tmp_path, run_demo(cfg)
+
+
+def test_demo_runs_every_step_and_reports(demo):
+    tmp_path, results = demo
     seed_dir = tmp_path / "seed_1"
     truth = json.loads((seed_dir / "truth.json").read_text())
     assert not (seed_dir / "data" / "truth.json").exists()
@@ -50,7 +59,7 @@ def test_demo_runs_every_step_and_reports(tmp_path):
         assert results["runs"]["default"] == results["runs"]["tutorial"]
     report = (seed_dir / "report.md").read_text()
     for heading in ("Where the planted faults landed", "Detection", "Caught, by kind of fault", "Holdout ranking quality",
-                    "plastic_500hz_tracin_exclusions_review.md"):
+                    "plastic_500hz_tracin_exclusions_review.md", "plastic_500hz_tracin_exclusions_review.html"):
         assert heading in report
     assert (seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions_review.md").is_file()
     for png in ("holdout_accuracy.png", "excluded_recordings.png"):
@@ -68,6 +77,23 @@ def test_demo_runs_every_step_and_reports(tmp_path):
     assert any(line.startswith("- The default rule") for line in lines)
     assert multi_seed_main(["--seeds", "1", "--output-dir", str(tmp_path), "--from-results"]) == 0
     assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_gains.png").exists()
+
+
+def test_the_review_page_of_the_tutorials_list_in_a_browser(demo, browser):
+    """The issue's check: the page opens with no console error, plays every listed take, names every listed id."""
+    exclusions = demo[0] / "seed_1" / "data" / "exclusions"
+    listed = load_exclusions(exclusions / "plastic_500hz_tracin_exclusions.txt").ids
+    assert listed == demo[1]["lists"]["tutorial"] and listed
+    page = exclusions / "plastic_500hz_tracin_exclusions_review.html"
+    browser.open(page)
+    assert browser.console_errors() == []
+    assert browser.run("return Array.from(document.querySelectorAll('section.take')).map(s => s.dataset.id)") == listed
+    played = browser.play_all()
+    takes = {p["src"] for p in played if Path(unquote(p["src"])).stem in listed}
+    assert len(takes) == len(listed)
+    for p in played:
+        assert (page.parent / unquote(p["src"])).is_file() and p["played"] and p["error"] is None, p
+    assert browser.console_errors() == []
 
 
 def test_failed_step_is_one_line(tmp_path, capsys):

@@ -89,8 +89,9 @@ def renames(make_root, tmp_path, monkeypatch) -> list[str]:
 
 def test_a_kill_between_any_two_renames_is_accepted_as_one_run_or_refused_then_finished(
         make_root, tmp_path, renames, cli, one_error_line):
-    assert len(renames) >= 8 and renames[-2:] == ["plastic_500hz_tracin_exclusions_review.csv",
-                                                  "plastic_500hz_tracin_exclusions_review.md"]
+    assert len(renames) >= 8 and renames[-3:] == ["plastic_500hz_tracin_exclusions_review.csv",
+                                                  "plastic_500hz_tracin_exclusions_review.md",
+                                                  "plastic_500hz_tracin_exclusions_review.html"]
     root = tmp_path / "root"  # every case at the same path: the files name it
     make_root(root)
     assert gen.main(argv(root, FIRST)) == 0
