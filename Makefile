@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
-SEEDS ?= 0 1 2 3 4 5 6 7 8 9
-TAKES ?= 24
+JOBS ?= 2
+PEERS := $(VENV)/.peers-installed
 
-.PHONY: demo demo-seeds demo-seeds-room test browser bench bench-load bench-scale clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room studies peers test browser bench bench-load bench-scale clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -23,13 +23,24 @@ $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 demo: $(STAMP)
 	$(VPY) -m pipeline.demo
 
-# The multi-seed study README quotes: 10 seeds of 24 takes per angle, every model with 3 training seeds.
-demo-seeds: $(STAMP)
-	$(VPY) -m pipeline.multi_seed --seeds $(SEEDS) --takes $(TAKES) --output-dir demo_output/multi_seed
+# The studies README quotes (pipeline/studies.py): 3%, 10% and 20% of the takes mislabeled, at 500 Hz (10 seeds, every
+# action retrained with 3 training seeds), 1000 Hz and 3000 Hz (5 seeds, lists scored), 24 takes per angle, with the
+# cleanlab peer beside every cell. Hours on 2 cores; an interrupted run continues where it stopped.
+studies: $(STAMP) $(PEERS)
+	$(VPY) -m pipeline.studies --jobs $(JOBS) --output-dir demo_output/studies
 
-# The same on recordings of the second simulation (an image-source room).
-demo-seeds-room: $(STAMP)
-	$(VPY) -m pipeline.multi_seed --seeds $(SEEDS) --takes $(TAKES) --generator room --output-dir demo_output/multi_seed_room
+# The same on one simulation: the demo generator, or the image-source room.
+demo-seeds: $(STAMP) $(PEERS)
+	$(VPY) -m pipeline.studies --jobs $(JOBS) --generators demo --output-dir demo_output/studies
+
+demo-seeds-room: $(STAMP) $(PEERS)
+	$(VPY) -m pipeline.studies --jobs $(JOBS) --generators room --output-dir demo_output/studies
+
+# The benchmark-only packages of the cleanlab peer (benchmarks/bench_peers.py); the toolkit never imports them.
+peers: $(PEERS)
+$(PEERS): $(STAMP) benchmarks/requirements-peers.txt
+	$(VPY) -m pip install -r benchmarks/requirements-peers.txt -c constraints.txt
+	touch $(PEERS)
 
 test: $(STAMP) browser
 	$(VPY) -m pytest -q tests

@@ -59,8 +59,8 @@ from pathlib import Path
 
 # Only torch-free modules here, so that --help is quick; the library is imported in main().
 from exclusion.config import AUTO, PLOT_BESIDE, ExclusionConfig
+from exclusion.criteria import CRITERIA
 from utils.cli import add_execution_args, config_from_args, make_parser, run_cli, setup_logging
-from utils.constants import CRITERIA
 from utils.threads import apply_threads
 
 

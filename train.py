@@ -70,7 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     opt.add_argument("--weight-decay", type=float, default=d.weight_decay, help="Adam's weight decay")
     opt.add_argument("--batch-size", type=int, default=d.batch_size,
                      help="recordings per step; each step trains on every pair among them whose angles differ")
-    opt.add_argument("--seed", type=int, default=d.seed, help="seed of the weights and the batch order")
+    seed = opt.add_mutually_exclusive_group()
+    seed.add_argument("--seed", type=int, default=d.seed, help="seed of the weights and the batch order")
+    seed.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                      help="one run per training seed (named ..._seed<S>); with --exclusions-file or --relabel-file, also "
+                      "each seed's baseline where it is missing, then the retrain's verdict over the seeds: better, no "
+                      "measurable change or worse, with a 95%% interval (training/verdict.py)")
     opt.add_argument("--device", choices=DEVICE_CHOICES, default=d.device, help="auto: cuda, else mps, else cpu")
     out = p.add_argument_group("output")
     out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list stem}][_relabel_{file stem}]")
@@ -88,9 +93,58 @@ def run_configs(args: argparse.Namespace) -> list[TrainConfig]:
     template = config_from_args(TrainConfig, args, frequency=(args.frequencies or [args.frequency])[0], data_root=Path(),
                                 progress=not args.no_progress)
     configs = for_frequencies(template, args.frequencies or [args.frequency], args.data_root)
-    for cfg in configs:
-        check_run_folder(cfg)  # before any spectrogram is computed
+    if args.seeds is None:
+        for cfg in configs:
+            check_run_folder(cfg)  # before any spectrogram is computed
     return configs
+
+
+def train_one(cfg: TrainConfig, baseline: bool = False, compare: bool = True) -> Path:
+    """Train `cfg` and print what it did (with `compare`, against its baseline); returns its run folder."""
+    from training.compare import compare_with_baseline
+    from training.trainer import train
+
+    result = train(cfg)
+    s = result.summary
+    print(f"run folder: {result.run_dir}" + (" (baseline)" if baseline else ""))
+    print(f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}")
+    print(relabel_line(s["relabelled_recordings"]))
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()
+                      if k != "relabelled_recordings"}, indent=2))
+    if compare and (cfg.exclusions_file is not None or cfg.relabel_file is not None):
+        print("\n".join(compare_with_baseline(cfg, result.run_dir).lines()))
+        print("one training seed: no verdict (train.py --seeds 1 2 3 ... gives one, with a 95% interval)")
+    return result.run_dir
+
+
+def train_seeds(cfg: TrainConfig, seeds: list[int]) -> None:
+    """`--seeds`: every seed's run and missing baseline, then the verdict (training/seeds.py, training/verdict.py)."""
+    from training.seeds import plan_seeds, verdict_path
+    from training.verdict import paired_verdict, write_verdict
+
+    plan = plan_seeds(cfg, seeds)
+    for run in plan.runs:
+        check_run_folder(run)
+    for base, missing in zip(plan.baselines, plan.train_baseline):
+        if missing:
+            check_run_folder(base)
+    for k, run in enumerate(plan.runs):
+        if plan.compares and plan.train_baseline[k]:
+            train_one(plan.baselines[k], baseline=True, compare=False)
+        elif plan.compares:
+            print(f"baseline of seed {plan.seeds[k]}: {plan.baselines[k].run_dir} (already trained, reused)")
+        train_one(run, compare=False)
+    if plan.compares:
+        verdict = paired_verdict(plan.seeds, [b.run_dir for b in plan.baselines], [r.run_dir for r in plan.runs])
+        print("\n".join(verdict.lines()))
+        json_path, png_path = write_verdict(verdict, verdict_path(plan))
+        print(f"verdict: {json_path} and {png_path.name}")
+
+
+def relabel_line(relabelled: dict[str, list[int]]) -> str:
+    """`relabelled recordings: 2 (a: 36 -> 0, b: 108 -> 180)`: what --relabel-file changed."""
+    moves = ", ".join(f"{sid}: {old} -> {new}" for sid, (old, new) in relabelled.items())
+    return f"relabelled recordings: {len(relabelled)}" + (f" ({moves})" if moves else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,17 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     apply_threads(args.threads)
     configs = run_configs(args)  # every data root, flag and run folder is checked before any training
-    from training.compare import compare_with_baseline
-    from training.trainer import train
-
     for cfg in configs:
-        result = train(cfg)
-        s = result.summary
-        print(f"run folder: {result.run_dir}")
-        print(f"excluded recordings: {s['excluded_recordings']}, training pairs removed: {s['train_pairs_removed']}")
-        print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}, indent=2))
-        if cfg.exclusions_file is not None or cfg.relabel_file is not None:
-            print("\n".join(compare_with_baseline(cfg, result.run_dir).lines()))
+        if args.seeds is None:
+            train_one(cfg)
+        else:
+            train_seeds(cfg, args.seeds)
     return 0
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from utils.constants import CRITERIA  # noqa: E402  (torch-free)
+from exclusion.criteria import CRITERIA  # noqa: E402  (torch-free)
 
 MATERIAL, FREQUENCY = "plastic", "500hz"
 TARGETS = {2000: (15 * 60, 4.0, 1.0)}  # recordings -> (seconds for train + TracIn + generate, RSS GB, file GB)

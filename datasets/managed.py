@@ -58,7 +58,11 @@ class ManagedDataset:
                 len(self.unknown_exclusions),
                 ", ".join(describe_unknown_ids(self.unknown_exclusions, self.sample_ids)),
             )
-        self.excluded_ids = sorted(sid for sid in exclusions.ids if sid in self.index_of)
+        # With both files, a take the relabel file names is relabelled and kept: generate lists every take it
+        # suspects and suggests an angle only for the sure label errors, so both files together mean
+        # "relabel those, exclude the rest".
+        self.relabelled_instead = sorted(sid for sid in exclusions.ids if sid in self.relabels)
+        self.excluded_ids = sorted(sid for sid in exclusions.ids if sid in self.index_of and sid not in self.relabels)
         self._excluded = set(self.excluded_ids)
         self.valid_indices = np.asarray(
             [i for i, sid in enumerate(self.sample_ids) if sid not in self._excluded], dtype=np.int64

@@ -127,7 +127,7 @@ def render_relabels(entries: Iterable[tuple[str, float, float, str]], list_name:
     edit of `previous` (the file's current text) as the person left it, the tool's line for that id
     aside; a person's lines for ids the tool no longer suggests follow the tool's."""
     edits = hand_edits(previous) if previous else RelabelEdits()
-    lines = [f"{RELABEL_FIRST_LINE}{list_name}, where their scores land among the angles."]
+    lines = [f"{RELABEL_FIRST_LINE}{list_name} whose stored angle the evidence says is wrong, each with how sure it is."]
     lines += [f"{STAMP_LINE}{stamp}"] if stamp is not None else []
     lines += HEADER_LINES
     suggested = {}

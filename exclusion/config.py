@@ -6,8 +6,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from utils.atomic_io import json_safe
-from utils.constants import CRITERIA, DEFAULT_CRITERION, DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from utils.constants import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from utils.locking import DEFAULT_LOCK_TIMEOUT
 
 AUTO = "auto"

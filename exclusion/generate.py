@@ -23,28 +23,26 @@ from datasets.metadata import MetadataStore
 from datasets.relabels import RelabelPlan, read_relabel_text, relabel_path_for, render_relabels
 from datasets.stamps import list_stamp_line, set_disagreement
 from exclusion.config import AUTO, ExclusionConfig
+from exclusion.criteria import COMBINED, MISFIT, PAIRS, PROFILE, RECORDINGS
+from exclusion.label_noise import profile_features
 from exclusion.list_file import ExclusionFilePlan, ExclusionFileUpdate, plan_exclusion_file
 from exclusion.outputs import write_exclusion_outputs
 from exclusion.plots import exclusion_picture
 from exclusion.report import MetadataUpdate, apply_to_metadata, decisions, header_lines, reason, stamp_records
 from exclusion.review import ReviewFiles, review_for_selection
-from exclusion.rules import LowScores, RuleInputs, Selection, select_exclusions
+from exclusion.rules import Exclusion, LowScores, Profiles, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
 from influence.io import InfluenceData, load_influence, recorded_data_root
 from utils.backups import Output
-from utils.hashing import fingerprint as fingerprint_of
-from utils.locking import folder_lock
-from utils.staging import recover_staging
 from utils.constants import (
-    CRITERION_COMBINED,
-    CRITERION_MISFIT,
-    CRITERION_PAIRS,
-    CRITERION_RECORDINGS,
     EXCLUSIONS_DIR,
     EXCLUSIONS_SUFFIX,
     INFLUENCE_SUFFIX,
     sample_metadata_path_for,
 )
+from utils.hashing import fingerprint as fingerprint_of
+from utils.locking import folder_lock
+from utils.staging import recover_staging
 
 __all__ = ["ExclusionConfig", "ExclusionResult", "default_output_file", "generate_exclusions", "rule_inputs"]
 
@@ -77,6 +75,8 @@ def rule_inputs(data: InfluenceData) -> RuleInputs:
         recording_scores=LowScores(data.rec_low_z, data.rec_low_idx, data.rec_mean_z, data.n_validation_pairs),
         self_influence=data.rec_self_influence,
         checkpoint_scores=data.checkpoint_scores,
+        profiles=None if data.profile_levels is None else Profiles(
+            profile_features(data.profile_levels, data.profile_floors), data.angles, data.recordings),
     )
 
 
@@ -155,12 +155,19 @@ class ExclusionResult:
 
     def _selection_lines(self) -> list[str]:
         sel, cfg = self.selection, self.config
-        what = {CRITERION_PAIRS: "harmful training pairs", CRITERION_RECORDINGS: "training recordings",
-                CRITERION_MISFIT: "misfit recordings", CRITERION_COMBINED: "recordings (harmful pairs or misfit)"}
+        what = {PAIRS: "harmful training pairs", RECORDINGS: "training recordings", PROFILE: "training takes",
+                MISFIT: "misfit recordings", COMBINED: "recordings (harmful pairs or misfit)"}
         lines = [f"criterion {sel.criterion}: {sel.qualifying} {what.get(sel.criterion, 'recordings')} qualify; listing "
-                 f"{len(sel.exclusions)} recordings (--max-exclusions {cfg.max_exclusions})"]
+                 f"{len(sel.exclusions)} recordings (--max-exclusions {cfg.max_exclusions})"
+                 + (f"; {sel.capped} more qualified but did not fit under the cap" if sel.capped else "")]
+        if sel.verdicts is not None:
+            v = sel.verdicts
+            lines.append(f"the harmonic profiles estimate {v.eps:.0%} of the labels wrong and {v.delta:.0%} of the takes "
+                         "broken" + ("" if sel.expected_false is None else
+                                     f"; expected false listings among these: {sel.expected_false:.1f}"))
         for e in sel.exclusions:
-            angle = "" if e.suggested_angle is None else f", suggested angle {e.suggested_angle:g}"
+            angle = "" if e.suggested_angle is None else f", suggested angle {e.suggested_angle:g}" + (
+                "" if e.suggestion_probability is None else f" (p={e.suggestion_probability:.2f})")
             lines.append(f"  {e.sample_id} [{e.rule}{angle}]")
             if cfg.verbose:
                 lines.append(f"      {reason(e, sel, cfg.min_occurrences, self.data.n_validation_pairs)}")
@@ -187,13 +194,27 @@ def _sample_metadata(cfg: ExclusionConfig) -> MetadataStore | None:
 
 
 def _list_notes(selection: Selection, stored: dict[str, float]) -> dict[str, str]:
-    """The tool's note on each listed id (the `# tracin:` line above it): the rule, and the suggested angle when it differs."""
+    """The tool's note on each listed id (the `# tracin:` line above it): the rules that listed it, its
+    profile's verdict in numbers, and the suggested angle when there is one."""
     notes = {}
     for e in selection.exclusions:
+        parts = [e.rule]
+        if e.p_wrong is not None:
+            parts.append(f"label wrong or take broken p={e.p_wrong:.2f}" + (
+                f" (fits no angle p={e.p_broken:.2f})" if e.p_broken is not None and e.p_broken >= 0.5 else ""))
         angle = e.suggested_angle
-        moved = angle is not None and angle != stored.get(e.sample_id)
-        notes[e.sample_id] = e.rule + (f"; suggested angle {angle:g}" if moved else "")
+        if angle is not None and angle != stored.get(e.sample_id):
+            parts.append(f"suggested angle {angle:g}" + (
+                "" if e.suggestion_probability is None else f" (p={e.suggestion_probability:.2f})"))
+        notes[e.sample_id] = "; ".join(parts)
     return notes
+
+
+def _relabel_note(e: Exclusion) -> str:
+    """What the relabel file says after a suggestion: which rules listed the take, and how sure the angle is."""
+    if e.suggestion_probability is None:  # where its ranker score lands: influence files without harmonic profiles
+        return e.rule
+    return f"{e.rule}; recorded at this angle with probability {e.suggestion_probability:.2f} (harmonic profile)"
 
 
 def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
@@ -227,6 +248,12 @@ def _recover(cfg: ExclusionConfig, output_file: Path) -> None:
                     "dated backups", problem)
 
 
+def _criterion_for(criterion: str, data: InfluenceData) -> str:
+    """The criterion to run: `profile` needs the harmonic profiles of a current compute; on files without them
+    (an older compute) it falls back to `combined`, the previous default, and says so."""
+    return COMBINED if criterion == PROFILE and data.profile_levels is None else criterion
+
+
 def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult:
     log.debug("configuration: %s", cfg.to_dict())
     _recover(cfg, output_file)
@@ -235,10 +262,10 @@ def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult
     data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
     if store is not None:
         check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path)
-    if data.pair_low_z.shape[1] == 0 and cfg.criterion in (CRITERION_PAIRS, CRITERION_COMBINED):
+    if data.pair_low_z.shape[1] == 0 and cfg.criterion in (PAIRS, COMBINED):
         raise ValueError(f"{cfg.metadata_file} holds no pair scores (compute ran with --compute-self-influence only): "
                          "rerun compute_tracin_influence.py with --compute-influence, or choose --criterion "
-                         "self-influence or misfit")
+                         "profile, self-influence or misfit")
     # Ids commented out by hand, as the recordings spell them (case and zero padding aside).
     forbidden = match_known_ids(load_exclusions(output_file).commented_out if output_file.exists() else [],
                                 data.recording_ids)
@@ -246,8 +273,12 @@ def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult
         log.warning("threshold %g is positive: only scores below 0 are harmful, so candidates may include recordings "
                     "that helped", cfg.threshold_value)
     inputs = rule_inputs(data)
-    selection = select_exclusions(cfg.criterion, inputs, cfg.threshold_value, cfg.min_occurrences, cfg.max_exclusions,
-                                  cfg.consider_both_samples, forbidden=forbidden)
+    selection = select_exclusions(_criterion_for(cfg.criterion, data), inputs, cfg.threshold_value, cfg.min_occurrences,
+                                  cfg.max_exclusions, cfg.consider_both_samples, forbidden=forbidden)
+    if selection.criterion != cfg.criterion:  # said once the selection stands, so that an error stays one line
+        log.warning("these influence files hold no harmonic profiles (written by an older compute_tracin_influence.py): "
+                    "used --criterion %s instead of %s; rerun compute for the profile criterion", selection.criterion,
+                    cfg.criterion)
     result = ExclusionResult(cfg, output_file, data, selection, ExclusionFileUpdate(output_file, False, None))
     result.relabel_file = relabel_path_for(output_file)
     outputs = _decide(result, inputs, store, forbidden, fingerprint)
@@ -264,13 +295,13 @@ def _decide(result: ExclusionResult, inputs: RuleInputs, store: MetadataStore | 
     `result`, the metadata's records updated in place, the rest returned as outputs."""
     cfg, data, selection, output_file = result.config, result.data, result.selection, result.output_file
     today = datetime.date.today().isoformat()
-    header = header_lines(cfg.metadata_file.resolve(), cfg.criterion, f"{cfg.threshold_value:g} (robust z)",
+    header = header_lines(cfg.metadata_file.resolve(), selection.criterion, f"{cfg.threshold_value:g} (robust z)",
                           cfg.min_occurrences, cfg.max_exclusions, cfg.consider_both_samples, selection, data.info)
     stored = dict(zip(inputs.recording_ids, inputs.angles.tolist()))
     notes = _list_notes(selection, stored)
     plan = plan_exclusion_file(output_file, header, selection.ids, today, notes)
     previous = read_relabel_text(result.relabel_file) if result.relabel_file.is_file() else None
-    entries = [(e.sample_id, e.suggested_angle, stored[e.sample_id], e.rule) for e in selection.exclusions
+    entries = [(e.sample_id, e.suggested_angle, stored[e.sample_id], _relabel_note(e)) for e in selection.exclusions
                if e.suggested_angle is not None and e.suggested_angle != stored[e.sample_id]]
     if cfg.update_metadata and store is not None:  # store is always loaded with --update-metadata
         result.metadata = store

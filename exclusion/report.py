@@ -33,13 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from exclusion.criteria import (
+    MISFIT,
+    PAIRS,
+    PROFILE,
+    RECORDINGS,
+    SELF_INFLUENCE,
+    USES_CONSIDER_BOTH,
+    USES_TRACIN_THRESHOLD,
+)
 from exclusion.rules import Exclusion, Selection
 from utils.constants import (
-    CRITERION_COMBINED,
-    CRITERION_MISFIT,
-    CRITERION_PAIRS,
-    CRITERION_RECORDINGS,
-    CRITERION_SELF_INFLUENCE,
+    DEFAULT_THRESHOLD,
     K_AFFECTED,
     K_ANGLE,
     K_AVG_INFLUENCE,
@@ -56,10 +61,12 @@ from utils.constants import (
     K_MISFIT,
     K_NEG_OCCURRENCES,
     K_NOTES,
+    K_P_WRONG,
     K_REINCLUDED_DATE,
     K_RULE,
     K_SEQ,
     K_SUGGESTED_ANGLE,
+    K_SUGGESTION_P,
     K_THRESHOLD,
     K_TRACIN_INFO,
     K_TRACIN_RUN,
@@ -76,21 +83,40 @@ BOOKKEEPING = (K_EXCLUSION_DATE, K_REINCLUDED_DATE, K_TRACIN_RUN, K_GENERATE_STA
 
 
 def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_validation_pairs: int) -> str:
-    """Why the rule listed one recording, in words (the review sheet and --verbose)."""
+    """Why the rule listed one recording, in words (the review sheet and --verbose): each clause quotes
+    the number of the criterion it names (`Exclusion.numbers`), and TracIn says how the take hurts."""
+    e, n = exclusion, exclusion.numbers
     parts = []
-    if exclusion.rule.startswith(CRITERION_PAIRS):
-        parts.append(f"in {exclusion.harmful_pairs} harmful training pair(s) (below {selection.threshold:g} on at least "
-                     f"{min_occurrences} of {n_validation_pairs} validation pairs; {exclusion.evidence:.1f} robust SD "
-                     "more than a typical recording)")
-    if exclusion.rule.endswith(CRITERION_MISFIT):
-        parts.append(f"its score lands among the {exclusion.suggested_angle:g} degree recordings (misfit "
-                     f"{exclusion.misfit:.1f} robust SD)")
-    if exclusion.rule == CRITERION_RECORDINGS:
-        parts.append(f"its own influence is below {selection.threshold:g} on {exclusion.negative_occurrences} validation "
-                     f"pairs ({exclusion.evidence:.1f} robust SD more than typical)")
-    if exclusion.rule == CRITERION_SELF_INFLUENCE:
-        parts.append(f"self-influence {exclusion.self_influence:.4g} above the outlier cut {selection.cut:.4g}")
+    if PROFILE in e.rules:
+        parts.append(_profile_clause(e))
+    if PAIRS in e.rules or (e.harmful_pairs and PAIRS in n):
+        said = "" if PAIRS in e.rules else "TracIn: "
+        threshold = selection.threshold if selection.threshold is not None else DEFAULT_THRESHOLD
+        parts.append(f"{said}in {e.harmful_pairs} harmful training pair(s) (below {threshold:g} on at least "
+                     f"{min_occurrences} of {n_validation_pairs} validation pairs; {n[PAIRS]:.1f} robust SD more than "
+                     "a typical recording)")
+    if MISFIT in e.rules:
+        parts.append(f"its ranker score lands among the {e.ranker_angle:g} degree recordings (misfit "
+                     f"{n[MISFIT]:.1f} robust SD)")
+    if RECORDINGS in e.rules:
+        parts.append(f"its own influence is below {selection.threshold:g} on {e.negative_occurrences} validation "
+                     f"pairs ({n[RECORDINGS]:.1f} robust SD more than typical)")
+    if SELF_INFLUENCE in e.rules:
+        parts.append(f"self-influence {e.self_influence:.4g} above the outlier cut {selection.cut:.4g} "
+                     f"({n[SELF_INFLUENCE]:.1f} robust SD)")
     return "; ".join(parts)
+
+
+def _profile_clause(e: Exclusion) -> str:
+    """The harmonic profile's verdict on a take, with its probabilities."""
+    if e.p_broken is not None and e.p_broken >= 0.5:
+        return f"its harmonic profile fits no angle (broken take, p={e.p_broken:.2f}): listen, then exclude"
+    text = f"its harmonic profile says its stored angle is wrong (p={e.p_wrong:.2f})"
+    if e.suggested_angle is not None and e.suggestion_probability is not None:
+        text += f"; it sounds like {e.suggested_angle:g} degrees (p={e.suggestion_probability:.2f})"
+    else:
+        text += "; no angle is sure enough to suggest"
+    return text
 
 
 def describe_rule(criterion: str, threshold: float | None) -> str:
@@ -115,6 +141,10 @@ def tracin_info_for(
     info[K_RULE] = exclusion.rule
     if exclusion.suggested_angle is not None:
         info[K_SUGGESTED_ANGLE] = int(round(exclusion.suggested_angle))
+    if exclusion.suggestion_probability is not None:
+        info[K_SUGGESTION_P] = round(float(exclusion.suggestion_probability), 4)
+    if exclusion.p_wrong is not None:
+        info[K_P_WRONG] = round(float(exclusion.p_wrong), 4)
     if exclusion.misfit is not None:
         info[K_MISFIT] = round(float(exclusion.misfit), 6)
     if exclusion.harmful_pairs is not None:
@@ -294,9 +324,10 @@ def header_lines(
     info: Mapping[str, Any],
 ) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
-    what = "harmful training pairs" if selection.criterion == CRITERION_PAIRS else "qualifying recordings"
-    # self-influence and misfit have their own fixed cuts (robust z above 3): say so rather than imply a parameter acted
-    unused = " (not used)" if criterion in (CRITERION_SELF_INFLUENCE, CRITERION_MISFIT) else ""
+    what = "harmful training pairs" if selection.criterion == PAIRS else "qualifying recordings"
+    # A criterion with its own cut does not read these flags: say so rather than imply a parameter acted.
+    unused = "" if criterion in USES_TRACIN_THRESHOLD else (
+        " (not used for the cut; TracIn's explanation of each take uses it)" if criterion == PROFILE else " (not used)")
     lines = [
         f"source: {json.dumps(str(source), ensure_ascii=False)}",
         f"criterion: {criterion}",
@@ -304,9 +335,15 @@ def header_lines(
         f"min-occurrences: {min_occurrences}{unused}",
         f"max-exclusions: {max_exclusions}",
         f"consider-both-samples: {'yes' if consider_both else 'no'}"
-        + ("" if criterion in (CRITERION_PAIRS, CRITERION_COMBINED) else " (not used)"),
-        f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed",
+        + ("" if criterion in USES_CONSIDER_BOTH else " (not used)"),
+        f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed"
+        + (f"; {selection.capped} more qualified but did not fit under max-exclusions" if selection.capped else ""),
     ]
+    if selection.verdicts is not None:
+        v = selection.verdicts
+        lines.append(f"harmonic profiles: {v.eps:.1%} of the labels estimated wrong, {v.delta:.1%} of the takes broken"
+                     + ("" if selection.expected_false is None else
+                        f"; expected false listings in this list: {selection.expected_false:.1f}"))
     lines += run_info_lines(info)
     lines.append("One sample id per line, most harmful first; the '# tracin:' line above an id says which rule listed it,")
     lines.append("with its numbers and suggested angle. Comment an id out to keep it in training on re-runs; an id")

@@ -34,6 +34,7 @@ import numpy as np
 
 from datasets.config import SpectrogramParams
 from datasets.stamps import relabel_file_for
+from exclusion.criteria import COMBINED, MISFIT
 from exclusion.review_html import review_page_html
 from exclusion.review_page import PageSources, build_review_page
 from exclusion.review_rows import (
@@ -47,14 +48,7 @@ from exclusion.review_rows import (
     wav_path,
 )
 from utils.backups import Output, write_together
-from utils.constants import (
-    CACHE_DIR,
-    CRITERION_COMBINED,
-    CRITERION_MISFIT,
-    REVIEW_SUFFIX,
-    SAMPLE_ID_RE,
-    frequency_hz,
-)
+from utils.constants import CACHE_DIR, REVIEW_SUFFIX, SAMPLE_ID_RE, frequency_hz
 from utils.markdown import table
 
 __all__ = ["ReviewFiles", "ranks", "review_for_selection", "review_outputs", "review_page_path", "review_paths", "typical_recording",
@@ -291,8 +285,8 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
     suggested = {}
     if selection.suggested_angles is not None:
         by_id = dict(zip(data.recording_ids, selection.suggested_angles.tolist()))
-        suggested = {sid: int(round(by_id[sid])) for sid in listed_ids if sid in by_id}
+        suggested = {sid: int(round(by_id[sid])) for sid in listed_ids if sid in by_id and by_id[sid] == by_id[sid]}
     return review_outputs(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
-                          main_criterion=CRITERION_MISFIT if selection.criterion == CRITERION_COMBINED
+                          main_criterion=MISFIT if selection.criterion == COMBINED
                           else selection.criterion, suggested=suggested, spectrogram=params,
                           run=str(data.info.get("fingerprint") or ""), list_text=list_text, relabel_text=relabel_text)

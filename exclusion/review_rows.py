@@ -19,31 +19,24 @@ from urllib.parse import quote
 
 import numpy as np
 
-from utils.constants import (
-    CRITERION_MISFIT,
-    CRITERION_PAIRS,
-    CRITERION_RECORDINGS,
-    CRITERION_SELF_INFLUENCE,
-    K_ANGLE,
-    K_EXCLUDED,
-    K_FILE_PATH,
-    K_SPLIT,
-    SAMPLE_ID_RE,
-)
+from exclusion.criteria import MISFIT, PAIRS, PROFILE, RECORDINGS, SELF_INFLUENCE
+from utils.constants import K_ANGLE, K_EXCLUDED, K_FILE_PATH, K_SPLIT, SAMPLE_ID_RE
 
 SCORE_MEANING = {
-    CRITERION_PAIRS: ("harmful pairs (z)", True),
-    CRITERION_RECORDINGS: ("own harm (z)", True),
-    CRITERION_SELF_INFLUENCE: ("self-influence (z)", True),
-    CRITERION_MISFIT: ("misfit (z)", True),
+    PROFILE: ("label wrong (p)", True),
+    PAIRS: ("harmful pairs (z)", True),
+    RECORDINGS: ("own harm (z)", True),
+    SELF_INFLUENCE: ("self-influence (z)", True),
+    MISFIT: ("misfit (z)", True),
 }
 """criterion -> (what the score is, whether higher is more suspicious)."""
 
 SCORE_WORDS = {
-    CRITERION_PAIRS: "how unusually many harmful training pairs it is in",
-    CRITERION_RECORDINGS: "how unusually many validation pairs its own influence harms",
-    CRITERION_SELF_INFLUENCE: "how unusually large its self-influence is",
-    CRITERION_MISFIT: "how far the model's score of it sits from its angle's",
+    PROFILE: "the probability that its stored angle is wrong or the take is broken, from its harmonic profile",
+    PAIRS: "how unusually many harmful training pairs it is in",
+    RECORDINGS: "how unusually many validation pairs its own influence harms",
+    SELF_INFLUENCE: "how unusually large its self-influence is",
+    MISFIT: "how far the model's score of it sits from its angle's",
 }
 """criterion -> what its number measures, in words (the review page)."""
 

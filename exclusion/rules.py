@@ -1,63 +1,75 @@
-"""Which training recordings to exclude: pure functions on arrays, no file I/O.
+"""Which training recordings to exclude: one function per criterion, held in a registry; no file I/O.
 
 Shapes: R training recordings, P training pairs (indices into the R recordings), Q
-validation pairs. Scores are on the scale-free z scale of `influence.standardize`: a score
-below -3 is three robust standard deviations more harmful than comparable training items.
+validation pairs, N recordings with a harmonic profile (the run's training and validation
+recordings). TracIn scores are on the scale-free z scale of `influence.standardize`: a
+score below -3 is three robust standard deviations more harmful than comparable items.
 For each training pair and recording the influence files keep its k lowest scores and the
 validation pairs they fall on (`LowScores`), which is all a threshold rule needs as long as
 `min_occurrences <= k`.
 
-Criteria (`select_exclusions(criterion=...)`), each listing at most `max_exclusions`:
+Criteria (`CRITERIA`; `select_exclusions(criterion, ...)`), each listing at most `max_exclusions`:
 
+`profile` (the default)
+    The take's harmonic profile says its stored angle is wrong or that it fits no angle:
+    `exclusion.label_noise` fits a label-noise model to the training and validation takes
+    (it estimates how many labels are wrong) and lists a training take whose posterior
+    probability of a wrong label or a broken take is above one half. The expected number of
+    false listings is the sum of (1 - p) over the listed takes.
 `pairs` (the tutorial's rule)
     A training pair is *harmful* when its score is below `threshold` on at least
-    `min_occurrences` validation pairs. A mislabeled take makes most of its pairs harmful; a
-    clean take is harmful only through its partner. So a recording is listed when it is in
-    unusually many harmful pairs: its count is a robust outlier (`robust_z` above 3, with
-    a MAD of at least one pair) among all training recordings' counts.
-    - `consider_both` (--consider-both-samples): both recordings of every harmful pair are
-      candidates, and the harmful pairs are explained away greedily: the recording in the
-      most still-unexplained harmful pairs is listed (while its count is an outlier against
-      the counts before any was explained), and its pairs are then explained, so the clean
-      partners of a bad take are not listed for the pairs the bad take explains.
-    - otherwise each harmful pair counts only for its more harmful recording (more harmful
-      pairs; then the more negative sum of their below-threshold scores; then the smaller
-      id), and the recordings whose counts are outliers are listed, most first.
+    `min_occurrences` validation pairs (`harmful_pairs`, the one place this is decided). A
+    recording is listed when it is in unusually many harmful pairs: its count is a robust
+    outlier (`robust_z` above 3, with a MAD of at least one pair).
+    - `consider_both` (--consider-both-samples): the harmful pairs are explained away
+      greedily: the recording in the most still-unexplained harmful pairs is listed (while
+      its count is an outlier against the counts before any was explained), and its pairs
+      are then explained, so the clean partners of a bad take are not listed for them.
+    - otherwise each harmful pair counts only for its more harmful recording.
 `recordings`
-    Each recording's own influence (the sum of its pairs' rows) is scored the same way
-    against the recordings of its angle; it qualifies with at least `min_occurrences`
-    validation pairs below `threshold`, and is listed when that count is a robust outlier.
+    Each recording's own influence (the sum of its pairs' rows), scored against the
+    recordings of its angle: listed with at least `min_occurrences` validation pairs below
+    `threshold` when that count is a robust outlier.
 `self-influence`
-    TracIn self-influence: listed when above median + 3 x 1.4826 x MAD of all training
-    recordings' self-influence (the TracIn paper's detector of mislabeled data).
+    TracIn self-influence above median + 3 x 1.4826 x MAD (the TracIn paper's detector).
 `misfit`
-    The model's own scores over the checkpoints place the recording among another angle's
-    recordings: its misfit z (`exclusion.misfit`) is above 3.
-`combined` (default)
-    `pairs` or `misfit`: the union, recordings listed by both first.
+    The ranker's own scores over the checkpoints place the recording among another angle's
+    recordings: misfit z (`exclusion.misfit`) above 3.
+`combined`
+    `pairs` or `misfit` (the previous default): the union, recordings listed by both first.
 
-Ids in `forbidden` (commented out by hand) are never listed and do not use up a slot; in
-`pairs` they still explain their pairs away (the person decided the take is fine). Every
-selection also carries each criterion's per-recording evidence, for the review sheet.
+A listed take's `rules` are the criteria that list it (a set, in `CRITERIA` order);
+`numbers` holds each criterion's own number for it, whatever listed it, so a reason quotes
+the number its words name. Its suggested angle comes from the harmonic profile when the
+influence files have one (only where the profile says the label is wrong, with how sure),
+else from where its ranker score lands (`exclusion.misfit`). Ids in `forbidden` (commented
+out by hand) are never listed and do not use up a slot; in `pairs` they still explain their
+pairs away. A rule never removes the last training recording of an angle.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Collection, Sequence
+from functools import cached_property
+from typing import Callable, Collection, Sequence
 
 import numpy as np
 
+from exclusion.criteria import (
+    COMPOSITES,
+    CRITERIA,
+    MISFIT,
+    PAIRS,
+    PROFILE,
+    RECORDINGS,
+    SELF_INFLUENCE,
+    USES_TRACIN_THRESHOLD,
+)
+from exclusion.label_noise import LabelVerdicts, ProfileFeatures, judge_labels
 from exclusion.misfit import Misfit, misfit
 from influence.stats import ROBUST_Z, median_and_scale, robust_high_cut, robust_z
-from utils.constants import (
-    CRITERIA,
-    CRITERION_COMBINED,
-    CRITERION_MISFIT,
-    CRITERION_PAIRS,
-    CRITERION_RECORDINGS,
-    CRITERION_SELF_INFLUENCE,
-)
 
+RELABEL_SURE = 0.9
+"""A suggested angle goes in the relabel file only when the profile gives it at least this probability."""
 COUNT_MAD_FLOOR = 1.0
 """Counts of harmful pairs are whole numbers, mostly equal: their MAD is at least one pair."""
 
@@ -71,13 +83,6 @@ class LowScores:
     index: np.ndarray  # (n, k) int
     mean: np.ndarray  # (n,)
     columns: int  # Q
-
-    @classmethod
-    def from_matrix(cls, matrix: np.ndarray) -> "LowScores":
-        """Every column of a dense (n, Q) matrix, sorted (k = Q)."""
-        matrix = np.asarray(matrix, dtype=np.float64)
-        order = np.argsort(matrix, axis=1, kind="stable")
-        return cls(np.take_along_axis(matrix, order, axis=1), order, matrix.mean(axis=1), matrix.shape[1])
 
     @property
     def k(self) -> int:
@@ -100,6 +105,16 @@ class LowScores:
 
 
 @dataclass
+class Profiles:
+    """The harmonic profiles the `profile` criterion judges: N takes, their stored angles (N,), and the
+    rows of the R training recordings among them (R,)."""
+
+    features: ProfileFeatures
+    angles: np.ndarray
+    training_rows: np.ndarray
+
+
+@dataclass
 class RuleInputs:
     """What the rules read, for R training recordings and P training pairs."""
 
@@ -110,11 +125,18 @@ class RuleInputs:
     recording_scores: LowScores
     self_influence: np.ndarray | None = None  # (R,)
     checkpoint_scores: np.ndarray | None = None  # (C, R)
+    profiles: Profiles | None = None
 
-    def misfit(self) -> Misfit | None:
-        if self.checkpoint_scores is None or len(self.checkpoint_scores) == 0:
-            return None
-        return misfit(self.checkpoint_scores, self.angles)
+
+@dataclass(frozen=True)
+class RuleParams:
+    """The flags a rule reads (checked once, in `exclusion.config.ExclusionConfig`)."""
+
+    threshold: float
+    min_occurrences: int
+    max_exclusions: int | None
+    consider_both: bool = False
+    forbidden: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -122,15 +144,40 @@ class Exclusion:
     """One listed recording and why. `affected` indexes validation pairs (sorted)."""
 
     sample_id: str
-    rule: str
+    rules: tuple[str, ...]
+    strength: float
+    """What the listing ranks by: the listing criterion's number (the larger of two for a composite)."""
+    numbers: dict[str, float]
+    """Each criterion's own number for this take (larger = more suspect; `NUMBER_WORDS` says what each is)."""
     negative_occurrences: int
     average_influence: float
     affected: np.ndarray
-    evidence: float
     harmful_pairs: int | None = None
     self_influence: float | None = None
     misfit: float | None = None
+    ranker_angle: float | None = None
+    """Where its ranker score lands among the angles (`exclusion.misfit`), whatever the suggestion."""
     suggested_angle: float | None = None
+    suggestion_probability: float | None = None
+    """How sure the harmonic profile is of `suggested_angle` (None: it comes from the ranker's scores)."""
+    p_wrong: float | None = None
+    p_broken: float | None = None
+
+    @property
+    def rule(self) -> str:
+        """`pairs+misfit`: the criteria that listed it, as the list note and the metadata spell them."""
+        return "+".join(self.rules)
+
+
+@dataclass
+class Listing:
+    """One criterion's answer: (recording, strength) most suspect first, ids left out by hand, how many qualified."""
+
+    chosen: list[tuple[int, float]]
+    vetoed: list[str]
+    qualifying: int
+    cut: float | None = None
+    expected_false: float | None = None
 
 
 @dataclass
@@ -139,28 +186,25 @@ class Selection:
 
     criterion: str
     threshold: float | None
+    min_occurrences: int
     exclusions: list[Exclusion]
     qualifying: int
     vetoed: list[str] = field(default_factory=list)
     cut: float | None = None
     evidence: dict[str, np.ndarray] = field(default_factory=dict)
-    """Each criterion's per-recording score (R,), larger = more suspect (for the review sheet)."""
+    """Each criterion's per-recording number (R,), larger = more suspect (for the review sheet)."""
     suggested_angles: np.ndarray | None = None
     kept_for_angle: list[str] = field(default_factory=list)
     """Recordings the rule chose but left in training: each was its angle's last training recording."""
+    expected_false: float | None = None
+    """Expected false listings among the listed (the profile criterion's posterior; None where a rule has none)."""
+    capped: int = 0
+    """Recordings that qualified but did not fit under --max-exclusions."""
+    verdicts: LabelVerdicts | None = None
 
     @property
     def ids(self) -> list[str]:
         return [e.sample_id for e in self.exclusions]
-
-
-def _check_params(threshold: float, min_occurrences: int, max_exclusions: int | None) -> None:
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold}")
-    if min_occurrences < 1:
-        raise ValueError(f"min-occurrences must be at least 1, got {min_occurrences}")
-    if max_exclusions is not None and max_exclusions < 1:
-        raise ValueError(f"max-exclusions must be at least 1, got {max_exclusions}")
 
 
 @dataclass
@@ -173,24 +217,70 @@ class HarmfulPairs:
     below_sum: np.ndarray  # (H,) sum of the below-threshold scores
 
 
+def harmful_pairs(scores: LowScores, threshold: float, min_occurrences: int) -> np.ndarray:
+    """(P,) bool: the tutorial's rule, the one place it is written: below `threshold` on at least
+    `min_occurrences` validation pairs."""
+    return scores.occurrences(threshold) >= min_occurrences
+
+
 def rank_harmful_pairs(scores: LowScores, threshold: float, min_occurrences: int) -> HarmfulPairs:
     below = scores.below(threshold)
     occ = below.sum(axis=1)
-    rows = np.flatnonzero(occ >= min_occurrences)
+    rows = np.flatnonzero(harmful_pairs(scores, threshold, min_occurrences))
     order = np.lexsort((rows, scores.mean[rows], -occ[rows]))
     rows = rows[order]
     below_sum = np.where(below[rows], scores.low[rows], 0.0).sum(axis=1)
     return HarmfulPairs(rows.astype(np.int64), occ[rows].astype(np.int64), scores.mean[rows], below_sum)
 
 
-def _harm_per_recording(pairs: np.ndarray, harmful: HarmfulPairs, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(harmful pairs each recording is in (n,), sum of those pairs' below-threshold scores (n,))."""
-    count = np.zeros(n)
-    total = np.zeros(n)
-    for col in (0, 1):
-        np.add.at(count, pairs[harmful.index, col], 1)
-        np.add.at(total, pairs[harmful.index, col], harmful.below_sum)
-    return count, total
+class Evidence:
+    """Everything the criteria share for one selection, each piece computed once when first asked for."""
+
+    def __init__(self, inputs: RuleInputs, params: RuleParams):
+        self.inputs, self.params = inputs, params
+        self.ids = inputs.recording_ids
+
+    @cached_property
+    def harmful(self) -> HarmfulPairs:
+        return rank_harmful_pairs(self.inputs.pair_scores, self.params.threshold, self.params.min_occurrences)
+
+    @cached_property
+    def harm(self) -> tuple[np.ndarray, np.ndarray]:
+        """(harmful pairs each recording is in (R,), sum of those pairs' below-threshold scores (R,))."""
+        count, total = np.zeros(len(self.ids)), np.zeros(len(self.ids))
+        for col in (0, 1):
+            np.add.at(count, self.inputs.train_pairs[self.harmful.index, col], 1)
+            np.add.at(total, self.inputs.train_pairs[self.harmful.index, col], self.harmful.below_sum)
+        return count, total
+
+    @cached_property
+    def misfit(self) -> Misfit | None:
+        scores = self.inputs.checkpoint_scores
+        return None if scores is None or len(scores) == 0 else misfit(scores, self.inputs.angles)
+
+    @cached_property
+    def verdicts(self) -> LabelVerdicts | None:
+        p = self.inputs.profiles
+        return None if p is None else judge_labels(p.features, p.angles, p.training_rows)
+
+    def by_criterion(self) -> dict[str, np.ndarray]:
+        """Each criterion's per-recording number (R,), larger = more suspect (robust z, or a probability)."""
+        inputs = self.inputs
+        out = {PAIRS: robust_z(self.harm[0], COUNT_MAD_FLOOR),
+               RECORDINGS: robust_z(inputs.recording_scores.occurrences(self.params.threshold).astype(float),
+                                    COUNT_MAD_FLOOR)}
+        if inputs.self_influence is not None:
+            out[SELF_INFLUENCE] = robust_z(inputs.self_influence)
+        if self.misfit is not None:
+            out[MISFIT] = self.misfit.z
+        if self.verdicts is not None:
+            out[PROFILE] = self.verdicts.p_wrong
+        return out
+
+    def take(self, order: Sequence[int]) -> tuple[list[int], list[str]]:
+        """`order` without the ids commented out by hand (those returned second)."""
+        kept = [int(r) for r in order if self.ids[r] not in self.params.forbidden]
+        return kept, [self.ids[r] for r in order if self.ids[r] in self.params.forbidden]
 
 
 def _count_null(count: np.ndarray) -> tuple[float, float]:
@@ -198,191 +288,114 @@ def _count_null(count: np.ndarray) -> tuple[float, float]:
     return median_and_scale(count, COUNT_MAD_FLOOR)
 
 
-def _explain_away(
-    pairs: np.ndarray, harmful: HarmfulPairs, count: np.ndarray, total: np.ndarray, ids: Sequence[str],
-    forbidden: set[str],
-) -> tuple[list[tuple[int, int]], list[str], np.ndarray]:
-    """Greedy explaining away (see the module docstring); `count`, `total` from `_harm_per_recording`.
-
-    -> ([(recording, pairs explained)], vetoed, count z).
-    """
-    n = len(ids)
+def _explain_away(ev: Evidence) -> tuple[list[tuple[int, float]], list[str]]:
+    """Greedy explaining away (module docstring): [(recording, count z)] listed, and the ids left out by hand."""
+    count, total = ev.harm
     med, scale = _count_null(count)
-    left = np.ones(len(harmful.index), dtype=bool)
-    members = pairs[harmful.index]
-    listed: list[tuple[int, int]] = []
-    vetoed: list[str] = []
+    members = ev.inputs.train_pairs[ev.harmful.index]
+    left = np.ones(len(members), dtype=bool)
+    listed, vetoed = [], []
     while left.any():
-        now = np.zeros(n)
+        now = np.zeros(len(ev.ids))
         for col in (0, 1):
             np.add.at(now, members[left, col], 1)
-        best = min(range(n), key=lambda r: (-now[r], total[r], ids[r]))
+        best = min(range(len(ev.ids)), key=lambda r: (-now[r], total[r], ev.ids[r]))
         if (now[best] - med) / scale <= ROBUST_Z:
             break
-        if ids[best] in forbidden:
-            vetoed.append(ids[best])
+        if ev.ids[best] in ev.params.forbidden:
+            vetoed.append(ev.ids[best])
         else:
-            listed.append((best, int(now[best])))
+            listed.append((best, (count[best] - med) / scale))
         left &= ~(members == best).any(axis=1)
-    return listed, vetoed, (count - med) / scale
+    return listed, vetoed
 
 
-def _more_harmful_counts(pairs: np.ndarray, harmful: HarmfulPairs, count: np.ndarray, total: np.ndarray,
-                         ids: Sequence[str]) -> np.ndarray:
+def _more_harmful_counts(ev: Evidence) -> np.ndarray:
     """(R,) harmful pairs attributed to each recording when each pair counts for its more harmful one."""
-    attributed = np.zeros(len(ids))
-    for row in harmful.index:
-        a, b = pairs[row]
-        attributed[min((a, b), key=lambda r: (-count[r], total[r], ids[r]))] += 1
+    count, total = ev.harm
+    attributed = np.zeros(len(ev.ids))
+    for row in ev.harmful.index:
+        a, b = ev.inputs.train_pairs[row]
+        attributed[min((a, b), key=lambda r: (-count[r], total[r], ev.ids[r]))] += 1
     return attributed
 
 
-def _pair_details(inputs: RuleInputs, harmful: HarmfulPairs, threshold: float, r: int) -> tuple[np.ndarray, float, int]:
-    """(affected validation pairs, mean of the below-threshold scores, harmful pairs) of recording r."""
-    rows = harmful.index[(inputs.train_pairs[harmful.index] == r).any(axis=1)]
-    below = inputs.pair_scores.below(threshold)[rows]
-    affected = np.unique(inputs.pair_scores.index[rows][below])
-    values = inputs.pair_scores.low[rows][below]
-    return affected.astype(np.int64), float(values.mean()) if values.size else 0.0, len(rows)
+def _by_value(ev: Evidence, values: np.ndarray, qualifies: np.ndarray, cut: float | None = None) -> Listing:
+    """The qualifying recordings, largest value first."""
+    taken, vetoed = ev.take([r for r in np.argsort(-values, kind="stable") if qualifies[r]])
+    return Listing([(r, float(values[r])) for r in taken], vetoed, int(qualifies.sum()), cut)
 
 
-def _recording_details(inputs: RuleInputs, threshold: float, r: int) -> tuple[np.ndarray, float]:
-    """(validation pairs where the recording's own score is below threshold, its mean score)."""
-    s = inputs.recording_scores
-    below = s.below(threshold)[r]
-    return np.sort(s.index[r][below]).astype(np.int64), float(s.mean[r])
+def by_pairs(ev: Evidence) -> Listing:
+    inputs = ev.inputs
+    if inputs.pair_scores.k == 0 and inputs.pair_scores.columns > 0:
+        raise ValueError("this criterion needs the pair scores, and these influence files hold self-influence only:"
+                         " recompute with compute_tracin_influence.py --compute-influence, or use --criterion profile,"
+                         " self-influence or misfit")
+    inputs.pair_scores.check_min_occurrences(ev.params.min_occurrences)
+    if ev.params.consider_both:
+        listed, vetoed = _explain_away(ev)
+        return Listing(listed, vetoed, len(ev.harmful.index))
+    med, scale = _count_null(ev.harm[0])
+    attributed = _more_harmful_counts(ev)
+    z = (attributed - med) / scale
+    order = [r for r in sorted(range(len(ev.ids)), key=lambda r: (-attributed[r], ev.ids[r])) if z[r] > ROBUST_Z]
+    taken, vetoed = ev.take(order)
+    return Listing([(r, float(z[r])) for r in taken], vetoed, len(ev.harmful.index))
 
 
-def _take(order: Sequence[int], ids: Sequence[str], forbidden: set[str], cap: int | None) -> tuple[list[int], list[str]]:
-    taken, vetoed = [], []
-    for r in order:
-        if cap is not None and len(taken) >= cap:
-            break
-        if ids[r] in forbidden:
-            vetoed.append(ids[r])
-        else:
-            taken.append(r)
-    return taken, vetoed
+def by_recordings(ev: Evidence) -> Listing:
+    scores = ev.inputs.recording_scores
+    scores.check_min_occurrences(ev.params.min_occurrences)
+    z = ev.by_criterion()[RECORDINGS]
+    return _by_value(ev, z, (scores.occurrences(ev.params.threshold) >= ev.params.min_occurrences) & (z > ROBUST_Z))
 
 
-def evidence_by_criterion(inputs: RuleInputs, threshold: float, harm_count: np.ndarray,
-                          mis: Misfit | None) -> dict[str, np.ndarray]:
-    """Each criterion's per-recording evidence (R,), on a robust z scale (larger = more suspect).
-
-    `harm_count` (R,): the harmful training pairs each recording is in (`_harm_per_recording`).
-    """
-    out = {
-        CRITERION_PAIRS: robust_z(harm_count, COUNT_MAD_FLOOR),
-        CRITERION_RECORDINGS: robust_z(inputs.recording_scores.occurrences(threshold).astype(float), COUNT_MAD_FLOOR),
-    }
-    if inputs.self_influence is not None:
-        out[CRITERION_SELF_INFLUENCE] = robust_z(inputs.self_influence)
-    if mis is not None:
-        out[CRITERION_MISFIT] = mis.z
-    return out
+def by_self_influence(ev: Evidence) -> Listing:
+    values = ev.inputs.self_influence
+    if values is None:
+        raise ValueError("criterion self-influence needs recording self-influence, and these influence files have "
+                         "none (recompute them with compute_tracin_influence.py)")
+    cut = robust_high_cut(values)
+    return _by_value(ev, values, values > cut, cut)
 
 
-def select_exclusions(
-    criterion: str,
-    inputs: RuleInputs,
-    threshold: float,
-    min_occurrences: int,
-    max_exclusions: int | None,
-    consider_both: bool = False,
-    forbidden: Collection[str] = (),
-) -> Selection:
-    """Run one criterion (see the module docstring) and describe every listed recording."""
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
-    _check_params(threshold, min_occurrences, max_exclusions)
-    if criterion in (CRITERION_PAIRS, CRITERION_COMBINED):
-        if inputs.pair_scores.k == 0 and inputs.pair_scores.columns > 0:
-            raise ValueError(f"criterion {criterion} needs the pair scores, and these influence files hold self-influence"
-                             " only: recompute with compute_tracin_influence.py --compute-influence, or use --criterion"
-                             " self-influence or misfit")
-        inputs.pair_scores.check_min_occurrences(min_occurrences)
-    if criterion == CRITERION_RECORDINGS:
-        inputs.recording_scores.check_min_occurrences(min_occurrences)
-    ids, forbidden = inputs.recording_ids, set(forbidden)
-    mis = inputs.misfit()
-    harmful = rank_harmful_pairs(inputs.pair_scores, threshold, min_occurrences)
-    harm_count, harm_total = _harm_per_recording(inputs.train_pairs, harmful, len(ids))
-    evidence = evidence_by_criterion(inputs, threshold, harm_count, mis)
-    suggested = None if mis is None else mis.suggested_angle
+def by_misfit(ev: Evidence) -> Listing:
+    if ev.misfit is None:
+        raise ValueError("criterion misfit needs the recordings' scores at each checkpoint, and these influence"
+                         " files have none (recompute them with this toolkit's compute_tracin_influence.py)")
+    return _by_value(ev, ev.misfit.z, ev.misfit.z > ROBUST_Z)
 
-    def describe(r: int, rule: str, strength: float) -> Exclusion:
-        if rule == CRITERION_PAIRS:
-            affected, average, n_harmful = _pair_details(inputs, harmful, threshold, r)
-        else:
-            (affected, average), n_harmful = _recording_details(inputs, threshold, r), None
-        return Exclusion(
-            sample_id=ids[r], rule=rule, negative_occurrences=int(affected.size), average_influence=average,
-            affected=affected, evidence=float(strength), harmful_pairs=n_harmful,
-            self_influence=None if inputs.self_influence is None else float(inputs.self_influence[r]),
-            misfit=None if mis is None else float(mis.z[r]),
-            suggested_angle=None if suggested is None else float(suggested[r]),
-        )
 
-    def by_pairs() -> tuple[list[tuple[int, float]], list[str], int]:
-        if consider_both:
-            listed, vetoed, zc = _explain_away(inputs.train_pairs, harmful, harm_count, harm_total, ids, forbidden)
-            return [(r, zc[r]) for r, _ in listed], vetoed, len(harmful.index)
-        attributed = _more_harmful_counts(inputs.train_pairs, harmful, harm_count, harm_total, ids)
-        med, scale = _count_null(harm_count)
-        z = (attributed - med) / scale
-        order = [r for r in sorted(range(len(ids)), key=lambda r: (-attributed[r], ids[r])) if z[r] > ROBUST_Z]
-        taken, vetoed = _take(order, ids, forbidden, None)
-        return [(r, z[r]) for r in taken], vetoed, len(harmful.index)
+def by_profile(ev: Evidence) -> Listing:
+    v = ev.verdicts
+    if v is None:
+        raise ValueError("criterion profile needs the recordings' harmonic profiles, and these influence files have "
+                         "none (written by an older compute): rerun compute_tracin_influence.py, or choose another "
+                         "--criterion")
+    listing = _by_value(ev, v.p_wrong, v.listed(), cut=0.5)
+    listing.expected_false = float(sum(1.0 - v.p_wrong[r] for r, _ in listing.chosen))
+    return listing
 
-    def by_score(values: np.ndarray, qualifies: np.ndarray) -> tuple[list[tuple[int, float]], list[str], int]:
-        order = [r for r in np.argsort(-values, kind="stable") if qualifies[r]]
-        taken, vetoed = _take(order, ids, forbidden, None)
-        return [(r, values[r]) for r in taken], vetoed, int(qualifies.sum())
 
-    cut = None
-    if criterion == CRITERION_PAIRS:
-        chosen, vetoed, qualifying = by_pairs()
-        rules = {r: CRITERION_PAIRS for r, _ in chosen}
-    elif criterion == CRITERION_RECORDINGS:
-        occ = inputs.recording_scores.occurrences(threshold)
-        z = evidence[CRITERION_RECORDINGS]
-        chosen, vetoed, qualifying = by_score(z, (occ >= min_occurrences) & (z > ROBUST_Z))
-        rules = {r: criterion for r, _ in chosen}
-    elif criterion == CRITERION_SELF_INFLUENCE:
-        if inputs.self_influence is None:
-            raise ValueError("criterion self-influence needs recording self-influence, and these influence files have "
-                             "none (recompute them with compute_tracin_influence.py)")
-        cut = robust_high_cut(inputs.self_influence)
-        chosen, vetoed, qualifying = by_score(inputs.self_influence, inputs.self_influence > cut)
-        rules = {r: criterion for r, _ in chosen}
-    else:
-        if mis is None:
-            raise ValueError(f"criterion {criterion} needs the recordings' scores at each checkpoint, and these influence"
-                             " files have none (recompute them with this toolkit's compute_tracin_influence.py)")
-        misfit_chosen, misfit_vetoed, misfit_qualifying = by_score(mis.z, mis.z > ROBUST_Z)
-        if criterion == CRITERION_MISFIT:
-            chosen, vetoed, qualifying = misfit_chosen, misfit_vetoed, misfit_qualifying
-            rules = {r: criterion for r, _ in chosen}
-        else:
-            pair_chosen, pair_vetoed, _ = by_pairs()
-            strength = {r: s for r, s in misfit_chosen}
-            for r, s in pair_chosen:
-                strength[r] = max(strength.get(r, s), s)
-            both = {r for r, _ in misfit_chosen} & {r for r, _ in pair_chosen}
-            rules = {r: CRITERION_MISFIT for r, _ in misfit_chosen} | {r: CRITERION_PAIRS for r, _ in pair_chosen}
-            rules |= {r: f"{CRITERION_PAIRS}+{CRITERION_MISFIT}" for r in both}
-            chosen = sorted(strength.items(), key=lambda item: (item[0] not in both, -item[1], ids[item[0]]))
-            vetoed = list(dict.fromkeys(pair_vetoed + misfit_vetoed))
-            qualifying = len(strength)
-    chosen, kept = _keep_every_angle(chosen, inputs.angles)
-    if max_exclusions is not None:
-        chosen = chosen[:max_exclusions]
-    exclusions = []
-    for r, strength in chosen:
-        exclusions.append(describe(r, CRITERION_PAIRS if rules[r].startswith(CRITERION_PAIRS) else rules[r], strength))
-        exclusions[-1].rule = rules[r]
-    return Selection(criterion, threshold, exclusions, qualifying, vetoed, cut, evidence, suggested,
-                     kept_for_angle=[ids[r] for r in kept])
+REGISTRY: dict[str, Callable[[Evidence], Listing]] = {
+    PROFILE: by_profile, PAIRS: by_pairs, RECORDINGS: by_recordings, SELF_INFLUENCE: by_self_influence,
+    MISFIT: by_misfit,
+}
+
+
+def _composite(ev: Evidence, parts: Sequence[str]) -> tuple[Listing, dict[int, tuple[str, ...]]]:
+    """The union of `parts`' listings: takes every part lists first, then by strength; and who listed each."""
+    listings = {name: REGISTRY[name](ev) for name in parts}
+    strength: dict[int, float] = {}
+    rules: dict[int, tuple[str, ...]] = {}
+    for name in parts:
+        for r, s in listings[name].chosen:
+            strength[r] = max(strength.get(r, s), s)
+            rules[r] = rules.get(r, ()) + (name,)
+    order = sorted(strength.items(), key=lambda item: (len(rules[item[0]]) < len(parts), -item[1], ev.ids[item[0]]))
+    vetoed = list(dict.fromkeys(v for name in parts for v in listings[name].vetoed))
+    return Listing(order, vetoed, len(strength)), rules
 
 
 def _keep_every_angle(chosen: list[tuple[int, float]], angles: np.ndarray) -> tuple[list, list[int]]:
@@ -397,3 +410,91 @@ def _keep_every_angle(chosen: list[tuple[int, float]], angles: np.ndarray) -> tu
         left[angles[r]] -= 1
         out.append((r, strength))
     return out, kept
+
+
+def _suggestion(ev: Evidence, r: int) -> tuple[float | None, float | None]:
+    """(suggested angle, how sure) of training recording r: the profile's angle where it says the label is
+    wrong and the take is not broken, sure enough; none otherwise. Without profiles: where the ranker puts it."""
+    v = ev.verdicts
+    if v is None:
+        return (None, None) if ev.misfit is None else (float(ev.misfit.suggested_angle[r]), None)
+    label_error = v.p_wrong[r] > 0.5 and v.p_broken[r] < 0.5 and v.likely_angle[r] != ev.inputs.angles[r]
+    if label_error and v.p_likely[r] >= RELABEL_SURE:
+        return float(v.likely_angle[r]), float(v.p_likely[r])
+    return None, None
+
+
+def _pair_details(ev: Evidence, r: int) -> tuple[np.ndarray, float, int]:
+    """(affected validation pairs, mean of the below-threshold scores, harmful pairs) of recording r."""
+    rows = ev.harmful.index[(ev.inputs.train_pairs[ev.harmful.index] == r).any(axis=1)]
+    scores = ev.inputs.pair_scores
+    below = scores.below(ev.params.threshold)[rows]
+    values = scores.low[rows][below]
+    return np.unique(scores.index[rows][below]).astype(np.int64), float(values.mean()) if values.size else 0.0, len(rows)
+
+
+def _describe(ev: Evidence, r: int, rules: tuple[str, ...], strength: float, numbers: dict[str, np.ndarray]) -> Exclusion:
+    """The listed recording r with every number the reasons, the metadata and the review quote."""
+    if ev.inputs.pair_scores.k > 0:
+        affected, average, n_harmful = _pair_details(ev, r)
+    else:
+        affected, average, n_harmful = np.zeros(0, dtype=np.int64), 0.0, None
+    if RECORDINGS in rules:
+        s = ev.inputs.recording_scores
+        affected = np.sort(s.index[r][s.below(ev.params.threshold)[r]]).astype(np.int64)
+        average = float(s.mean[r])
+    angle, sure = _suggestion(ev, r)
+    v = ev.verdicts
+    return Exclusion(
+        sample_id=ev.ids[r], rules=rules, strength=float(strength),
+        numbers={name: float(values[r]) for name, values in numbers.items()},
+        negative_occurrences=int(affected.size), average_influence=average, affected=affected,
+        harmful_pairs=n_harmful,
+        self_influence=None if ev.inputs.self_influence is None else float(ev.inputs.self_influence[r]),
+        misfit=None if ev.misfit is None else float(ev.misfit.z[r]),
+        ranker_angle=None if ev.misfit is None else float(ev.misfit.suggested_angle[r]),
+        suggested_angle=angle, suggestion_probability=sure,
+        p_wrong=None if v is None else float(v.p_wrong[r]), p_broken=None if v is None else float(v.p_broken[r]),
+    )
+
+
+def select_exclusions(
+    criterion: str,
+    inputs: RuleInputs,
+    threshold: float,
+    min_occurrences: int,
+    max_exclusions: int | None,
+    consider_both: bool = False,
+    forbidden: Collection[str] = (),
+) -> Selection:
+    """Run one criterion (see the module docstring) and describe every listed recording."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
+    ev = Evidence(inputs, RuleParams(threshold, min_occurrences, max_exclusions, consider_both, frozenset(forbidden)))
+    if criterion in COMPOSITES:
+        listing, rules = _composite(ev, COMPOSITES[criterion])
+    else:
+        listing = REGISTRY[criterion](ev)
+        rules = {r: (criterion,) for r, _ in listing.chosen}
+    numbers = ev.by_criterion()
+    chosen, kept = _keep_every_angle(listing.chosen, inputs.angles)
+    capped = max(0, len(chosen) - max_exclusions) if max_exclusions is not None else 0
+    chosen = chosen[:max_exclusions] if max_exclusions is not None else chosen
+    expected = None
+    if listing.expected_false is not None:  # the profile's posterior: the sum of (1 - p) over what is listed
+        expected = float(sum(1.0 - ev.verdicts.p_wrong[r] for r, _ in chosen))
+    return Selection(criterion, threshold if criterion in USES_TRACIN_THRESHOLD else None, min_occurrences,
+                     [_describe(ev, r, rules[r], s, numbers) for r, s in chosen], listing.qualifying, listing.vetoed,
+                     listing.cut, numbers, _suggested_angles(ev), [inputs.recording_ids[r] for r in kept], expected,
+                     capped, ev.verdicts)
+
+
+def _suggested_angles(ev: Evidence) -> np.ndarray | None:
+    """(R,) every training recording's suggested angle (NaN: none), for the picture and the review sheet."""
+    if ev.verdicts is None and ev.misfit is None:
+        return None
+    out = np.full(len(ev.ids), np.nan)
+    for r in range(len(ev.ids)):
+        angle, _ = _suggestion(ev, r)
+        out[r] = np.nan if angle is None else angle
+    return out

@@ -2,6 +2,7 @@
 
     python -m pipeline.demo                       # seed 0, writes demo_output/seed_0/report.md
     python -m pipeline.demo --seed 3 --takes 24 --generator room
+    python -m pipeline.demo --seed 1 --takes 24 --mislabel-rate 0.2 --frequency 3000hz
 
 Steps (each one the real command-line script, printed as it runs):
   1. generate recordings (6 angles x 12 takes at 500 Hz; planted: 3 far and 2 near
@@ -10,10 +11,13 @@ Steps (each one the real command-line script, printed as it runs):
   2. train.py: the baseline, with every training seed (--training-seeds);
   3. compute_tracin_influence.py (on the first baseline);
   4. generate_tracin_exclusions.py with the tutorial's own flags, with no flags (the default
-     rule), and with each --criterion;
-  5. train.py --exclusions-file for every list and two controls (as many random training
-     recordings, and an oracle that drops exactly the planted training faults), with every
-     training seed;
+     rule), and with each --criterion (their lists are scored, not retrained);
+  5. train.py, with every training seed, for each action on the tutorial's list and its
+     controls: `exclude` (--exclusions-file), `act` (--exclusions-file and --relabel-file:
+     the sure label errors relabelled, the rest excluded), `random` (as many random training
+     recordings excluded), `oracle` (exactly the planted training faults excluded) and
+     `oracle-relabel` (the planted mislabels relabelled to their true angles, the other
+     planted faults excluded);
   6. report.md + PNGs. Only this step reads the truth file. Accuracy is measured on the
      holdout split, fixed before any exclusion and never seen by TracIn, on pairs that
      contain no planted fault, and averaged over the training seeds.
@@ -33,6 +37,9 @@ import numpy as np
 
 from datasets.acoustics import GENERATORS
 from datasets.exclusions import load_exclusions, tool_notes
+from datasets.faults import is_mislabel
+from datasets.relabels import load_relabels, relabel_path_for
+from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from influence.config import DEFAULT_MEASUREMENT, MEASUREMENTS
 from pipeline.evaluate import clean_holdout_score, detection_score
 from pipeline.report import write_seed_report
@@ -42,10 +49,10 @@ from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_
 from utils.cli import add_execution_args, make_parser, run_cli, setup_logging
 from utils.constants import (
     CHECKPOINT_PREFIX,
-    CRITERIA,
-    DEFAULT_CRITERION,
+    DEFAULT_ANGLES,
     DEFAULT_FREQUENCY,
     DEFAULT_MATERIAL,
+    FREQUENCIES,
     EXCLUSIONS_DIR,
     METADATA_DIR,
     RUN_FILE,
@@ -59,6 +66,19 @@ DEFAULT_FAULTS = ("mislabel-far=3", "mislabel-near=2", "dropout", "wrong-frequen
 TUTORIAL_FLAGS = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples")
 """The tutorial's step-2 command, to the letter (users-tutorial.zh-TW.md)."""
 TUTORIAL, DEFAULT, RANDOM, ORACLE = "tutorial", "default", "random", "oracle"
+EXCLUDE, ACT, ORACLE_RELABEL = "exclude", "act", "oracle-relabel"
+ACTIONS = (EXCLUDE, ACT, RANDOM, ORACLE, ORACLE_RELABEL)
+"""What is retrained, each with every training seed (the module docstring); the lists of the single criteria are only scored."""
+OTHER_FAULTS = ("dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
+FAR_SHARE = 0.6
+"""Of the mislabels a --mislabel-rate plants, this share is far (two or more angle steps), the rest near."""
+
+
+def faults_at_rate(rate: float, takes: int, angles: int) -> list[str]:
+    """`--faults` for a share `rate` of mislabeled takes (far and near mixed) plus one take of each other fault kind."""
+    n = int(round(rate * takes * angles))
+    far = int(round(FAR_SHARE * n))
+    return [f"mislabel-far={far}", f"mislabel-near={n - far}", *OTHER_FAULTS]
 SUGGESTED_RE = re.compile(r"suggested angle (-?\d+(?:\.\d+)?)")
 
 
@@ -78,9 +98,15 @@ class DemoConfig:
     measurement: str = DEFAULT_MEASUREMENT
     compare_criteria: bool = True
     controls: bool = True
+    retrain: bool = True
+    mislabel_rate: float | None = None
     extra_train_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.mislabel_rate is not None:
+            if not 0 <= self.mislabel_rate < 0.5:
+                raise ValueError(f"--mislabel-rate must be from 0 to below 0.5, got {self.mislabel_rate}")
+            self.faults = faults_at_rate(self.mislabel_rate, self.takes, len(self.angles or DEFAULT_ANGLES))
         if self.training_seeds < 1:
             raise ValueError("--training-seeds must be at least 1")
         if self.generator not in GENERATORS:
@@ -110,6 +136,15 @@ def suggested_angles(list_file: Path) -> dict[str, float]:
     return out
 
 
+def suggestions_of(list_file: Path) -> dict[str, float]:
+    """The relabel suggestions of a list: its relabel file when generate wrote one (what --relabel-file
+    would apply), else the suggested angles in its notes (only those that differ from the stored angle)."""
+    relabel_file = relabel_path_for(list_file)
+    if relabel_file.is_file():
+        return {sid: float(a) for sid, a in load_relabels(relabel_file).items()}
+    return {sid: a for sid, a in suggested_angles(list_file).items() if a != angle_of(sid)}
+
+
 class Demo:
     """One seed's run: the steps of the module docstring, in order."""
 
@@ -118,11 +153,13 @@ class Demo:
         self.dir = cfg.seed_dir.resolve()
         self.data = self.dir / "data"
         lists = 2 + (len(CRITERIA) - 1 if cfg.compare_criteria else 0)
-        trainings = cfg.training_seeds * (1 + lists + (2 if cfg.controls else 0))
-        self.steps = StepRunner(self.dir / "logs", 2 + lists + trainings)
+        actions = (len(ACTIONS) if cfg.controls else 2) if cfg.retrain else 0
+        self.steps = StepRunner(self.dir / "logs", 2 + lists + cfg.training_seeds * (1 + actions))
         self.lists: dict[str, Path] = {}
+        self.actions: dict[str, tuple[Path, Path | None]] = {}
+        """action -> (exclusions file, relabel file or None)."""
         self.runs: dict[str, list[Path]] = {}
-        self._trained: dict[tuple[str, ...], list[Path]] = {}
+        self._trained: dict[tuple, list[Path]] = {}
 
     def train_args(self, seed: int) -> list[str]:
         c = self.cfg
@@ -179,30 +216,53 @@ class Demo:
                     self.steps.run(f"exclusions, criterion {criterion}", [
                         *base, "--output-file", str(self.lists[criterion]), *TUTORIAL_FLAGS, "--criterion", criterion])
 
-    def controls(self, train_ids: list[str], faults: dict[str, Any]) -> None:
-        """A random list as long as the tutorial's, and the oracle (only now is the truth file read)."""
-        chosen = load_exclusions(self.lists[TUTORIAL]).ids
+    def plan_actions(self, train_ids: list[str], faults: dict[str, Any]) -> None:
+        """The retrains: the tutorial's list excluded, and acted on with its relabel file; with controls, a random
+        list as long as it, and the two oracles (only now is the truth file read)."""
+        tutorial = self.lists[TUTORIAL]
+        self.actions[EXCLUDE] = (tutorial, None)
+        self.actions[ACT] = (tutorial, relabel_path_for(tutorial))
+        if not self.cfg.controls:
+            return
+        chosen = load_exclusions(tutorial).ids
         rng = np.random.default_rng(self.cfg.seed + 1000)
         random_ids = sorted(rng.choice(train_ids, size=min(len(chosen), len(train_ids)), replace=False).tolist())
-        oracle_ids = [s for s in train_ids if s in faults]
-        self.lists[RANDOM] = self.dir / "controls" / "random.txt"
-        self.lists[ORACLE] = self.dir / "controls" / "oracle.txt"
-        _write_list(self.lists[RANDOM], random_ids, f"control: {len(random_ids)} random training recordings")
-        _write_list(self.lists[ORACLE], oracle_ids, "control: exactly the planted faults in the training split")
+        planted = [s for s in train_ids if s in faults]
+        mislabeled = [s for s in planted if is_mislabel(faults[s]["kind"])]
+        folder = self.dir / "controls"
+        for label, ids, why in ((RANDOM, random_ids, f"control: {len(random_ids)} random training recordings"),
+                                (ORACLE, planted, "control: exactly the planted faults in the training split"),
+                                (ORACLE_RELABEL, [s for s in planted if s not in mislabeled],
+                                 "control: the planted training faults that are not mislabels")):
+            _write_list(folder / f"{label}.txt", ids, why)
+        oracle_relabel = folder / "oracle-relabel_relabel.txt"
+        write_text_atomic(oracle_relabel, "# control: the planted training mislabels at their true angles\n"
+                          + "".join(f"{s} {faults[s]['true_angle']}\n" for s in mislabeled))
+        self.lists[RANDOM], self.lists[ORACLE] = folder / f"{RANDOM}.txt", folder / f"{ORACLE}.txt"
+        self.actions[RANDOM] = (folder / f"{RANDOM}.txt", None)
+        self.actions[ORACLE] = (folder / f"{ORACLE}.txt", None)
+        self.actions[ORACLE_RELABEL] = (folder / f"{ORACLE_RELABEL}.txt", oracle_relabel)
 
-    def retrain(self, label: str) -> None:
-        """Train without `label`'s list with every training seed; a list equal to one already trained reuses it."""
-        ids = tuple(sorted(load_exclusions(self.lists[label]).ids))
-        if ids in self._trained:
-            self.runs[label] = self._trained[ids]
+    def retrain(self, action: str) -> None:
+        """Train `action` with every training seed; one that changes the same takes as one already trained reuses it."""
+        exclusions, relabels = self.actions[action]
+        moved = tuple(sorted(load_relabels(relabels).items())) if relabels is not None else ()
+        key = (tuple(sorted(set(load_exclusions(exclusions).ids) - {s for s, _ in moved})), moved)
+        if key in self._trained:
+            self.runs[action] = self._trained[key]
             return
         runs = []
         for seed in self.cfg.train_seeds():
-            name = f"retrain_{label}_seed{seed}"
-            self.steps.run(f"retrain without the {label} list, seed {seed}", [
-                *self.train_args(seed), "--exclusions-file", str(self.lists[label]), "--run-name", name])
+            name = f"retrain_{action}_seed{seed}"
+            extra = ["--exclusions-file", str(exclusions)] + ([] if relabels is None else ["--relabel-file", str(relabels)])
+            self.steps.run(f"retrain: {action}, seed {seed}", [*self.train_args(seed), *extra, "--run-name", name])
             runs.append(self.data / "checkpoints" / name)
-        self.runs[label] = self._trained[ids] = runs
+        self.runs[action] = self._trained[key] = runs
+
+
+def config_record(cfg: DemoConfig) -> dict[str, Any]:
+    """The settings a seed's results.json records (JSON-ready)."""
+    return json_safe({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()})
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -218,12 +278,10 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     train_ids = sorted(run_info["split"]["train"])
     # Only from here on is the truth file read: to build the oracle and to score.
     faults = read_json(demo.dir / "truth.json", "truth file")["faults"]
-    if cfg.controls:
-        demo.controls(train_ids, faults)
-    distinct = {tuple(sorted(load_exclusions(path).ids)) for path in demo.lists.values()}
-    demo.steps.total = demo.steps.done + len(distinct) * cfg.training_seeds  # equal lists are trained once
-    for label in demo.lists:
-        demo.retrain(label)
+    demo.plan_actions(train_ids, faults)
+    if cfg.retrain:
+        for action in demo.actions:
+            demo.retrain(action)
 
     holdout = {}
     for label, runs in demo.runs.items():
@@ -231,13 +289,13 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         holdout[label] = {"runs": scores, **{k: float(np.mean([s[k] for s in scores])) for k in scores[0]}}
     results: dict[str, Any] = {
         "seed": cfg.seed,
-        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "config": config_record(cfg),
         "training_seeds": cfg.train_seeds(),
         "split_counts": {k: len(v) for k, v in run_info["split"].items()},
         "faults": faults,
         "fault_split": {s: next((n for n, ids in run_info["split"].items() if s in ids), "?") for s in faults},
         "lists": {label: load_exclusions(path).ids for label, path in demo.lists.items()},
-        "detection": {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults, suggested_angles(path)))
+        "detection": {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults, suggestions_of(path)))
                       for label, path in demo.lists.items()},
         "holdout": holdout,
         "runs": {label: [str(p) for p in runs] for label, runs in demo.runs.items()},
@@ -262,7 +320,12 @@ def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--training-seeds", type=int, default=d.training_seeds,
                    help="every list (and the baseline and controls) is trained with this many seeds, averaged")
     p.add_argument("--measurement", choices=MEASUREMENTS, default=d.measurement, help="compute_tracin_influence.py's")
+    p.add_argument("--frequency", default=d.frequency, choices=FREQUENCIES, help="the tone the recordings are made at")
+    p.add_argument("--mislabel-rate", type=float, default=None, metavar="R",
+                   help="plant round(R x takes x angles) mislabels (60%% far, 40%% near) and one take of each other "
+                   "fault kind, instead of --faults")
     p.add_argument("--no-controls", action="store_true", help="skip the random and oracle retrains")
+    p.add_argument("--no-retrain", action="store_true", help="score the lists only: no retrain (detection studies)")
     p.add_argument("--no-compare", action="store_true", help="skip the lists of the single criteria")
     add_execution_args(p)  # --threads: this process and every step it runs (they inherit it)
 
@@ -272,7 +335,8 @@ def config_from_args(args: argparse.Namespace, seed: int) -> DemoConfig:
         output_dir=args.output_dir, seed=seed, generator=args.generator, takes=args.takes, angles=args.angles,
         faults=list(args.faults), epochs=args.epochs, checkpoint_interval=args.checkpoint_interval,
         training_seeds=args.training_seeds, measurement=args.measurement, compare_criteria=not args.no_compare,
-        controls=not args.no_controls,
+        controls=not args.no_controls, retrain=not args.no_retrain, frequency=args.frequency,
+        mislabel_rate=args.mislabel_rate,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from datasets.faults import MISLABEL_FAR, is_mislabel
+from datasets.faults import MISLABEL_FAR, MISLABEL_NEAR, is_mislabel
 from datasets.pairs import make_pairs
 from training.metrics import pairwise_accuracy, spearman
 from utils.atomic_io import read_json
@@ -64,13 +64,20 @@ class DetectionScore:
     """fault kind -> [caught, planted in the training split]."""
     far_suggested: list[int] = field(default_factory=lambda: [0, 0])
     """[caught far mislabels whose suggested angle is their true angle, caught far mislabels]."""
+    near_suggested: list[int] = field(default_factory=lambda: [0, 0])
+    """[caught near mislabels whose suggested angle is their true angle, caught near mislabels]."""
+    suggestions: int = 0
+    """Training takes given a suggested angle."""
+    wrong_suggestions: int = 0
+    """Of those, takes that are not mislabeled (a suggestion would mislabel a take, or a broken one)."""
 
 
 def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, Any],
                     suggested: dict[str, float] | None = None) -> DetectionScore:
     """How many planted training faults an exclusion list caught, of each kind, and how much of it is right.
 
-    `suggested` (sample id -> suggested angle) scores the suggestions for the caught far mislabels.
+    `suggested` (sample id -> suggested angle, only the takes given one) scores the suggestions: right for
+    caught far and near mislabels, and how many go to takes that are not mislabeled.
     Precision counts a listed planted fault of any kind as right.
     """
     train = set(train_ids)
@@ -84,8 +91,14 @@ def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, A
         entry = by_kind.setdefault(faults[s]["kind"], [0, 0])
         entry[0] += s in listed_set
         entry[1] += 1
-    far = [s for s in in_train if faults[s]["kind"] == MISLABEL_FAR and s in listed_set]
-    right = [s for s in far if suggested is not None and suggested.get(s) == faults[s]["true_angle"]]
+    suggested = suggested or {}
+
+    def right_of(kind: str) -> list[int]:
+        caught_kind = [s for s in in_train if faults[s]["kind"] == kind and s in listed_set]
+        return [len([s for s in caught_kind if suggested.get(s) == faults[s]["true_angle"]]), len(caught_kind)]
+
+    mislabeled_set = set(mislabeled)
+    given = [s for s in suggested if s in train and s in listed_set]
     nan = float("nan")
     return DetectionScore(
         listed=len(listed),
@@ -97,5 +110,8 @@ def detection_score(listed: list[str], train_ids: list[str], faults: dict[str, A
         mislabeled_recall=len(caught_mis) / len(mislabeled) if mislabeled else nan,
         precision=len(caught) / len(listed) if listed else nan,
         by_kind=by_kind,
-        far_suggested=[len(right), len(far)],
+        far_suggested=right_of(MISLABEL_FAR),
+        near_suggested=right_of(MISLABEL_NEAR),
+        suggestions=len(given),
+        wrong_suggestions=len([s for s in given if s not in mislabeled_set]),
     )

@@ -48,7 +48,7 @@ def test_explaining_away_lists_the_hub_and_not_its_partners():
     assert sel.qualifying == 13
     e = sel.exclusions[0]
     assert e.harmful_pairs == 11 and e.rule == "pairs"
-    assert e.evidence == pytest.approx(10 / MAD_SCALE)
+    assert e.strength == pytest.approx(10 / MAD_SCALE) and e.numbers["pairs"] == pytest.approx(10 / MAD_SCALE)
     assert e.negative_occurrences == 6 and e.average_influence == -5.0  # kept scores below -3 fall on pairs 0..5
     assert sel.evidence["pairs"][0] == pytest.approx(10 / MAD_SCALE)
     # Without --consider-both-samples each harmful pair counts for its more harmful recording:
@@ -70,8 +70,6 @@ def test_nothing_qualifies_and_min_occurrences_beyond_the_kept_scores():
     assert nothing.ids == [] and nothing.qualifying == 0
     with pytest.raises(ValueError, match="--keep-lowest 7"):
         select_exclusions("pairs", inputs(), -3.0, 7, 30)
-    with pytest.raises(ValueError, match="min-occurrences"):
-        select_exclusions("pairs", inputs(), -3.0, 0, 30)
 
 
 MISFIT_ANGLES = [0] * 6 + [36] * 6
@@ -118,14 +116,6 @@ def test_criteria_misfit_self_influence_and_combined():
     assert both.exclusions[0].sample_id == "r03" and both.exclusions[0].rule == "pairs+misfit"  # both parts come first
     with pytest.raises(ValueError, match="scores at each checkpoint"):
         select_exclusions("misfit", inputs(), -3.0, 5, 30)
-
-
-def test_low_scores_from_a_matrix():
-    scores = LowScores.from_matrix(np.array([[3.0, -1.0, 2.0], [0.0, 0.0, -4.0]]))
-    assert scores.low.tolist() == [[-1.0, 2.0, 3.0], [-4.0, 0.0, 0.0]]
-    assert scores.index.tolist() == [[1, 2, 0], [2, 0, 1]]
-    assert scores.occurrences(0.5).tolist() == [1, 3]
-    assert scores.mean.tolist() == [pytest.approx(4 / 3), pytest.approx(-4 / 3)]
 
 
 def test_the_last_training_recording_of_an_angle_stays():

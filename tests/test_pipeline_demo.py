@@ -47,16 +47,20 @@ def test_demo_runs_every_step_and_reports(demo):
     oracle = [ln for ln in (seed_dir / "controls/oracle.txt").read_text().splitlines() if not ln.startswith("#")]
     assert sorted(oracle) == sorted(s for s in truth["faults"] if s in train_ids)
     assert results["training_seeds"] == [1, 1001]
-    for run in ("baseline", "tutorial", "default", "random", "oracle"):
+    for run in ("baseline", "exclude", "act", "random", "oracle", "oracle-relabel"):
         h = results["holdout"][run]
         assert len(h["runs"]) == 2 and 0.0 <= h["clean_pairwise_accuracy"] <= 1.0
         assert h["clean_pairwise_accuracy"] == pytest.approx(sum(r["clean_pairwise_accuracy"] for r in h["runs"]) / 2)
     for seed in (1, 1001):
         excluded = json.loads((seed_dir / f"data/checkpoints/retrain_oracle_seed{seed}/run.json").read_text())
         assert excluded["excluded_ids"] == sorted(oracle) and excluded["config"]["seed"] == seed
-    # The default rule's list, if equal to the tutorial's, is trained once and reused.
-    if sorted(results["lists"]["default"]) == sorted(listed):
-        assert results["runs"]["default"] == results["runs"]["tutorial"]
+    # Acting on a list without relabel suggestions is excluding it: trained once and reused.
+    relabel = seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions_relabel.txt"
+    if not [ln for ln in relabel.read_text().splitlines() if ln.strip() and not ln.startswith("#")]:
+        assert results["runs"]["act"] == results["runs"]["exclude"]
+    relabelled = json.loads((seed_dir / "data/checkpoints/retrain_oracle-relabel_seed1/run.json").read_text())["relabeled"]
+    assert relabelled == {s: f["true_angle"] for s, f in truth["faults"].items()
+                          if s in train_ids and f["kind"].startswith("mislabel")}
     report = (seed_dir / "report.md").read_text()
     for heading in ("Where the planted faults landed", "Detection", "Caught, by kind of fault", "Holdout ranking quality",
                     "plastic_500hz_tracin_exclusions_review.md", "plastic_500hz_tracin_exclusions_review.html"):
@@ -71,10 +75,10 @@ def test_demo_runs_every_step_and_reports(demo):
     d = results["detection"]["tutorial"]
     pooled = summary["detection"]["tutorial"]
     assert pooled["mislabels"] == [2 * d["caught_mislabeled"], 2 * d["mislabeled_in_train"]]
-    gain = results["holdout"]["tutorial"]["clean_pairwise_accuracy"] - results["holdout"]["baseline"]["clean_pairwise_accuracy"]
-    assert summary["gains"]["tutorial"]["mean"] == pytest.approx(gain) and summary["gains"]["tutorial"]["ci95"] == 0.0
+    gain = results["holdout"]["exclude"]["clean_pairwise_accuracy"] - results["holdout"]["baseline"]["clean_pairwise_accuracy"]
+    assert summary["gains"]["exclude"]["mean"] == pytest.approx(gain) and summary["gains"]["exclude"]["ci95"] == 0.0
     assert summary["seeds"] == [1, 1]
-    assert any(line.startswith("- The default rule") for line in lines)
+    assert any(line.startswith("- The tutorial's command") for line in lines)
     assert multi_seed_main(["--seeds", "1", "--output-dir", str(tmp_path), "--from-results"]) == 0
     assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_gains.png").exists()
 

@@ -5,16 +5,18 @@ import math
 
 import pytest
 
-from pipeline.multi_seed import aggregate, mean_ci
+from pipeline.multi_seed import aggregate, oracle_share
+from training.verdict import mean_interval as mean_ci
 
 
 def seed_result(seed: int, caught: int, planted: int, listed: int, baseline: float, retrain: float) -> dict:
     detection = {"listed": listed, "planted_in_train": 3, "mislabeled_in_train": planted, "caught": caught,
                  "caught_mislabeled": caught, "by_kind": {"mislabel-far": [caught, planted]},
                  "far_suggested": [caught, caught]}
-    holdout = {key: {"clean_pairwise_accuracy": acc} for key, acc in (("baseline", baseline), ("tutorial", retrain),
-                                                                     ("default", retrain))}
-    return {"seed": seed, "config": {"generator": "demo", "takes": 12}, "training_seeds": [seed, seed + 1000],
+    holdout = {key: {"clean_pairwise_accuracy": acc} for key, acc in (("baseline", baseline), ("exclude", retrain),
+                                                                     ("oracle", baseline + 0.1))}
+    config = {"generator": "demo", "takes": 12, "frequency": "500hz", "mislabel_rate": 0.1, "faults": ["clip"]}
+    return {"seed": seed, "config": config, "training_seeds": [seed, seed + 1000],
             "lists": {"tutorial": [], "default": []}, "detection": {"tutorial": detection, "default": detection},
             "holdout": holdout}
 
@@ -42,8 +44,17 @@ def test_aggregate_by_hand():
     assert det["precision"] == pytest.approx(3 / 14)
     # Lists of 3, 7 and 4 against twice the 3 planted faults: seeds 0 and 2.
     assert det["seeds_within_twice"] == 2
-    g = summary["gains"]["tutorial"]
+    g = summary["gains"]["exclude"]
     assert g["gains"] == pytest.approx([0.10, -0.05, 0.0]) and g["not_worse"] == 2
     assert g["ci95"] == pytest.approx(mean_ci([0.10, -0.05, 0.0])[2]) and g["measurable"] is False
     assert any("(no measurable gain)" in line for line in lines)
-    assert any(line.startswith("- The default rule") and "3/4" in line for line in lines)
+    assert any(line.startswith("- The tutorial's command") and "3/4" in line for line in lines)
+    # Against the oracle's +0.10 every seed: the mean gain 0.05 / 3 is a sixth of it.
+    assert g["share_of_oracle"]["share"] == pytest.approx((0.05 / 3) / 0.1)
+
+
+def test_oracle_share_and_its_interval():
+    share = oracle_share([0.05, 0.05, 0.05, 0.05], [0.1, 0.1, 0.1, 0.1])
+    assert share == {"share": pytest.approx(0.5), "low": pytest.approx(0.5), "high": pytest.approx(0.5)}
+    spread = oracle_share([0.0, 0.1, 0.05, 0.05], [0.1, 0.1, 0.1, 0.1])
+    assert spread["low"] < 0.5 < spread["high"] and spread["share"] == pytest.approx(0.5)

@@ -54,7 +54,7 @@ def test_the_tutorials_command(tmp_path, make_root, run, scored):
                      "min-occurrences: 5", "max-exclusions: 30", "consider-both-samples: yes", "run seed: 3",
                      f"# tracin: misfit; suggested angle 108\n{scored.misfit}\n", f"# tracin: pairs\n{scored.hub}\n"):
         assert expected in text
-    assert "its score lands among the 108 degree recordings" in out  # --verbose says why
+    assert "its ranker score lands among the 108 degree recordings" in out  # --verbose says why
     relabel = out_file.with_name("mine_relabel.txt")
     assert f"{scored.misfit}  108  # tracin: suggested 108; stored 0; misfit" in relabel.read_text()
 

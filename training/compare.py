@@ -38,6 +38,11 @@ class Comparison:
     """(what, baseline, retrain, measured on)."""
     reason: str | None = None
     differing: list[str] = field(default_factory=list)
+    shared_pairs: int = 0
+
+    def row(self, what: str) -> tuple[float, float]:
+        """(baseline, retrain) of the row named `what`."""
+        return next((base, new) for name, base, new, _ in self.rows if name == what)
 
     def lines(self) -> list[str]:
         if self.reason is not None:
@@ -97,7 +102,7 @@ def compare_runs(baseline: Path, retrain: Path) -> Comparison:
     ]
     base_cfg, new_cfg = base_run.get("config", {}), new_run.get("config", {})
     differing = [k for k in LEARNING_SETTINGS if base_cfg.get(k) != new_cfg.get(k)]
-    return Comparison(baseline, rows, differing=differing)
+    return Comparison(baseline, rows, differing=differing, shared_pairs=s_new[2])
 
 
 def compare_with_baseline(cfg: TrainConfig, retrain: Path) -> Comparison:

@@ -344,6 +344,8 @@ def _train_in(run_dir: Path, cfg: TrainConfig, dataset: AudioSpectrumDataset, sp
         summary[f"{name}_pairwise_accuracy"] = pairwise_accuracy(final_scores, *pairs[name])
         summary[f"{name}_spearman"] = spearman(final_scores[idx], dataset.angles[idx])
     summary["excluded_recordings"] = len(dataset.excluded_ids)
+    summary["relabelled_recordings"] = {sid: [int(dataset.stored_angles[dataset.index_of[sid]]), int(angle)]
+                                        for sid, angle in sorted(dataset.relabels.items()) if sid in dataset.index_of}
     summary["train_pairs_removed"] = run_info["counts"]["train_pairs_removed"]
     summary["seconds"] = round(time.perf_counter() - started, 2)
     write_json_atomic(run_dir / HISTORY_FILE, json_safe(history))

@@ -140,13 +140,6 @@ def angle_of(sample_id: str) -> int:
     return int(match["angle"])
 
 # generate_tracin_exclusions.py: how candidates are ranked, and the extra tracin_info keys.
-CRITERION_PAIRS = "pairs"
-CRITERION_RECORDINGS = "recordings"
-CRITERION_SELF_INFLUENCE = "self-influence"
-CRITERION_MISFIT = "misfit"
-CRITERION_COMBINED = "combined"
-CRITERIA = (CRITERION_COMBINED, CRITERION_PAIRS, CRITERION_RECORDINGS, CRITERION_SELF_INFLUENCE, CRITERION_MISFIT)
-DEFAULT_CRITERION = CRITERION_COMBINED
 DEFAULT_THRESHOLD = -3.0
 """The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items."""
 DEFAULT_MIN_OCCURRENCES = 5
@@ -165,6 +158,8 @@ K_REINCLUDED_DATE = "reincluded_date"
 K_RULE = "rule"
 K_SUGGESTED_ANGLE = "suggested_angle"
 K_MISFIT = "misfit"
+K_P_WRONG = "label_wrong_probability"
+K_SUGGESTION_P = "suggested_angle_probability"
 K_GENERATE_STAMP = "generate_stamp"
 """In `tracin_info`: the stamp of the generate run that wrote it (`datasets.stamps`)."""
 K_LIST_FILE = "list_file"

@@ -1,0 +1,77 @@
+"""`train.py --seeds S [S ...]`: one run per training seed, and the matching baselines where they are missing.
+
+Run names get `_seed<S>`: `plastic_500hz_standard_excl_<list>_seed1` beside its baseline
+`plastic_500hz_standard_seed1` (the same flags and split, no list or relabel file). A baseline
+that is already there is reused when it finished with the same settings; one that did not
+finish, or was trained with other settings, is refused in one line (nothing is guessed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+from training.config import EXECUTION_ONLY, TrainConfig
+from utils.atomic_io import read_json
+from utils.constants import K_RUN_COMPLETE, RUN_FILE
+
+NOT_COMPARED = (*EXECUTION_ONLY, "run_name", "seed", "exclusions_file", "relabel_file", "metadata_file",
+                "allow_unknown_exclusions", "device")
+"""Fields a reused baseline may differ in: how it was run, or what makes it the baseline."""
+
+
+def seed_run(cfg: TrainConfig, seed: int) -> TrainConfig:
+    """`cfg` with training seed `seed`, named `<its run name>_seed<seed>`."""
+    return replace(cfg, seed=seed, run_name=f"{cfg.run_name or cfg.default_run_name()}_seed{seed}")
+
+
+def baseline_run(cfg: TrainConfig, seed: int) -> TrainConfig:
+    """The baseline of `cfg` at `seed`: no list, no relabel file, the default name plus `_seed<seed>`."""
+    base = replace(cfg, exclusions_file=None, relabel_file=None, run_name=None, seed=seed)
+    return replace(base, run_name=f"{base.default_run_name()}_seed{seed}")
+
+
+@dataclass
+class SeedPlan:
+    """What `--seeds` will train: the runs, and each seed's baseline with whether it must be trained."""
+
+    seeds: list[int]
+    runs: list[TrainConfig]
+    baselines: list[TrainConfig]
+    train_baseline: list[bool]
+
+    @property
+    def compares(self) -> bool:
+        """Whether the runs have a list or relabel file (plain seeds are baselines themselves)."""
+        return bool(self.runs) and (self.runs[0].exclusions_file is not None or self.runs[0].relabel_file is not None)
+
+
+def existing_baseline(cfg: TrainConfig) -> bool:
+    """Whether the baseline run `cfg` already finished with the same settings; refuses one that cannot be reused."""
+    run_file = cfg.run_dir / RUN_FILE
+    if not cfg.run_dir.exists():
+        return False
+    if not run_file.is_file() or not read_json(run_file, "run file").get(K_RUN_COMPLETE):
+        raise ValueError(f"the baseline run {cfg.run_dir} exists but did not finish: finish it (train.py with its "
+                         "flags and --resume) or move it away, then run again")
+    stored = TrainConfig.from_dict(read_json(run_file, "run file").get("config", {}))
+    differing = [k for k, v in cfg.to_dict().items() if k not in NOT_COMPARED and stored.to_dict().get(k) != v]
+    if differing:
+        raise ValueError(f"the baseline run {cfg.run_dir} was trained with other settings ({', '.join(differing)}): "
+                         "pass the same flags, or move it away to have it trained again")
+    return True
+
+
+def plan_seeds(cfg: TrainConfig, seeds: Sequence[int]) -> SeedPlan:
+    """The runs and baselines of `--seeds`; checks every existing baseline before anything trains."""
+    seeds = list(dict.fromkeys(int(s) for s in seeds))
+    runs = [seed_run(cfg, s) for s in seeds]
+    compares = cfg.exclusions_file is not None or cfg.relabel_file is not None
+    baselines = [baseline_run(cfg, s) for s in seeds] if compares else []
+    return SeedPlan(seeds, runs, baselines, [not existing_baseline(b) for b in baselines])
+
+
+def verdict_path(plan: SeedPlan) -> Path:
+    """`<checkpoints>/<retrain name without the seed>_verdict` (`.json`, `.png` added)."""
+    first = plan.runs[0]
+    return first.run_dir.parent / f"{first.run_dir.name.rsplit('_seed', 1)[0]}_verdict"
