@@ -123,17 +123,18 @@ def train_seeds(cfg: TrainConfig, seeds: list[int]) -> None:
     from training.verdict import paired_verdict, write_verdict
 
     plan = plan_seeds(cfg, seeds)
-    for run in plan.runs:
-        check_run_folder(run)
-    for base, missing in zip(plan.baselines, plan.train_baseline):
+    for run, missing in [*zip(plan.runs, plan.train_run), *zip(plan.baselines, plan.train_baseline)]:
         if missing:
-            check_run_folder(base)
+            check_run_folder(run)
     for k, run in enumerate(plan.runs):
         if plan.compares and plan.train_baseline[k]:
             train_one(plan.baselines[k], baseline=True, compare=False)
         elif plan.compares:
             print(f"baseline of seed {plan.seeds[k]}: {plan.baselines[k].run_dir} (already trained, reused)")
-        train_one(run, compare=False)
+        if plan.train_run[k]:
+            train_one(run, compare=False)
+        else:
+            print(f"seed {plan.seeds[k]}: {run.run_dir} (already trained on the same list, reused)")
     if plan.compares:
         verdict = paired_verdict(plan.seeds, [b.run_dir for b in plan.baselines], [r.run_dir for r in plan.runs])
         print("\n".join(verdict.lines()))

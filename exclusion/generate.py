@@ -199,9 +199,10 @@ def _list_notes(selection: Selection, stored: dict[str, float]) -> dict[str, str
     notes = {}
     for e in selection.exclusions:
         parts = [e.rule]
-        if e.p_wrong is not None:
-            parts.append(f"label wrong or take broken p={e.p_wrong:.2f}" + (
-                f" (fits no angle p={e.p_broken:.2f})" if e.p_broken is not None and e.p_broken >= 0.5 else ""))
+        if e.p_broken is not None and e.p_broken >= 0.5:
+            parts.append(f"fits no angle (a broken take) p={e.p_broken:.2f}")
+        elif e.p_wrong is not None:
+            parts.append(f"stored angle wrong p={e.p_wrong:.2f}")
         angle = e.suggested_angle
         if angle is not None and angle != stored.get(e.sample_id):
             parts.append(f"suggested angle {angle:g}" + (

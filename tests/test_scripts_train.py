@@ -255,3 +255,52 @@ def test_relabel_file_errors_name_the_relabel_file(baseline, data_root, tmp_path
     line = one_error_line(err, "train.py")
     assert code == 1 and f"names {moved} twice (lines 1 and 3)" in line
     assert not (data_root / "checkpoints" / "never").exists()
+
+
+def test_seeds_make_the_baselines_and_give_a_verdict(baseline, data_root, cli):
+    """--seeds trains each seed's retrain and its missing baseline, reuses a baseline already there, prints the paired
+    table and a verdict, and writes it as JSON and a picture."""
+    split = read(baseline / "run.json")["split"]
+    (data_root / "exclusions").mkdir(exist_ok=True)
+    listed = write_exclusions(data_root / "exclusions" / "seeds_list.txt", [split["train"][0]])
+    argv = ["--frequency", "500hz", "--data-root", str(data_root), "--exclusions-file", str(listed), "--seeds", "5", "6", *FAST]
+    code, out, err = cli(train_script, argv)
+    assert code == 0, err
+    checkpoints = data_root / "checkpoints"
+    for seed in (5, 6):
+        assert read(checkpoints / f"plastic_500hz_standard_seed{seed}" / "run.json")["excluded_ids"] == []
+        run = read(checkpoints / f"plastic_500hz_standard_excl_seeds_list_seed{seed}" / "run.json")
+        assert run["excluded_ids"] == [split["train"][0]] and run["config"]["seed"] == seed
+    assert "baseline vs retrain over 2 training seed(s)" in out and "95% interval" in out
+    verdict = read(checkpoints / "plastic_500hz_standard_excl_seeds_list_verdict.json")
+    assert verdict["seeds"] == [5, 6] and verdict["measures"][0]["verdict"] in ("better", "no measurable change", "worse")
+    assert (checkpoints / "plastic_500hz_standard_excl_seeds_list_verdict.png").is_file()
+    # A third seed: seeds 5 and 6 (their baselines and retrains) are reused, seed 7 trained, all three judged.
+    code, out, err = cli(train_script, [*argv[:-len(FAST) - 3], "--seeds", "5", "6", "7", *FAST])
+    assert code == 0, err
+    assert out.count("(baseline)") == 1 and out.count("already trained on the same list, reused") == 2
+    assert read(checkpoints / "plastic_500hz_standard_excl_seeds_list_verdict.json")["seeds"] == [5, 6, 7]
+    # The list changed since: seed 5's run is refused in one line, not silently reused.
+    write_exclusions(listed, [split["train"][1]])
+    code, _, err = cli(train_script, argv)
+    assert code == 1 and "other settings (the exclusions)" in err
+
+
+def test_a_relabel_file_with_a_list_relabels_its_takes_and_says_so(baseline, data_root, cli):
+    """Both files: a take named by both is relabelled and kept, the other listed takes are excluded; train.py prints
+    every relabelled take, from which angle to which, and summary.json holds them."""
+    split = read(baseline / "run.json")["split"]
+    moved = next(s for s in split["train"] if angle_of(s) == 0)
+    dropped = next(s for s in split["train"] if angle_of(s) == 36)
+    (data_root / "exclusions").mkdir(exist_ok=True)
+    listed = write_exclusions(data_root / "exclusions" / "both.txt", [moved, dropped])
+    relabel = data_root / "exclusions" / "both_relabel.txt"
+    relabel.write_text(f"{moved}  144\n")
+    code, out, err = cli(train_script, ["--frequency", "500hz", "--data-root", str(data_root), "--exclusions-file",
+                                        str(listed), "--relabel-file", str(relabel), *FAST])
+    assert code == 0, err
+    run_dir = data_root / "checkpoints" / "plastic_500hz_standard_excl_both_relabel_both_relabel"
+    assert read(run_dir / "run.json")["excluded_ids"] == [dropped]
+    assert f"relabelled recordings: 1 ({moved}: 0 -> 144)" in out
+    assert read(run_dir / "summary.json")["relabelled_recordings"] == {moved: [0, 144]}
+    assert "one training seed: no verdict" in out

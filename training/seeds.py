@@ -2,8 +2,10 @@
 
 Run names get `_seed<S>`: `plastic_500hz_standard_excl_<list>_seed1` beside its baseline
 `plastic_500hz_standard_seed1` (the same flags and split, no list or relabel file). A baseline
-that is already there is reused when it finished with the same settings; one that did not
-finish, or was trained with other settings, is refused in one line (nothing is guessed).
+that is already there is reused when it finished with the same settings, and so is a seed's
+run trained on the same list and relabel file (so `--seeds 1 2 3` after `--seeds 1 2` trains
+seed 3 only, and judges all three); one that did not finish, or was trained with other
+settings or inputs, is refused in one line (nothing is guessed). `--overwrite` retrains the runs.
 """
 from __future__ import annotations
 
@@ -33,12 +35,13 @@ def baseline_run(cfg: TrainConfig, seed: int) -> TrainConfig:
 
 @dataclass
 class SeedPlan:
-    """What `--seeds` will train: the runs, and each seed's baseline with whether it must be trained."""
+    """What `--seeds` will train: the runs and each seed's baseline, with whether each must be trained."""
 
     seeds: list[int]
     runs: list[TrainConfig]
     baselines: list[TrainConfig]
     train_baseline: list[bool]
+    train_run: list[bool]
 
     @property
     def compares(self) -> bool:
@@ -46,18 +49,36 @@ class SeedPlan:
         return bool(self.runs) and (self.runs[0].exclusions_file is not None or self.runs[0].relabel_file is not None)
 
 
-def existing_baseline(cfg: TrainConfig) -> bool:
-    """Whether the baseline run `cfg` already finished with the same settings; refuses one that cannot be reused."""
+def _changed_inputs(cfg: TrainConfig, run: dict) -> list[str]:
+    """What of the list and relabel file differs from what the finished run `run` (its run.json) trained with."""
+    from datasets.exclusions import load_exclusions
+    from datasets.relabels import load_relabels
+
+    relabels = load_relabels(cfg.relabel_file) if cfg.relabel_file is not None else {}
+    listed = set(load_exclusions(cfg.exclusions_file).ids) - set(relabels) if cfg.exclusions_file is not None else set()
+    changed = []
+    if not listed <= set(run.get("excluded_ids", [])) | set(run.get("unknown_excluded_ids", [])) or \
+            not set(run.get("excluded_ids", [])) <= listed:
+        changed.append("the exclusions")
+    if {k: int(v) for k, v in relabels.items()} != {k: int(v) for k, v in run.get("relabeled", {}).items()}:
+        changed.append("the relabels")
+    return changed
+
+
+def existing_run(cfg: TrainConfig, what: str = "baseline run") -> bool:
+    """Whether the run `cfg` already finished with the same settings and inputs; refuses one that cannot be reused."""
     run_file = cfg.run_dir / RUN_FILE
     if not cfg.run_dir.exists():
         return False
     if not run_file.is_file() or not read_json(run_file, "run file").get(K_RUN_COMPLETE):
-        raise ValueError(f"the baseline run {cfg.run_dir} exists but did not finish: finish it (train.py with its "
+        raise ValueError(f"the {what} {cfg.run_dir} exists but did not finish: finish it (train.py with its "
                          "flags and --resume) or move it away, then run again")
-    stored = TrainConfig.from_dict(read_json(run_file, "run file").get("config", {}))
+    run = read_json(run_file, "run file")
+    stored = TrainConfig.from_dict(run.get("config", {}))
     differing = [k for k, v in cfg.to_dict().items() if k not in NOT_COMPARED and stored.to_dict().get(k) != v]
+    differing += _changed_inputs(cfg, run)
     if differing:
-        raise ValueError(f"the baseline run {cfg.run_dir} was trained with other settings ({', '.join(differing)}): "
+        raise ValueError(f"the {what} {cfg.run_dir} was trained with other settings ({', '.join(differing)}): "
                          "pass the same flags, or move it away to have it trained again")
     return True
 
@@ -68,7 +89,8 @@ def plan_seeds(cfg: TrainConfig, seeds: Sequence[int]) -> SeedPlan:
     runs = [seed_run(cfg, s) for s in seeds]
     compares = cfg.exclusions_file is not None or cfg.relabel_file is not None
     baselines = [baseline_run(cfg, s) for s in seeds] if compares else []
-    return SeedPlan(seeds, runs, baselines, [not existing_baseline(b) for b in baselines])
+    train_run = [cfg.overwrite or not existing_run(r, "run") for r in runs]
+    return SeedPlan(seeds, runs, baselines, [not existing_run(b) for b in baselines], train_run)
 
 
 def verdict_path(plan: SeedPlan) -> Path:
