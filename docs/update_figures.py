@@ -33,12 +33,14 @@ BLOCK_RE = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- 
 def quoted_figures(results: Mapping[str, Any]) -> dict[str, Any]:
     """results.json -> the figures the docs quote (the only code that knows results.json's shape)."""
     holdout, detection = results["holdout"], results["detection"]
-    order = ["baseline", "tutorial", "default", *sorted(k for k in holdout if k not in _NAMES), "random", "oracle"]
+    actions = ["baseline", "exclude", "act", "random", "oracle", "oracle-relabel"]
     models = [(k, holdout[k]["clean_pairwise_accuracy"], holdout[k]["clean_pairwise_accuracy"]
-               - holdout["baseline"]["clean_pairwise_accuracy"]) for k in order if k in holdout]
+               - holdout["baseline"]["clean_pairwise_accuracy"]) for k in actions if k in holdout]
+    order = ["tutorial", "default", *sorted(k for k in detection if k not in _NAMES)]
     lists = [(k, detection[k]["listed"], detection[k]["caught_mislabeled"], detection[k]["mislabeled_in_train"],
               detection[k]["caught"], detection[k]["planted_in_train"], detection[k]["precision"],
-              *detection[k]["far_suggested"]) for k in order if k in detection and k not in ("random", "oracle")]
+              *detection[k]["far_suggested"], *detection[k]["near_suggested"], detection[k]["wrong_suggestions"],
+              detection[k]["suggestions"]) for k in order if k in detection]
     return {
         "seed": results["seed"],
         "takes": results["config"]["takes"],
@@ -58,8 +60,12 @@ def _f(x: float | None, digits: int = 3) -> str:
 _NAMES = {"baseline": ("baseline (no exclusions)", "基準（不排除）"),
           "tutorial": ("the tutorial's command", "教學的指令"),
           "default": ("the default rule (no flags)", "預設規則（不加參數）"),
+          "exclude": ("exclude the tutorial's list", "排除教學指令的清單"),
+          "act": ("act on it: relabel file + exclude the rest", "照清單處理：改標檔中的改標，其餘排除"),
           "random": ("control: as many random training recordings", "對照：隨機排除同樣數量的訓練錄音"),
-          "oracle": ("control: oracle, exactly the planted training faults", "對照：oracle，恰好排除埋在訓練集的錯誤")}
+          "oracle": ("control: oracle, exactly the planted training faults", "對照：oracle，恰好排除埋在訓練集的錯誤"),
+          "oracle-relabel": ("control: oracle relabel, true angles", "對照：oracle 改標為真正的角度"),
+}
 
 
 def _name(key: str, zh: bool) -> str:
@@ -70,22 +76,23 @@ def _name(key: str, zh: bool) -> str:
 
 def _seed0(f: Mapping[str, Any], zh: bool = False) -> str:
     rows = [f"| {_name(k, zh)} | {_f(a)} | {'' if k == 'baseline' else f'{g:+.3f}'} |" for k, a, g in f["models"]]
-    lists = [f"| {_name(k, zh)} | {n} | {cm}/{mt} | {c}/{pt} | {_f(p, 2)} | {r}/{far} |"
-             for k, n, cm, mt, c, pt, p, r, far in f["lists"]]
+    lists = [f"| {_name(k, zh)} | {n} | {cm}/{mt} | {c}/{pt} | {_f(p, 2)} | {r}/{far} | {nr}/{near} | {w}/{given} |"
+             for k, n, cm, mt, c, pt, p, r, far, nr, near, w, given in f["lists"]]
     split = f["split"]
     if zh:
         head = (f"seed {f['seed']}（`make demo`：`{f['generator']}` 產生器，6 個角度 × {f['takes']} 次錄音，埋入 "
                 f"{', '.join(f['faults'])}；train {split['train']} / validation {split['validation']} / holdout "
                 f"{split['holdout']} 段；每個模型用 {f['training_seeds']} 個訓練 seed 取平均）：")
         table = ["| 模型 | clean holdout 配對正確率 | 相對基準 |", "|---|---|---|"]
-        table2 = ["| 清單 | 長度 | 抓到的錯標 | 抓到的全部錯誤 | 精確率 | 建議角度正確（抓到的遠錯標） |", "|---|---|---|---|---|---|"]
+        table2 = ["| 清單 | 長度 | 抓到的錯標 | 抓到的全部錯誤 | 精確率 | 建議角度正確（遠錯標） | （近錯標） | 給了沒錯標的錄音的建議 |",
+                  "|---|---|---|---|---|---|---|---|"]
     else:
         head = (f"Seed {f['seed']} (`make demo`: the `{f['generator']}` generator, 6 angles x {f['takes']} takes, planted "
                 f"{', '.join(f['faults'])}; {split['train']} train / {split['validation']} validation / {split['holdout']} "
                 f"holdout recordings; every model averaged over {f['training_seeds']} training seeds):")
         table = ["| model | clean-holdout pairwise accuracy | gain |", "|---|---|---|"]
-        table2 = ["| list | length | mislabels caught | all faults caught | precision | suggested angle right (caught far) |",
-                  "|---|---|---|---|---|---|"]
+        table2 = ["| list | length | mislabels caught | all faults caught | precision | suggestion right (caught far) |"
+                  " (caught near) | suggestions to takes not mislabeled |", "|---|---|---|---|---|---|---|---|"]
     return "\n".join([head, "", *table, *rows, "", *table2, *lists])
 
 

@@ -313,6 +313,18 @@ def run_info_lines(info: Mapping[str, Any]) -> list[str]:
     return [line.replace("\n", " ").replace("\r", " ") for line in lines]
 
 
+def expected_false_line(selection: Selection) -> str:
+    """How many of the listed recordings are expected to be fine, and what that rests on."""
+    if selection.expected_false is None:
+        return "expected false listings: not estimated"
+    if selection.criterion == PROFILE:
+        return (f"expected false listings: {selection.expected_false:.1f} (the sum of 1 - p over the listed takes, p the "
+                "harmonic profile's probability of a wrong label or a broken take)")
+    cut = "" if selection.cut is None or selection.criterion == SELF_INFLUENCE else f" (cut at robust z {selection.cut:.2f})"
+    return (f"expected false listings: {selection.expected_false:.2f}{cut} if a fine recording's robust z were standard "
+            "normal; a bound, since the cut accounts for how many recordings were tested")
+
+
 def header_lines(
     source: Path,
     criterion: str,
@@ -341,9 +353,8 @@ def header_lines(
     ]
     if selection.verdicts is not None:
         v = selection.verdicts
-        lines.append(f"harmonic profiles: {v.eps:.1%} of the labels estimated wrong, {v.delta:.1%} of the takes broken"
-                     + ("" if selection.expected_false is None else
-                        f"; expected false listings in this list: {selection.expected_false:.1f}"))
+        lines.append(f"harmonic profiles: {v.eps:.1%} of the labels estimated wrong, {v.delta:.1%} of the takes broken")
+    lines.append(expected_false_line(selection))
     lines += run_info_lines(info)
     lines.append("One sample id per line, most harmful first; the '# tracin:' line above an id says which rule listed it,")
     lines.append("with its numbers and suggested angle. Comment an id out to keep it in training on re-runs; an id")

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from statistics import NormalDist
 from typing import Callable, Collection, Sequence
 
 import numpy as np
@@ -72,6 +73,20 @@ RELABEL_SURE = 0.9
 """A suggested angle goes in the relabel file only when the profile gives it at least this probability."""
 COUNT_MAD_FLOOR = 1.0
 """Counts of harmful pairs are whole numbers, mostly equal: their MAD is at least one pair."""
+FAMILY_ALPHA = 0.05
+"""The TracIn rules cut at the robust z above which, over all R training recordings, 0.05 false listings are expected
+if a clean recording's z were standard normal (a Bonferroni cut, never below 3): z 3.0 at 72 recordings, 3.9 at 1,000,
+4.4 at 10,000. Whether the null holds is measured (README, "Thousands of recordings"), not assumed."""
+
+
+def size_cut(n: int) -> float:
+    """The robust-z cut for `n` recordings tested (`FAMILY_ALPHA`)."""
+    return max(ROBUST_Z, NormalDist().inv_cdf(1.0 - FAMILY_ALPHA / max(n, 1)))
+
+
+def expected_false(n: int, cut: float) -> float:
+    """False listings expected among `n` recordings cut at robust z `cut`, if a clean recording's z were standard normal."""
+    return n * (1.0 - NormalDist().cdf(cut))
 
 
 @dataclass
@@ -277,6 +292,11 @@ class Evidence:
             out[PROFILE] = self.verdicts.p_wrong
         return out
 
+    @cached_property
+    def cut(self) -> float:
+        """The robust-z cut of the TracIn rules for these recordings (`size_cut`)."""
+        return size_cut(len(self.ids))
+
     def take(self, order: Sequence[int]) -> tuple[list[int], list[str]]:
         """`order` without the ids commented out by hand (those returned second)."""
         kept = [int(r) for r in order if self.ids[r] not in self.params.forbidden]
@@ -300,7 +320,7 @@ def _explain_away(ev: Evidence) -> tuple[list[tuple[int, float]], list[str]]:
         for col in (0, 1):
             np.add.at(now, members[left, col], 1)
         best = min(range(len(ev.ids)), key=lambda r: (-now[r], total[r], ev.ids[r]))
-        if (now[best] - med) / scale <= ROBUST_Z:
+        if (now[best] - med) / scale <= ev.cut:
             break
         if ev.ids[best] in ev.params.forbidden:
             vetoed.append(ev.ids[best])
@@ -320,10 +340,11 @@ def _more_harmful_counts(ev: Evidence) -> np.ndarray:
     return attributed
 
 
-def _by_value(ev: Evidence, values: np.ndarray, qualifies: np.ndarray, cut: float | None = None) -> Listing:
+def _by_value(ev: Evidence, values: np.ndarray, qualifies: np.ndarray, cut: float | None = None,
+              expected: float | None = None) -> Listing:
     """The qualifying recordings, largest value first."""
     taken, vetoed = ev.take([r for r in np.argsort(-values, kind="stable") if qualifies[r]])
-    return Listing([(r, float(values[r])) for r in taken], vetoed, int(qualifies.sum()), cut)
+    return Listing([(r, float(values[r])) for r in taken], vetoed, int(qualifies.sum()), cut, expected)
 
 
 def by_pairs(ev: Evidence) -> Listing:
@@ -335,20 +356,22 @@ def by_pairs(ev: Evidence) -> Listing:
     inputs.pair_scores.check_min_occurrences(ev.params.min_occurrences)
     if ev.params.consider_both:
         listed, vetoed = _explain_away(ev)
-        return Listing(listed, vetoed, len(ev.harmful.index))
+        return Listing(listed, vetoed, len(ev.harmful.index), ev.cut, expected_false(len(ev.ids), ev.cut))
     med, scale = _count_null(ev.harm[0])
     attributed = _more_harmful_counts(ev)
     z = (attributed - med) / scale
-    order = [r for r in sorted(range(len(ev.ids)), key=lambda r: (-attributed[r], ev.ids[r])) if z[r] > ROBUST_Z]
+    order = [r for r in sorted(range(len(ev.ids)), key=lambda r: (-attributed[r], ev.ids[r])) if z[r] > ev.cut]
     taken, vetoed = ev.take(order)
-    return Listing([(r, float(z[r])) for r in taken], vetoed, len(ev.harmful.index))
+    return Listing([(r, float(z[r])) for r in taken], vetoed, len(ev.harmful.index), ev.cut,
+                   expected_false(len(ev.ids), ev.cut))
 
 
 def by_recordings(ev: Evidence) -> Listing:
     scores = ev.inputs.recording_scores
     scores.check_min_occurrences(ev.params.min_occurrences)
     z = ev.by_criterion()[RECORDINGS]
-    return _by_value(ev, z, (scores.occurrences(ev.params.threshold) >= ev.params.min_occurrences) & (z > ROBUST_Z))
+    return _by_value(ev, z, (scores.occurrences(ev.params.threshold) >= ev.params.min_occurrences) & (z > ev.cut),
+                     ev.cut, expected_false(len(ev.ids), ev.cut))
 
 
 def by_self_influence(ev: Evidence) -> Listing:
@@ -356,15 +379,15 @@ def by_self_influence(ev: Evidence) -> Listing:
     if values is None:
         raise ValueError("criterion self-influence needs recording self-influence, and these influence files have "
                          "none (recompute them with compute_tracin_influence.py)")
-    cut = robust_high_cut(values)
-    return _by_value(ev, values, values > cut, cut)
+    cut = robust_high_cut(values, ev.cut)
+    return _by_value(ev, values, values > cut, cut, expected_false(len(ev.ids), ev.cut))
 
 
 def by_misfit(ev: Evidence) -> Listing:
     if ev.misfit is None:
         raise ValueError("criterion misfit needs the recordings' scores at each checkpoint, and these influence"
                          " files have none (recompute them with this toolkit's compute_tracin_influence.py)")
-    return _by_value(ev, ev.misfit.z, ev.misfit.z > ROBUST_Z)
+    return _by_value(ev, ev.misfit.z, ev.misfit.z > ev.cut, ev.cut, expected_false(len(ev.ids), ev.cut))
 
 
 def by_profile(ev: Evidence) -> Listing:
@@ -395,7 +418,9 @@ def _composite(ev: Evidence, parts: Sequence[str]) -> tuple[Listing, dict[int, t
             rules[r] = rules.get(r, ()) + (name,)
     order = sorted(strength.items(), key=lambda item: (len(rules[item[0]]) < len(parts), -item[1], ev.ids[item[0]]))
     vetoed = list(dict.fromkeys(v for name in parts for v in listings[name].vetoed))
-    return Listing(order, vetoed, len(strength)), rules
+    expected = [listings[name].expected_false for name in parts]
+    total = None if any(e is None for e in expected) else float(sum(expected))  # a bound: the parts may overlap
+    return Listing(order, vetoed, len(strength), ev.cut, total), rules
 
 
 def _keep_every_angle(chosen: list[tuple[int, float]], angles: np.ndarray) -> tuple[list, list[int]]:
@@ -480,8 +505,8 @@ def select_exclusions(
     chosen, kept = _keep_every_angle(listing.chosen, inputs.angles)
     capped = max(0, len(chosen) - max_exclusions) if max_exclusions is not None else 0
     chosen = chosen[:max_exclusions] if max_exclusions is not None else chosen
-    expected = None
-    if listing.expected_false is not None:  # the profile's posterior: the sum of (1 - p) over what is listed
+    expected = listing.expected_false
+    if criterion == PROFILE:  # the profile's posterior: the sum of (1 - p) over what is listed
         expected = float(sum(1.0 - ev.verdicts.p_wrong[r] for r, _ in chosen))
     return Selection(criterion, threshold if criterion in USES_TRACIN_THRESHOLD else None, min_occurrences,
                      [_describe(ev, r, rules[r], s, numbers) for r, s in chosen], listing.qualifying, listing.vetoed,
