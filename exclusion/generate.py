@@ -27,7 +27,7 @@ from exclusion.report import MetadataUpdate, apply_to_metadata, header_lines, re
 from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import LowScores, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
-from influence.io import InfluenceData, load_influence, recorded_data_root
+from influence.io import InfluenceData, load_influence, read_matrix, read_run_info, recorded_data_root
 from utils.atomic_io import write_text_atomic
 from utils.backups import Output
 from utils.locking import folder_lock
@@ -48,7 +48,7 @@ __all__ = ["ExclusionConfig", "ExclusionResult", "default_output_file", "generat
 log = logging.getLogger(__name__)
 
 
-def default_output_file(influence_file: Path) -> Path:
+def default_output_file(influence_file: Path, run: dict | None = None) -> Path:
     """`DATA_ROOT/exclusions/<material>_<frequency>_tracin_exclusions.txt` for `.../<material>_<frequency>_influence_metadata.json`.
 
     DATA_ROOT is the data root compute_tracin_influence.py recorded in the influence run file
@@ -57,7 +57,7 @@ def default_output_file(influence_file: Path) -> Path:
     name = influence_file.name
     if not name.endswith(INFLUENCE_SUFFIX):
         raise ValueError(f"pass --output-file: cannot name a list after {influence_file} (expected *{INFLUENCE_SUFFIX})")
-    root = resolve_data_root(recorded=recorded_data_root(influence_file), inside=influence_file,
+    root = resolve_data_root(recorded=recorded_data_root(influence_file, run), inside=influence_file,
                              recorded_as="compute_tracin_influence.py used")
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
 
@@ -189,12 +189,15 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
 def _generate_locked(cfg: ExclusionConfig) -> ExclusionResult:
     log.debug("configuration: %s", cfg.to_dict())
     today = datetime.date.today().isoformat()
-    output_file = cfg.output_file or default_output_file(cfg.metadata_file)
+    run = read_run_info(cfg.metadata_file)  # each file beside the influence file is read once
+    output_file = cfg.output_file or default_output_file(cfg.metadata_file, run)
     store = _sample_metadata(cfg)
-    check_influence_files(cfg.metadata_file)  # one compute run wrote them all, or a one-line refusal
-    data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
+    matrix = read_matrix(cfg.metadata_file)
+    # One compute run wrote them all, or a one-line refusal.
+    check_influence_files(cfg.metadata_file, run, None if matrix is None else (matrix[0].info, matrix[1]))
+    data = load_influence(cfg.metadata_file, sample_records=store.records if store else None, matrix=matrix, run=run)
     if store is not None:
-        check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path)
+        check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path, run)
     if data.pair_low_z.shape[1] == 0 and cfg.criterion in (CRITERION_PAIRS, CRITERION_COMBINED):
         raise ValueError(f"{cfg.metadata_file} holds no pair scores (compute ran with --compute-self-influence only): "
                          "rerun compute_tracin_influence.py with --compute-influence, or choose --criterion "
@@ -242,7 +245,7 @@ def _generate_locked(cfg: ExclusionConfig) -> ExclusionResult:
     result.metadata_written, result.metadata_backup = written.metadata_written, written.metadata_backup
 
     # The review sheet beside the list (exclusion/review.py): what is listed, why, and the spectrograms.
-    root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)
+    root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file, run), inside=cfg.metadata_file)
     result.review = review_for_selection(output_file, selection, load_exclusions(output_file).ids, data,
                                          store.records if store else {}, root, cfg.min_occurrences)
     return result
