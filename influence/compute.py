@@ -113,6 +113,7 @@ def _compute_locked(
     # Sizes and free space are checked before the gradients: a shortfall stops the run at once.
     plan = plan_outputs(cfg, len(train), len(val), metadata_dir, writer, seed=int(first.get("seed") or 0))
     model = model_from_checkpoint(first, checkpoints[0].path)
+    tracin_started = time.perf_counter()  # TracIn itself, from here to the summaries: timed on its own
     dtype = torch.float64 if cfg.double_precision else torch.float32
     engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress,
                           memory_budget=int(cfg.memory_mb * 2**20), projection_dim=cfg.projection_dim,
@@ -131,6 +132,7 @@ def _compute_locked(
     scratch = ScratchMatrices(metadata_dir, len(train), len(val)) if plan.dense else None
     try:
         data = _summaries(cfg, engine, terms, [ck.epoch for ck in checkpoints], dataset, rec_index, plan, scratch)
+        tracin_seconds = time.perf_counter() - tracin_started
         fingerprint = run_fingerprint(
             checkpoints, split, excluded,
             {sid: dataset.file_sha256[dataset.index_of[sid]] for members in split.values() for sid in members
@@ -158,6 +160,7 @@ def _compute_locked(
         }
         summary = summarize(data, terms, cfg)
         summary["seconds"] = round(time.perf_counter() - started, 2)
+        summary["seconds_tracin"] = round(tracin_seconds, 2)  # gradients, scores, summaries; not loading or writing
         data.info["summary"] = summary
         if not writer:
             return data, data.info

@@ -177,7 +177,8 @@ def report_lines(info: Mapping[str, Any], with_pairs: bool) -> list[str]:
         f"run fingerprint: {info[K_FINGERPRINT]} ({info['processes']} process(es))",
         "checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]),
         f"{s['train_pairs']} training pairs, {s['validation_pairs']} validation pairs, {s['training_recordings']} "
-        f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s",
+        f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s"
+        + (f" (TracIn {s['seconds_tracin']} s)" if "seconds_tracin" in s else ""),
         f"pairs with no gradient at any checkpoint: {s['train_pairs_without_gradient_at_every_checkpoint']} training "
         f"(beyond the margin), {s['validation_pairs_without_gradient_at_every_checkpoint']} validation",
     ]
