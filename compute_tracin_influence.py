@@ -30,6 +30,7 @@ from pathlib import Path
 # Only torch-free modules here, so that --help is quick; the computation is imported in main().
 from influence.config import MEASUREMENTS, InfluenceConfig
 from losses.config import LOSS_TYPES
+from utils.allocator import keep_freed_memory
 from utils.cli import add_execution_args, config_from_args, make_parser, run_cli, setup_logging
 from utils.constants import DEFAULT_FREQUENCY, DEFAULT_MATERIAL, DEVICE_CHOICES, FREQUENCY_CHOICES
 from utils.threads import apply_threads
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging()
     apply_threads(args.threads)
+    keep_freed_memory()  # batches of gradients reuse memory instead of faulting in new pages
     cfg = config_from_args(
         InfluenceConfig, args, compute_self_influence=args.compute_self_influence or args.compute_influence,
         write_json=not args.no_json, progress=not args.no_progress,

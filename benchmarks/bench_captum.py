@@ -173,6 +173,9 @@ def main() -> int:
     from utils.threads import apply_threads
 
     apply_threads(args.threads)
+    from utils.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as compute_tracin_influence.py does; Captum shares the process and gets it too
     with tempfile.TemporaryDirectory() as tmp:
         data_root = args.data_root
         if data_root is None:

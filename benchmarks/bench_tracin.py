@@ -139,6 +139,9 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     from utils.threads import apply_threads
 
     apply_threads()  # the scripts' thread policy, so that a busy machine does not decide the ratio
+    from utils.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as compute_tracin_influence.py does
 
     from influence.compute import compute_influence
     from influence.config import InfluenceConfig
