@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       "is at most 1 million)")
     size.add_argument("--max-cells", type=int, default=d.max_cells,
                       help="above P x Q cells (training x validation pairs), the scores count on a seeded sample of "
-                      "the validation pairs; the time goes with the cells, about 1.5e7 a second per thread (default: "
+                      "the validation pairs; the time goes with the cells, about 4e7 a second per thread (default: "
                       "2e9, or 256 validation pairs per training pair when that is more)")
     size.add_argument("--memory-mb", type=float, default=d.memory_mb,
                       help="memory for one block of gradients or scores; gradients that do not fit are spilled to $TMPDIR")

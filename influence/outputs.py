@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 DENSE_CELLS = 1_000_000
 """Largest P x Q for which the dense matrices and a nested JSON of every score are written by default."""
 DEFAULT_MAX_CELLS = 2_000_000_000
-"""Default --max-cells: about two minutes of pair scores on one thread."""
+"""Default --max-cells: about a minute of pair scores and their summaries on one thread."""
 MIN_SAMPLED_COLUMNS = 256
 """Without --max-cells, the scores count on at least this many validation pairs however many
 training pairs there are: a bad take's pairs are harmful on a good share of them (about a tenth
