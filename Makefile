@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 JOBS ?= 2
 PEERS := $(VENV)/.peers-installed
 
-.PHONY: demo demo-seeds demo-seeds-room studies peers test browser bench bench-load bench-scale clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room studies peers test browser bench bench-captum bench-load bench-scale clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -63,6 +63,12 @@ bench: $(STAMP)
 	$(VPY) benchmarks/bench_data.py
 
 # The demo idle, then beside two CPU-bound processes (a few minutes).
+# Against Captum's TracInCP on the demo's 540 x 135 pairs, 30 checkpoints, median of 3 (Captum is
+# installed for it alone; about 45 minutes on one thread).
+bench-captum: $(STAMP)
+	$(VPY) -m pip install -r benchmarks/requirements-bench.txt -c constraints.txt
+	$(VPY) benchmarks/bench_captum.py --repeats 3
+
 bench-load: $(STAMP)
 	$(VPY) benchmarks/bench_load.py
 

@@ -110,24 +110,32 @@ def cache_key(params: SpectrogramParams, freq_bins: int | None) -> str:
 
 
 def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Path | None,
-                           freq_bins: int | None = None) -> tuple[torch.Tensor, str]:
+                           freq_bins: int | None = None, hasher=None) -> tuple[torch.Tensor, str]:
     """`cached_spectrogram`, and the sha256 (hex) of the file's bytes: one read and one hash
-    give both the cache key and the recording's identity (used in run fingerprints)."""
+    give both the cache key and the recording's identity (used in run fingerprints).
+
+    `hasher`: a sha256 object that has already read the file's bytes (`file_hasher`): the
+    file is then not hashed again, and read only when its spectrogram is not cached.
+    """
     if not path.is_file():
         raise FileNotFoundError(f"recording not found: {path}")
-    data = path.read_bytes()
-    hasher = hashlib.sha256(data)
+    data = None
+    if hasher is None:
+        data = path.read_bytes()
+        hasher = hashlib.sha256(data)
     file_sha256 = hasher.hexdigest()
     cache_file = None
     if cache_dir is not None:
-        hasher.update(cache_key(params, freq_bins).encode())  # = sha256(data + key): the cache key it always was
-        digest = hasher.hexdigest()[:32]
-        cache_file = cache_dir / f"{digest}.npy"
+        keyed = hasher.copy()
+        keyed.update(cache_key(params, freq_bins).encode())  # = sha256(data + key): the cache key it always was
+        cache_file = cache_dir / f"{keyed.hexdigest()[:32]}.npy"
         if cache_file.is_file():
             try:
                 return torch.from_numpy(np.load(cache_file, allow_pickle=False)), file_sha256
             except (ValueError, OSError):
                 log.warning("ignoring unreadable cache entry %s", cache_file)
+    if data is None:
+        data = path.read_bytes()
     wave = fit_length(read_mono(path, params, data), params.num_samples, path)
     spec = log_spectrogram(wave, params)
     if freq_bins is not None:
@@ -135,6 +143,17 @@ def spectrogram_and_digest(path: Path, params: SpectrogramParams, cache_dir: Pat
     if cache_file is not None:
         write_with_atomic(cache_file, lambda h: np.save(h, spec.numpy(), allow_pickle=False), binary=True)
     return spec, file_sha256
+
+
+def file_hasher(path: Path):
+    """A sha256 object that has read a recording's bytes (in chunks); a missing file is a one-line error."""
+    if not path.is_file():
+        raise FileNotFoundError(f"recording not found: {path}")
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            hasher.update(block)
+    return hasher
 
 
 def file_digest(path: Path) -> str:

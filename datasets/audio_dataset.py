@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from datasets.audio import cache_key, cached_spectrogram, file_digest, spectrogram_and_digest
+from datasets.audio import cache_key, file_hasher, spectrogram_and_digest
 from datasets.config import DatasetConfig
 from datasets.managed import ManagedDataset, Recording
 from utils.constants import SAMPLE_ID_RE
@@ -110,16 +110,18 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
 
     def _mapped(self, cache: Path, progress: bool) -> torch.Tensor:
         params, bins = self.config.spectrogram, self.config.freq_bins
-        self.file_sha256 = [file_digest(r.path) for r in self._bar("hashing", progress)]
+        # Each file hashed once: the stack's key, the recordings' identities, and (first build) the cache keys.
+        hashers = [file_hasher(r.path) for r in self._bar("hashing", progress)]
+        self.file_sha256 = [h.hexdigest() for h in hashers]
         key = hashlib.sha256("\n".join([cache_key(params, bins), *self.file_sha256]).encode()).hexdigest()[:32]
         stack = cache / f"{STACK_PREFIX}{key}.npy"
         if not stack.is_file():
-            self._write_stack(stack, cache, progress)
+            self._write_stack(stack, cache, progress, hashers)
         try:
             mapped = np.load(stack, mmap_mode="c", allow_pickle=False)  # copy-on-write: never changes the file
         except (ValueError, OSError):
             log.warning("rebuilding unreadable spectrogram stack %s", stack)
-            self._write_stack(stack, cache, progress)
+            self._write_stack(stack, cache, progress, hashers)
             mapped = np.load(stack, mmap_mode="c", allow_pickle=False)
         self._mapping = mapped
         return torch.from_numpy(mapped)
@@ -132,7 +134,7 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
         if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
             mapping.madvise(mmap.MADV_DONTNEED)
 
-    def _write_stack(self, stack: Path, cache: Path, progress: bool) -> None:
+    def _write_stack(self, stack: Path, cache: Path, progress: bool, hashers: list) -> None:
         params, bins = self.config.spectrogram, self.config.freq_bins
         stack.parent.mkdir(parents=True, exist_ok=True)
         out = None
@@ -140,7 +142,7 @@ class AudioSpectrumDataset(ManagedDataset, Dataset):
         os.close(fd)
         try:
             for k, r in enumerate(self._bar("spectrograms", progress)):
-                spec = cached_spectrogram(r.path, params, cache, bins)
+                spec = spectrogram_and_digest(r.path, params, cache, bins, hashers[k])[0]
                 if out is None:
                     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                                     shape=(len(self.recordings), *spec.shape))

@@ -32,7 +32,7 @@ from exclusion.report import MetadataUpdate, apply_to_metadata, decisions, heade
 from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import Exclusion, LowScores, Profiles, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
-from influence.io import InfluenceData, load_influence, recorded_data_root
+from influence.io import InfluenceData, load_influence, read_matrix, read_run_info, recorded_data_root
 from utils.backups import Output
 from utils.constants import (
     EXCLUSIONS_DIR,
@@ -49,7 +49,7 @@ __all__ = ["ExclusionConfig", "ExclusionResult", "default_output_file", "generat
 log = logging.getLogger(__name__)
 
 
-def default_output_file(influence_file: Path) -> Path:
+def default_output_file(influence_file: Path, run: dict | None = None) -> Path:
     """`DATA_ROOT/exclusions/<material>_<frequency>_tracin_exclusions.txt` for `.../<material>_<frequency>_influence_metadata.json`.
 
     DATA_ROOT is the data root compute_tracin_influence.py recorded in the influence run file
@@ -58,7 +58,7 @@ def default_output_file(influence_file: Path) -> Path:
     name = influence_file.name
     if not name.endswith(INFLUENCE_SUFFIX):
         raise ValueError(f"pass --output-file: cannot name a list after {influence_file} (expected *{INFLUENCE_SUFFIX})")
-    root = resolve_data_root(recorded=recorded_data_root(influence_file), inside=influence_file,
+    root = resolve_data_root(recorded=recorded_data_root(influence_file, run), inside=influence_file,
                              recorded_as="compute_tracin_influence.py used")
     return root / EXCLUSIONS_DIR / (name[: -len(INFLUENCE_SUFFIX)] + EXCLUSIONS_SUFFIX)
 
@@ -100,6 +100,8 @@ class ExclusionResult:
     relabel_plan: RelabelPlan | None = None
     relabel_backup: Path | None = None
     stamp: str = ""
+    run_info: dict | None = None
+    """The influence run file's contents, read once."""
 
     def lines(self) -> list[str]:
         """The report the script prints: inputs, the rule, what it listed and why, and every file written."""
@@ -221,16 +223,17 @@ def _relabel_note(e: Exclusion) -> str:
 def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
     """Select recordings to exclude and write the list (and, as asked, the metadata and a picture),
     holding the metadata folder's lock: no compute or other generate writes there meanwhile."""
-    output_file = _output_file(cfg)
     with folder_lock(cfg.metadata_file.parent, cfg.lock_timeout):
-        return _generate_locked(cfg, output_file)
+        recover_staging(cfg.metadata_file.parent)  # a killed compute's renames finished before its run file is read
+        run = read_run_info(cfg.metadata_file)  # each file beside the influence file is read once
+        return _generate_locked(cfg, _output_file(cfg, run), run)
 
 
-def _output_file(cfg: ExclusionConfig) -> Path:
+def _output_file(cfg: ExclusionConfig, run: dict | None) -> Path:
     """--output-file, else the default list; a folder is refused, naming the file to give."""
-    output_file = cfg.output_file or default_output_file(cfg.metadata_file)
+    output_file = cfg.output_file or default_output_file(cfg.metadata_file, run)
     if output_file.is_dir():
-        example = output_file / default_output_file(cfg.metadata_file).name
+        example = output_file / default_output_file(cfg.metadata_file, run).name
         raise IsADirectoryError(f"--output-file {output_file} is a folder: name the list file, e.g. {example}")
     return output_file
 
@@ -255,14 +258,16 @@ def _criterion_for(criterion: str, data: InfluenceData) -> str:
     return COMBINED if criterion == PROFILE and data.profile_levels is None else criterion
 
 
-def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult:
+def _generate_locked(cfg: ExclusionConfig, output_file: Path, run: dict) -> ExclusionResult:
     log.debug("configuration: %s", cfg.to_dict())
     _recover(cfg, output_file)
     store = _sample_metadata(cfg)
-    fingerprint = check_influence_files(cfg.metadata_file)  # one compute run wrote them all, or a one-line refusal
-    data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
+    matrix = read_matrix(cfg.metadata_file)
+    # One compute run wrote them all, or a one-line refusal.
+    fingerprint = check_influence_files(cfg.metadata_file, run, None if matrix is None else (matrix[0].info, matrix[1]))
+    data = load_influence(cfg.metadata_file, sample_records=store.records if store else None, matrix=matrix, run=run)
     if store is not None:
-        check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path)
+        check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path, run)
     if data.pair_low_z.shape[1] == 0 and cfg.criterion in (PAIRS, COMBINED):
         raise ValueError(f"{cfg.metadata_file} holds no pair scores (compute ran with --compute-self-influence only): "
                          "rerun compute_tracin_influence.py with --compute-influence, or choose --criterion "
@@ -280,7 +285,7 @@ def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult
         log.warning("these influence files hold no harmonic profiles (written by an older compute_tracin_influence.py): "
                     "used --criterion %s instead of %s; rerun compute for the profile criterion", selection.criterion,
                     cfg.criterion)
-    result = ExclusionResult(cfg, output_file, data, selection, ExclusionFileUpdate(output_file, False, None))
+    result = ExclusionResult(cfg, output_file, data, selection, ExclusionFileUpdate(output_file, False, None), run_info=run)
     result.relabel_file = relabel_path_for(output_file)
     outputs = _decide(result, inputs, store, forbidden, fingerprint)
     # All or nothing: the list, the relabel file, the metadata, their dated backups, the picture and the review sheet.
@@ -335,7 +340,7 @@ def _other_outputs(result: ExclusionResult, inputs: RuleInputs, previous: str | 
         outputs.append(Output.of_bytes(result.plot, exclusion_picture(inputs, result.selection)))
     # The review sheet beside the list (exclusion/review.py): what is listed, why, and the spectrograms.
     listed = result.list_plan.listed
-    root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)
+    root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file, result.run_info), inside=cfg.metadata_file)
     result.review, review = review_for_selection(output_file, result.selection, listed, result.data,
                                                  store.records if store else {}, root, cfg.min_occurrences,
                                                  list_text=result.list_plan.text, relabel_text=result.relabel_plan.text)

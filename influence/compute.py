@@ -114,6 +114,7 @@ def _compute_locked(
     # Sizes and free space are checked before the gradients: a shortfall stops the run at once.
     plan = plan_outputs(cfg, len(train), len(val), metadata_dir, writer, seed=int(first.get("seed") or 0))
     model = model_from_checkpoint(first, checkpoints[0].path)
+    tracin_started = time.perf_counter()  # TracIn itself, from here to the summaries: timed on its own
     dtype = torch.float64 if cfg.double_precision else torch.float32
     engine = TracInEngine(model, dataset.spectrograms, train, val, device, dtype, cfg.batch_size, cfg.progress,
                           memory_budget=int(cfg.memory_mb * 2**20), projection_dim=cfg.projection_dim,
@@ -125,15 +126,19 @@ def _compute_locked(
         loss = loss_for_checkpoint(ck.data, settings)
         specs.append(checkpoint_spec(ck.data["model_state"], ck.eta, loss, f"epoch {ck.epoch}", cfg.measurement))
     terms = engine.all_terms(specs)
-    # Each recording's harmonic profile, read before the pages go: what the `profile` criterion judges.
+    tracin_seconds = time.perf_counter() - tracin_started
+    # Each recording's harmonic profile, read before the pages go (not part of TracIn's time): what the
+    # `profile` criterion judges.
     profiles = dataset_profiles(dataset, engine.used.numpy())
     dataset.release_pages()  # every gradient is taken
+    tracin_started = time.perf_counter() - tracin_seconds
 
     train_ids = [s for s in sorted(split["train"]) if s not in excluded]
     rec_index = torch.tensor([dataset.index_of[s] for s in train_ids])
     scratch = ScratchMatrices(metadata_dir, len(train), len(val)) if plan.dense else None
     try:
         data = _summaries(cfg, engine, terms, [ck.epoch for ck in checkpoints], dataset, rec_index, plan, scratch)
+        tracin_seconds = time.perf_counter() - tracin_started
         data.profile_levels, data.profile_floors = profiles
         fingerprint = run_fingerprint(
             checkpoints, split, excluded,
@@ -162,6 +167,7 @@ def _compute_locked(
         }
         summary = summarize(data, terms, cfg)
         summary["seconds"] = round(time.perf_counter() - started, 2)
+        summary["seconds_tracin"] = round(tracin_seconds, 2)  # gradients, scores, summaries; not loading or writing
         data.info["summary"] = summary
         if not writer:
             return data, data.info

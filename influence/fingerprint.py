@@ -91,18 +91,20 @@ def _run_file(path: Path) -> dict:
     return info if isinstance(info, dict) else {}
 
 
-def check_influence_files(json_path: str | Path) -> str | None:
+def check_influence_files(json_path: str | Path, run: dict | None = None,
+                          npz_header: tuple[dict, int] | None = None) -> str | None:
     """Refuse, in one line naming both runs, an influence run file, matrix and nested JSON that
-    do not come from one compute run. Returns their fingerprint (None: files without one)."""
+    do not come from one compute run. Returns their fingerprint (None: files without one).
+    `run` (the run file's contents) and `npz_header` (the matrix's info and json_bytes): already read."""
     json_path = Path(json_path)
     run_path, npz_path = influence_run_path_for(json_path), matrix_path_for(json_path)
-    run = _run_file(run_path)
+    run = _run_file(run_path) if run is None else run
     parts = []
     if run.get(K_FINGERPRINT):
         parts.append((f"the run file {run_path}", run[K_FINGERPRINT], run))
     json_bytes = None
-    if npz_path.is_file():
-        npz_info, json_bytes = _npz_header(npz_path)
+    if npz_header is not None or npz_path.is_file():
+        npz_info, json_bytes = npz_header if npz_header is not None else _npz_header(npz_path)
         if npz_info.get(K_FINGERPRINT):
             parts.append((f"the matrix {npz_path}", npz_info[K_FINGERPRINT], npz_info))
     if not parts:
@@ -127,14 +129,14 @@ def check_influence_files(json_path: str | Path) -> str | None:
 
 def check_sample_metadata(
     json_path: str | Path, records: Mapping[str, Mapping[str, Any]] | None, sample_ids: Iterable[str],
-    metadata_path: str | Path = "the sample metadata",
+    metadata_path: str | Path = "the sample metadata", run: dict | None = None,
 ) -> None:
     """Refuse (one line) sample metadata whose records of `sample_ids` were written by another
-    compute run than the influence files beside it (or by several)."""
+    compute run than the influence files beside it (or by several). `run`: the run file, already read."""
     if not records:
         return
     json_path = Path(json_path)
-    run = _run_file(influence_run_path_for(json_path))
+    run = _run_file(influence_run_path_for(json_path)) if run is None else run
     found = {records[s][K_TRACIN_RUN] for s in sample_ids
              if isinstance(records.get(s), Mapping) and isinstance(records[s].get(K_TRACIN_RUN), str)}
     reference = run.get(K_FINGERPRINT)

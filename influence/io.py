@@ -338,16 +338,26 @@ def _parse_nested(path: Path, known_ids: set[str] | None, standardised: bool,
     return summarize_dense(train_pairs, val_pairs, matrix, {}, standardised=standardised, angles_by_id=angles_by_id)
 
 
-def _run_info(json_path: Path) -> dict:
-    run_file = influence_run_path_for(json_path)
+def read_run_info(json_path: str | Path) -> dict:
+    """The influence run file beside an influence file ({} when there is none): read it once and pass it on."""
+    run_file = influence_run_path_for(Path(json_path))
     info = read_json(run_file, "influence run file") if run_file.is_file() else {}
     return info if isinstance(info, dict) else {}
+
+
+def read_matrix(json_path: str | Path) -> tuple[InfluenceData, int] | None:
+    """The `.npz` beside an influence file and the nested JSON size it was written with (None: no npz).
+    One read serves both the run checks (`influence.fingerprint`) and `load_influence`."""
+    npz_path = matrix_path_for(Path(json_path))
+    return _load_npz(npz_path) if npz_path.is_file() else None
 
 
 def load_influence(
     json_path: str | Path,
     known_ids: Iterable[str] | None = None,
     sample_records: Mapping[str, Mapping[str, Any]] | None = None,
+    matrix: tuple[InfluenceData, int] | None = None,
+    run: dict | None = None,
 ) -> InfluenceData:
     """Load an influence file: the npz beside it when present and matching, else the nested JSON.
 
@@ -355,7 +365,8 @@ def load_influence(
     `sample_records` (the sample metadata) supply recording self-influence
     (`constants.K_SELF_INFLUENCE`) when the files have none. Errors: FileNotFoundError when
     neither file exists; ValueError (one line, naming the file) when a file is not JSON /
-    not a readable matrix, or has no pairs.
+    not a readable matrix, or has no pairs. `matrix` (`read_matrix`) and `run` (`read_run_info`):
+    what the caller already read of the files.
     """
     json_path = Path(json_path)
     npz_path = matrix_path_for(json_path)
@@ -365,8 +376,8 @@ def load_influence(
     if json_path.is_dir():
         raise IsADirectoryError(f"influence file {json_path} is a folder")
     data: InfluenceData | None = None
-    if npz_path.is_file():
-        npz_data, json_bytes = _load_npz(npz_path)
+    if matrix is not None or npz_path.is_file():
+        npz_data, json_bytes = matrix if matrix is not None else _load_npz(npz_path)
         if json_path.is_file() and json_bytes >= 0 and json_path.stat().st_size != json_bytes:
             log.warning("the matrix %s was not written with %s (sizes differ); reading the JSON instead", npz_path, json_path)
         else:
@@ -375,7 +386,7 @@ def load_influence(
     if data is None:
         if not json_path.is_file():
             raise FileNotFoundError(f"influence file not found: {json_path}")
-        info = _run_info(json_path)
+        info = read_run_info(json_path) if run is None else run
         angles = {sid: float(r[K_ANGLE]) for sid, r in (sample_records or {}).items()
                   if isinstance(r, Mapping) and isinstance(r.get(K_ANGLE), (int, float))}
         data = _parse_nested(json_path, known, standardised=info.get("scale") == SCALE, angles_by_id=angles)
@@ -393,10 +404,11 @@ def load_influence(
     return data
 
 
-def recorded_data_root(influence_path: str | Path) -> Path | None:
+def recorded_data_root(influence_path: str | Path, run: dict | None = None) -> Path | None:
     """The data root compute_tracin_influence.py recorded in the run file beside an influence file
-    (`constants.influence_run_path_for`); None when there is no run file or it names none (older files)."""
-    root = _run_info(Path(influence_path)).get("data_root")
+    (`constants.influence_run_path_for`; `run`: its contents, already read); None when there is no
+    run file or it names none (older files)."""
+    root = (read_run_info(Path(influence_path)) if run is None else run).get("data_root")
     return Path(root) if isinstance(root, str) and root else None
 
 

@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 DENSE_CELLS = 1_000_000
 """Largest P x Q for which the dense matrices and a nested JSON of every score are written by default."""
 DEFAULT_MAX_CELLS = 2_000_000_000
-"""Default --max-cells: about two minutes of pair scores on one thread."""
+"""Default --max-cells: about a minute of pair scores and their summaries on one thread."""
 MIN_SAMPLED_COLUMNS = 256
 """Without --max-cells, the scores count on at least this many validation pairs however many
 training pairs there are: a bad take's pairs are harmful on a good share of them (about a tenth
@@ -183,7 +183,8 @@ def report_lines(info: Mapping[str, Any], with_pairs: bool) -> list[str]:
         f"run fingerprint: {info[K_FINGERPRINT]} ({info['processes']} process(es))",
         "checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]),
         f"{s['train_pairs']} training pairs, {s['validation_pairs']} validation pairs, {s['training_recordings']} "
-        f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s",
+        f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s"
+        + (f" (TracIn {s['seconds_tracin']} s)" if "seconds_tracin" in s else ""),
         f"pairs with no gradient at any checkpoint: {s['train_pairs_without_gradient_at_every_checkpoint']} training "
         f"(beyond the margin), {s['validation_pairs_without_gradient_at_every_checkpoint']} validation",
     ]

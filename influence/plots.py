@@ -7,14 +7,15 @@ import numpy as np
 
 from influence.io import InfluenceData
 from utils.constants import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
-from utils.figures import plt, save_figure
+from utils.figures import figure, save_figure
 
 
 def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold: float = DEFAULT_THRESHOLD) -> Path:
     """Left: each training pair's 5th lowest standardised score, the number the tutorial's rule
     compares with its threshold (pairs left of the line are harmful under `--threshold -3.0
     --min-occurrences 5`). Right: each training recording's self-influence, sorted."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig = figure(figsize=(11, 3.8))
+    ax1, ax2 = fig.subplots(1, 2)
     k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
     if k:
         values = data.pair_low_z[:, k - 1].astype(np.float64)

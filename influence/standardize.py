@@ -29,8 +29,6 @@ comparison with plain per-column z-scores.
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
@@ -78,19 +76,29 @@ def sample_rows(groups: torch.Tensor, per_group: int, seed: int) -> torch.Tensor
     return torch.sort(torch.cat(picked)).values if picked else torch.zeros(0, dtype=torch.long)
 
 
-def _median(values: torch.Tensor) -> torch.Tensor:
+def _median(values: torch.Tensor, scratch: bool = False) -> torch.Tensor:
     """Median along dim 0, the mean of the two middle values for an even count (numpy's, which
-    partitions in linear time; torch.quantile sorts and was 30x slower here)."""
-    return torch.from_numpy(np.median(values.numpy(), axis=0)) if values.shape[1] else values.new_zeros(0)
+    partitions in linear time; torch.quantile sorts and was 30x slower here). `scratch`: `values`
+    may be reordered within its columns (no copy; the caller needs only each column's values)."""
+    if not values.shape[1]:
+        return values.new_zeros(0)
+    return torch.from_numpy(np.median(values.numpy(), axis=0, overwrite_input=scratch))
 
 
 def _median_of_moving(deviations: torch.Tensor) -> torch.Tensor:
-    """Per column of absolute deviations (n, Q'): the median of those above 0 (0 where there are none)."""
-    moving = deviations.numpy().copy()
-    moving[moving == 0] = np.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: nothing moves
-        return torch.from_numpy(np.nan_to_num(np.nanmedian(moving, axis=0), nan=0.0))
+    """Per column of absolute deviations (n, Q'): the median of those above 0 (0 where there are none).
+
+    Each column sorted once (its zeros first): the median of its m values above 0 sits at the
+    middle of the last m, with no per-column loop (numpy's nanmedian looped, 6 s at 1,000 recordings).
+    """
+    ordered = np.sort(deviations.numpy().T, axis=1)  # (Q', n)
+    n = ordered.shape[1]
+    zeros = np.count_nonzero(ordered == 0, axis=1)
+    moving = n - zeros
+    cols = np.arange(ordered.shape[0])
+    lo = ordered[cols, np.clip(zeros + (moving - 1) // 2, 0, max(n - 1, 0))] if n else np.zeros(len(cols))
+    hi = ordered[cols, np.clip(zeros + moving // 2, 0, max(n - 1, 0))] if n else np.zeros(len(cols))
+    return torch.from_numpy(np.where(moving > 0, (lo + hi) / 2, 0.0))
 
 
 def column_stats(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,21 +111,39 @@ def column_stats(values: torch.Tensor, groups: torch.Tensor, n_groups: int) -> t
     in the column moves) is returned as infinity (z = 0).
     """
     values = values.to(torch.float64)
-    col_med = _median(values)
-    col_dev = (values - col_med).abs()
-    col_scale = MAD_SCALE * _median(col_dev)
+    n_cols = values.shape[1]
+    med = values.new_zeros((n_groups, n_cols))
+    scale = values.new_zeros((n_groups, n_cols))
+    present = torch.zeros(n_groups, dtype=torch.bool)
+    # Each group's rows made contiguous once (a boolean mask per group scanned every row each time).
+    order = torch.argsort(groups, stable=True)
+    ordered = values[order]
+    bounds = torch.searchsorted(groups[order], torch.arange(n_groups + 1)).tolist()
+    for g in range(n_groups):
+        rows = ordered[bounds[g] : bounds[g + 1]]
+        if len(rows):
+            present[g] = True
+            med[g] = _median(rows, scratch=True)  # `ordered` is this function's copy
+            scale[g] = MAD_SCALE * _median((rows - med[g]).abs_(), scratch=True)
+    # The column-wide statistics only where a group needs them (no rows, or a scale of 0).
+    fallback = torch.nonzero((~present[:, None] | (scale == 0)).any(dim=0)).flatten()
+    if len(fallback):
+        col_med, col_scale = _column_fallback(values[:, fallback])
+        med[:, fallback] = torch.where(present[:, None], med[:, fallback], col_med)
+        scale[:, fallback] = torch.where(present[:, None] & (scale[:, fallback] > 0), scale[:, fallback], col_scale)
+    return med, torch.where(scale > 0, scale, torch.full_like(scale, float("inf")))
+
+
+def _column_fallback(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Median and scale of whole columns (n, Q'); a scale of 0 from the MAD of the column's moving values.
+    `values` is the caller's scratch copy (reordered within columns here)."""
+    col_med = _median(values, scratch=True)
+    col_dev = (values - col_med).abs_()
+    col_scale = MAD_SCALE * _median(col_dev.clone(), scratch=True)
     still = torch.nonzero(col_scale == 0).flatten()
     if len(still):
         col_scale[still] = MAD_SCALE * _median_of_moving(col_dev[:, still])
-    med = col_med.repeat(n_groups, 1)
-    scale = col_scale.repeat(n_groups, 1)
-    for g in range(n_groups):
-        rows = values[groups == g]
-        if len(rows):
-            med[g] = _median(rows)
-            scale[g] = MAD_SCALE * _median((rows - med[g]).abs())
-            scale[g] = torch.where(scale[g] > 0, scale[g], col_scale)
-    return med, torch.where(scale > 0, scale, torch.full_like(scale, float("inf")))
+    return col_med, col_scale
 
 
 def standardize(values: torch.Tensor, groups: torch.Tensor, median: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,9 @@ from tracin.engine import CheckpointTerms
 
 DEFAULT_LOWEST = 32
 DEFAULT_PER_GROUP = 1000
+SCORE_BLOCK_BYTES = 8 * 2**20
+"""Largest block of scores: blocks this small stay in the cache and in memory the allocator reuses (a fresh
+block of 64 MB or more is new pages from the system each time, and filling it cost 10x as much here)."""
 # (rows (B,) training pair indices, raw scores (B, Q), z-scores (B, Q)) -> None
 DenseSink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
@@ -78,34 +81,34 @@ def pair_scores(
     stat_rows = sample_rows(groups, per_group, seed)
     med = torch.empty(len(keys), n_cols, dtype=torch.float64)
     scale = torch.empty_like(med)
-    step = _rows_per_block(len(stat_rows), memory_budget)
+    step = _rows_per_block(len(stat_rows), min(memory_budget, 2 * SCORE_BLOCK_BYTES), copies=1)
     for c in range(0, n_cols, step):
         cols = all_cols[c : c + step]
         vals = engine.influence_rows(terms, stat_rows, cols).cpu()
         med[:, c : c + len(cols)], scale[:, c : c + len(cols)] = column_stats(vals, groups[stat_rows], len(keys))
-    # One pass over the training pairs, a group of the same two angles at a time (its statistics broadcast).
+    # One pass over the training pairs, a group of the same two angles at a time (its statistics broadcast),
+    # every block multiplied with one basis (tracin.pair_scores).
+    basis = engine.score_basis(terms, columns)
     P = len(train_local)
     width = min(k, n_cols)
     low_z = torch.empty(P, width, dtype=torch.float32)
     low_idx = torch.empty(P, width, dtype=torch.int32)
     mean_z = torch.empty(P, dtype=torch.float64)
-    row_values = n_cols + engine.accumulator_width(None if columns is None else n_cols)
-    step = _rows_per_block(row_values, memory_budget, bytes_per_value=4)
+    step = _rows_per_block(n_cols + basis.width, min(memory_budget, SCORE_BLOCK_BYTES), bytes_per_value=4, copies=1)
     for g in range(len(keys)):
         members = torch.nonzero(groups == g).flatten()
+        g_med, g_scale = med[g].float(), scale[g].float()
         for start in range(0, len(members), step):
             rows = members[start : start + step]
-            raw_t = engine.influence_rows(terms, rows, columns, transposed=True).cpu()  # (Q', B)
+            z = engine.influence_rows(terms, rows, columns, basis=basis).cpu()  # (B, Q') raw, standardised in place
             if dense is not None:
-                raw = raw_t.T.to(torch.float64, copy=True)
+                raw = z.to(torch.float64, copy=True)
                 dense(rows, raw, standardize_group(raw.clone(), med[g], scale[g]))
-            # Standardise in the (Q', B) layout (each column's statistics broadcast along its row),
-            # in float32 and in place (the dense sink has its own copy): this pass is memory-bound.
-            z_t = raw_t.float().sub_(med[g].float()[:, None]).div_(scale[g].float()[:, None])
-            z = z_t.T.contiguous()
+            # In float32 and in place (the dense sink has its own copy): this pass is memory-bound.
+            z = z.float().sub_(g_med).div_(g_scale)
             vals, idx = lowest(z, k)
             low_z[rows], low_idx[rows] = vals, (all_cols[idx] if columns is not None else idx).int()
-            mean_z[rows] = z.double().mean(dim=1)
+            mean_z[rows] = z.sum(dim=1).double() / z.shape[1]  # a float32 cascade sum; a float64 one was 40x slower
             if progress is not None:
                 progress(len(rows))
     return LowestScores(low_z, low_idx, mean_z)
@@ -134,7 +137,8 @@ def recording_scores(
     `columns`: the validation pairs to score (default: all), the same sample as the pair scores'.
     The total raw influence is exact over every validation pair either way.
     """
-    parts, self_infl = engine.recording_terms(terms, recordings)
+    parts = engine.recording_terms(terms, recordings, columns)
+    self_infl = parts.self_influence.cpu()
     groups, keys = group_labels(recording_angles.cpu())
     R = len(recordings)
     all_cols = torch.arange(len(engine.test_local)) if columns is None else columns

@@ -32,6 +32,8 @@ from torch import nn
 from tqdm import tqdm
 
 from tracin.gram import DEFAULT_MEMORY_BUDGET, gram_and_scores
+from tracin.pair_scores import ScoreBasis, build_basis, groups_by_test_derivative, score_block
+from tracin.recordings import RecordingTerms, coefficients, test_vector
 from tracin.sketch import CountSketch
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,6 @@ class CheckpointTerms:
     scores: torch.Tensor  # (M,) the used inputs' scores at this checkpoint
     train_deriv: torch.Tensor  # (P,)
     test_deriv: torch.Tensor  # (Q,)
-    to_test: torch.Tensor  # (M, M_test): the Gram columns of the inputs the test pairs use
     name: str = ""
 
 
@@ -125,6 +126,9 @@ class TracInEngine:
         # The inputs the test pairs use, and each test pair's two positions among them.
         self.test_inputs, test_pos = torch.unique(self.test_local, return_inverse=True)
         self.test_pos = test_pos.reshape(-1, 2)  # (Q, 2) columns of `test_inputs`
+        # The inputs the training pairs use, and each training pair's two positions among them.
+        self.train_inputs, train_pos = torch.unique(self.train_local, return_inverse=True)
+        self.train_first, self.train_second = train_pos.reshape(-1, 2).unbind(1)  # (P,) each
         self.inputs = inputs[used]
         self.grad_batch_size = grad_batch_size
         self.progress = progress
@@ -151,7 +155,6 @@ class TracInEngine:
             eta=float(spec.eta),
             gram=gram,
             scores=scores,
-            to_test=gram[:, self.test_inputs],
             train_deriv=spec.train_derivative(tr_margin, self.train_targets).to(self.dtype),
             test_deriv=spec.test_derivative(te_margin, self.test_targets).to(self.dtype),
             name=spec.name,
@@ -160,75 +163,41 @@ class TracInEngine:
     def all_terms(self, specs: Sequence[CheckpointSpec]) -> list[CheckpointTerms]:
         return [self.checkpoint_terms(s) for s in specs]
 
-    @staticmethod
-    def _by_test_derivative(terms: Sequence[CheckpointTerms]) -> list[list[CheckpointTerms]]:
-        """Checkpoints grouped by equal test derivatives (one group for a weight-free measurement)."""
-        groups: list[list[CheckpointTerms]] = []
-        for t in terms:
-            for g in groups:
-                if torch.equal(g[0].test_deriv, t.test_deriv):
-                    g.append(t)
-                    break
-            else:
-                groups.append([t])
-        return groups
+    def score_basis(self, terms: Sequence[CheckpointTerms], columns: torch.Tensor | None = None) -> ScoreBasis:
+        """What `influence_rows` multiplies each block of training pairs with, for the test pairs `columns`
+        (default: all): built once per pass over the training pairs (`tracin.pair_scores`)."""
+        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        derivs = [t.test_deriv if columns is None else t.test_deriv[columns.to(self.device)] for t in terms]
+        # Only the test inputs the columns use (all of them when every test pair is scored).
+        inputs, local = torch.unique(cols, return_inverse=True)
+        return build_basis([t.gram for t in terms], derivs, self.train_inputs, local.view(-1, 2),
+                           self.test_inputs[inputs], self.memory_budget)
 
-    def test_accumulators(
-        self, terms: Sequence[CheckpointTerms], rows: torch.Tensor, inputs: torch.Tensor | None = None
-    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per group of checkpoints with equal test derivatives: (A (B, M'), l'_q (Q,)), where
-        A = sum_c eta_c l'_p (K_i. - K_j.) over the test inputs `inputs` (positions among the
-        inputs the test pairs use; default: all M_test), for the training pairs `rows`.
-        TracIn(p, q) = sum over groups of (A[p, k_q] - A[p, l_q]) l'_q."""
+    def pair_weights(self, terms: Sequence[CheckpointTerms], rows: torch.Tensor) -> torch.Tensor:
+        """w_pc = eta_c l'_pc of the training pairs `rows` (B,) at every checkpoint. -> (B, C)."""
         rows = rows.to(self.device)
-        ti, tj = self.train_local[rows, 0], self.train_local[rows, 1]
-        width = len(self.test_inputs) if inputs is None else len(inputs)
-        out = []
-        for group in self._by_test_derivative(terms):
-            acc = torch.zeros(len(rows), width, device=self.device, dtype=self.dtype)
-            for t in group:
-                to_test = t.to_test  # (M, M_test)
-                if inputs is not None:
-                    to_test = to_test[:, inputs.to(self.device)]
-                diff = to_test.index_select(0, ti).sub_(to_test.index_select(0, tj))
-                acc.add_(diff.mul_((t.eta * t.train_deriv[rows])[:, None]))
-            out.append((acc, group[0].test_deriv))
-        return out
+        return torch.stack([t.eta * t.train_deriv[rows] for t in terms], dim=1)
 
     def influence_rows(
         self, terms: Sequence[CheckpointTerms], rows: torch.Tensor, columns: torch.Tensor | None = None,
-        transposed: bool = False,
+        transposed: bool = False, basis: ScoreBasis | None = None,
     ) -> torch.Tensor:
         """TracIn of the training pairs `rows` (B,) on the test pairs `columns` (Q',) (default: all).
 
-        -> (B, Q'), or (Q', B) with `transposed` (the faster layout to build: whole rows are gathered).
-        Memory: B x (Q' + M'), M' the test inputs the columns use.
+        -> (B, Q'), or (Q', B) with `transposed`. `basis`: `score_basis(terms, columns)`, made here when
+        not given (pass it when scoring many blocks on the same columns). Memory: B x (Q' + M').
         """
-        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
-        inputs = None
-        if columns is not None and 2 * len(columns) < len(self.test_inputs):
-            # A sample of test pairs: accumulate over only the inputs it uses.
-            inputs, local = torch.unique(cols, return_inverse=True)
-            cols = local.view(-1, 2)
-        out = None
-        for acc, deriv in self.test_accumulators(terms, rows, inputs):
-            acc_t = acc.T.contiguous()  # (M', B): each test pair is a difference of two of its rows
-            b = deriv if columns is None else deriv[columns.to(self.device)]
-            piece = acc_t.index_select(0, cols[:, 0]).sub_(acc_t.index_select(0, cols[:, 1])).mul_(b[:, None])
-            out = piece if out is None else out.add_(piece)
-        return out if transposed else out.T.contiguous()
-
-    def accumulator_width(self, n_columns: int | None = None) -> int:
-        """M', the width of `test_accumulators` when `influence_rows` scores `n_columns` test pairs (None: all)."""
-        if n_columns is None or 2 * n_columns >= len(self.test_inputs):
-            return len(self.test_inputs)
-        return 2 * n_columns
+        basis = self.score_basis(terms, columns) if basis is None else basis
+        rows = rows.to(self.device)
+        out = score_block(basis, self.train_first[rows], self.train_second[rows], self.pair_weights(terms, rows))
+        return out.T.contiguous() if transposed else out
 
     def influence_blocks(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> Iterator[tuple[slice, torch.Tensor]]:
         """Yield (rows, TracIn block (rows, Q)) over the training pairs; memory is O(block_rows x Q)."""
+        basis = self.score_basis(terms)
         for start in range(0, len(self.train_local), block_rows):
             rows = slice(start, min(start + block_rows, len(self.train_local)))
-            yield rows, self.influence_rows(terms, torch.arange(rows.start, rows.stop))
+            yield rows, self.influence_rows(terms, torch.arange(rows.start, rows.stop), basis=basis)
 
     def influence_matrix(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> torch.Tensor:
         """The full (P, Q) TracIn matrix on the CPU (use `influence_blocks` when it would not fit)."""
@@ -246,67 +215,62 @@ class TracInEngine:
             total += t.eta * t.train_deriv**2 * (g[ti, ti] - 2 * g[ti, tj] + g[tj, tj])
         return total.cpu()
 
-    def recording_coefficients(self, t: CheckpointTerms, recordings: torch.Tensor) -> torch.Tensor:
-        """C (R, M): row r = sum over training pairs containing recording r of l'_p (e_i - e_j)."""
+    def recording_terms(
+        self, terms: Sequence[CheckpointTerms], recordings: torch.Tensor, columns: torch.Tensor | None = None
+    ) -> RecordingTerms:
+        """What recording-level influence is built from (`tracin.recordings`), for `recordings` (R,)
+        (indices into `inputs`) and the test pairs `columns` (default: all; the totals and
+        self-influence always cover every test pair)."""
         rec_local = self.position[recordings.cpu()].to(self.device)
         if bool((rec_local < 0).any()):
             raise ValueError("a recording asked for is in no training or test pair")
-        local = torch.full((len(self.inputs),), -1, dtype=torch.long, device=self.device)
-        local[rec_local] = torch.arange(len(rec_local), device=self.device)
-        coeff = torch.zeros(len(rec_local), len(self.inputs), device=self.device, dtype=self.dtype)
-        ti, tj = self.train_local[:, 0], self.train_local[:, 1]
-        for owner in (ti, tj):
-            keep = local[owner] >= 0
-            rows = local[owner][keep]
-            coeff.index_put_((rows, ti[keep]), t.train_deriv[keep], accumulate=True)
-            coeff.index_put_((rows, tj[keep]), -t.train_deriv[keep], accumulate=True)
-        return coeff
-
-    def recording_terms(
-        self, terms: Sequence[CheckpointTerms], recordings: torch.Tensor
-    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]:
-        """What recording-level influence is built from, without the (R, Q) matrix.
-
-        Returns ([(A_g (R, M_test), b_g (Q,)) per group of checkpoints with equal test
-        derivatives], self-influence (R,)): the influence of removing recording r on test
-        pair q is sum_g (A_g[r, k_q] - A_g[r, l_q]) b_g[q] (`recording_columns`).
-        """
-        parts = []
-        self_infl = torch.zeros(len(recordings), device=self.device, dtype=self.dtype)
-        for group in self._by_test_derivative(terms):
-            acc = torch.zeros(len(recordings), len(self.test_inputs), device=self.device, dtype=self.dtype)
-            for t in group:
-                coeff = self.recording_coefficients(t, recordings)
-                ck = coeff @ t.gram  # (R, M)
-                acc += t.eta * ck[:, self.test_inputs]
-                self_infl += t.eta * (ck * coeff).sum(dim=1)
-            parts.append((acc, group[0].test_deriv))
-        return parts, self_infl.cpu()
-
-    def recording_columns(self, parts: list[tuple[torch.Tensor, torch.Tensor]], columns: torch.Tensor | None = None) -> torch.Tensor:
-        """Recording-level influence on the test pairs `columns` (default: all). -> (R, Q') on the CPU."""
+        slot = torch.full((len(self.inputs),), -1, dtype=torch.long, device=self.device)
+        slot[self.train_inputs] = torch.arange(len(self.train_inputs), device=self.device)
+        in_train = slot[rec_local]
+        row_of = torch.full((len(self.train_inputs),), -1, dtype=torch.long, device=self.device)
+        row_of[in_train[in_train >= 0]] = torch.nonzero(in_train >= 0).flatten()
         cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        kept = torch.unique(cols)
+        where = torch.full((len(self.test_inputs),), -1, dtype=torch.long, device=self.device)
+        where[kept] = torch.arange(len(kept), device=self.device)
+        R, tr = len(recordings), self.train_inputs
+        totals = torch.zeros(R, device=self.device, dtype=self.dtype)
+        self_infl = torch.zeros(R, device=self.device, dtype=self.dtype)
+        accs, derivs = [], []
+        for group in groups_by_test_derivative([t.test_deriv for t in terms]):
+            acc = torch.zeros(R, len(kept), device=self.device, dtype=self.dtype)
+            d = test_vector(self.test_pos, terms[group[0]].test_deriv, len(self.test_inputs))
+            for t in (terms[c] for c in group):
+                coeff = coefficients(self.train_first, self.train_second, t.train_deriv, row_of, R)  # (R, T)
+                rows = t.gram.index_select(0, tr)  # (T, M)
+                self_infl += t.eta * ((coeff @ rows.index_select(1, tr)) * coeff).sum(dim=1)
+                acc += t.eta * (coeff @ rows.index_select(1, self.test_inputs[kept]))
+                totals += t.eta * (coeff @ (rows.index_select(1, self.test_inputs) @ d))
+            accs.append(acc)
+            derivs.append(terms[group[0]].test_deriv)
+        return RecordingTerms(accs, derivs, where, totals, self_infl)
+
+    def recording_columns(self, parts: RecordingTerms, columns: torch.Tensor | None = None) -> torch.Tensor:
+        """Recording-level influence on the test pairs `columns` (default: all; they must be among those
+        `recording_terms` kept). -> (R, Q') on the CPU."""
+        cols = self.test_pos if columns is None else self.test_pos[columns.to(self.device)]
+        local = parts.where[cols]
+        if bool((local < 0).any()):
+            raise ValueError("recording_columns: a test pair outside the columns recording_terms was given")
         out = None
-        for acc, deriv in parts:
+        for acc, deriv in zip(parts.accs, parts.derivs):
             b = deriv if columns is None else deriv[columns.to(self.device)]
-            piece = (acc[:, cols[:, 0]] - acc[:, cols[:, 1]]) * b[None, :]
+            piece = (acc[:, local[:, 0]] - acc[:, local[:, 1]]) * b[None, :]
             out = piece if out is None else out + piece
         return out.cpu()
 
-    def recording_totals(self, parts: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        """Recording-level influence summed over every test pair, without the columns. -> (R,) on the CPU.
+    def recording_totals(self, parts: RecordingTerms) -> torch.Tensor:
+        """Recording-level influence summed over every test pair. -> (R,) on the CPU.
 
-        sum_q (A[r, k_q] - A[r, l_q]) b_q = A[r] . c, where c[m] adds b_q over the test pairs whose
-        first input is m and subtracts it over those whose second input is m: O(R x M_test).
+        sum_q (A[r, k_q] - A[r, l_q]) b_q = C (K d), d[m] adding b_q over the test pairs whose first
+        input is m and subtracting it over those whose second input is m (`tracin.recordings`).
         """
-        out = None
-        for acc, deriv in parts:
-            c = torch.zeros(acc.shape[1], device=self.device, dtype=acc.dtype)
-            c.index_add_(0, self.test_pos[:, 0], deriv.to(acc.dtype))
-            c.index_add_(0, self.test_pos[:, 1], -deriv.to(acc.dtype))
-            piece = acc @ c
-            out = piece if out is None else out + piece
-        return out.cpu()
+        return parts.totals.cpu()
 
     def recording_influence(
         self, terms: Sequence[CheckpointTerms], recordings: torch.Tensor
@@ -315,5 +279,5 @@ class TracInEngine:
 
         recordings (R,) indices into `inputs` -> (influence (R, Q), self-influence (R,)), on the CPU.
         """
-        parts, self_infl = self.recording_terms(terms, recordings)
-        return self.recording_columns(parts), self_infl
+        parts = self.recording_terms(terms, recordings)
+        return self.recording_columns(parts), parts.self_influence.cpu()
