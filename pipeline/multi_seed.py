@@ -178,10 +178,16 @@ def verdict_lines(s: dict[str, Any]) -> list[str]:
                  f"{_met(g == 0 or ratio(w, g) < TARGETS['wrong_suggestions'])}")
     for action, oracle in (("act", "oracle-relabel"), ("exclude", "oracle")):
         share = s["gains"].get(action, {}).get(f"share_of_{oracle}")
-        if share:
-            lines.append(f"- `{action}` recovered {fmt(share['share'], 2)} of the {oracle} gain (95% bootstrap interval "
-                         f"{fmt(share['low'], 2)} to {fmt(share['high'], 2)}; target 0.70) -> "
-                         f"{_met(share['share'] >= TARGETS['oracle_share'])}")
+        if not share:
+            continue
+        o = s["gains"][oracle]
+        if not o["measurable"] or o["mean"] <= 0:
+            lines.append(f"- `{action}`: the {oracle}'s own gain is not measurable ({o['mean']:+.3f} ± {o['ci95']:.3f}), "
+                         f"so there is no share of it to recover (the ratio, {fmt(share['share'], 2)}, means nothing here)")
+            continue
+        lines.append(f"- `{action}` recovered {fmt(share['share'], 2)} of the {oracle} gain (95% bootstrap interval "
+                     f"{fmt(share['low'], 2)} to {fmt(share['high'], 2)}; target 0.70) -> "
+                     f"{_met(share['share'] >= TARGETS['oracle_share'])}")
     return lines
 
 
