@@ -33,11 +33,11 @@ from datasets.exclusions import (
     ListedId,
     ListLayout,
     commented_out_id,
-    id_key,
     read_layout,
     read_list_text,
 )
 from datasets.exclusions import NOTES_TITLE as NOTES_HEADER
+from datasets.sample_id import id_key
 from utils.backups import Output, write_together
 
 log = logging.getLogger(__name__)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from datasets.sample_id import SampleId
 from exclusion.criteria import (
     MISFIT,
     PAIRS,
@@ -70,7 +71,6 @@ from utils.constants import (
     K_THRESHOLD,
     K_TRACIN_INFO,
     K_TRACIN_RUN,
-    SAMPLE_ID_RE,
 )
 
 log = logging.getLogger(__name__)
@@ -176,16 +176,10 @@ def merge_note(old: Any, segment: str) -> str:
 
 def base_fields(sample_id: str) -> dict[str, Any]:
     """id, angle, material, frequency, seq_num parsed from a sample id (empty if it does not parse)."""
-    m = SAMPLE_ID_RE.match(sample_id)
-    if m is None:
+    sid = SampleId.match(sample_id)
+    if sid is None:
         return {K_ID: sample_id}
-    return {
-        K_ID: sample_id,
-        K_ANGLE: int(m["angle"]),
-        K_MATERIAL: m["material"],
-        K_FREQUENCY: m["frequency"],
-        K_SEQ: int(m["seq"]),
-    }
+    return {K_ID: sample_id, K_ANGLE: sid.angle, K_MATERIAL: sid.material, K_FREQUENCY: sid.frequency, K_SEQ: sid.seq}
 
 
 def _same_numbers(old: Any, new: Mapping[str, Any]) -> bool:

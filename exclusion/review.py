@@ -48,7 +48,8 @@ from exclusion.review_rows import (
     wav_path,
 )
 from utils.backups import Output, write_together
-from utils.constants import CACHE_DIR, REVIEW_SUFFIX, SAMPLE_ID_RE, frequency_hz
+from datasets.sample_id import SampleId
+from utils.constants import CACHE_DIR, REVIEW_SUFFIX
 from utils.markdown import table
 
 __all__ = ["ReviewFiles", "ranks", "review_for_selection", "review_outputs", "review_page_path", "review_paths", "typical_recording",
@@ -229,8 +230,8 @@ def _draw(rows: list[ReviewRow], recording_ids: Sequence[str], main_scores: np.n
                         hspace=0.55, wspace=0.18)
     read_any, unreadable = False, []
     for k, row in enumerate(shown):
-        m = SAMPLE_ID_RE.match(row.sample_id)
-        top_hz = min(params.sample_rate / 2, 10 * frequency_hz(m["frequency"])) if m else params.sample_rate / 2
+        sid = SampleId.match(row.sample_id)
+        top_hz = min(params.sample_rate / 2, 10 * sid.tone_hz) if sid else params.sample_rate / 2
         bins = int(np.ceil(top_hz * params.n_fft / params.sample_rate)) + 1
         panels = [(row.sample_id, f"listed, stored {row.angle}°"),
                   (typical_recording(row.angle, avoid, recording_ids, main_scores, records), f"typical of {row.angle}°")]

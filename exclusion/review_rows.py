@@ -19,8 +19,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from datasets.sample_id import SampleId
 from exclusion.criteria import MISFIT, PAIRS, PROFILE, RECORDINGS, SELF_INFLUENCE
-from utils.constants import K_ANGLE, K_EXCLUDED, K_FILE_PATH, K_SPLIT, SAMPLE_ID_RE
+from utils.constants import K_ANGLE, K_EXCLUDED, K_FILE_PATH, K_SPLIT
 
 SCORE_MEANING = {
     PROFILE: ("label wrong (p)", True),
@@ -67,8 +68,8 @@ def record_angle(sample_id: str, record: Mapping[str, Any]) -> int | None:
     """The stored angle: the metadata record's, else the one in the sample id."""
     if isinstance(record.get(K_ANGLE), int):
         return record[K_ANGLE]
-    m = SAMPLE_ID_RE.match(sample_id)
-    return int(m["angle"]) if m else None
+    sid = SampleId.match(sample_id)
+    return sid.angle if sid else None
 
 
 def wav_path(sample_id: str, record: Mapping[str, Any], data_root: Path) -> Path:
@@ -77,10 +78,8 @@ def wav_path(sample_id: str, record: Mapping[str, Any], data_root: Path) -> Path
     if isinstance(stored, str) and stored:
         path = Path(stored)
         return path if path.is_absolute() else data_root / path
-    m = SAMPLE_ID_RE.match(sample_id)
-    if m is None:
-        return data_root / f"{sample_id}.wav"
-    return data_root / f"deg{int(m['angle']):03d}" / m["material"] / f"{sample_id}.wav"
+    sid = SampleId.match(sample_id)
+    return data_root / f"{sample_id}.wav" if sid is None else sid.wav_path(data_root)
 
 
 def relative_path(target: Path, folder: Path) -> str:

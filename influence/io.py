@@ -40,6 +40,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from datasets.pairs import pair_id
+from datasets.sample_id import angle_of, is_sample_id
 from utils.atomic_io import read_json, write_with_atomic
 from utils.constants import (
     DEFAULT_MIN_OCCURRENCES,
@@ -47,8 +48,6 @@ from utils.constants import (
     INFLUENCE_KEY_PREFIX,
     K_ANGLE,
     K_SELF_INFLUENCE,
-    SAMPLE_ID_RE,
-    angle_of,
     influence_run_path_for,
     matrix_path_for,
 )
@@ -160,7 +159,7 @@ def split_pair_id(pair_key: str, known_ids: set[str] | None = None) -> tuple[str
 
     Every '_' position is tried. With `known_ids`, a split whose halves are both known ids
     is taken; when no split has two known halves (or no ids are given) each half must
-    match `constants.SAMPLE_ID_RE`. Exactly one split must fit: none, or more than one, is
+    be a sample id (`datasets.sample_id`). Exactly one split must fit: none, or more than one, is
     a ValueError naming the pair id.
     """
     if known_ids:
@@ -172,7 +171,7 @@ def split_pair_id(pair_key: str, known_ids: set[str] | None = None) -> tuple[str
                 f"pair id {pair_key!r} is ambiguous: it splits into known sample ids in {len(found)} ways "
                 f"({'; '.join(' + '.join(f) for f in found)})"
             )
-    found = _splits(pair_key, lambda s: SAMPLE_ID_RE.match(s) is not None)
+    found = _splits(pair_key, is_sample_id)
     if len(found) == 1:
         return found[0]
     if not found:

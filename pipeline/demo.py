@@ -39,6 +39,7 @@ from datasets.acoustics import GENERATORS
 from datasets.exclusions import load_exclusions, tool_notes
 from datasets.faults import is_mislabel
 from datasets.relabels import load_relabels, relabel_path_for
+from datasets.sample_id import angle_of
 from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from influence.config import DEFAULT_MEASUREMENT, MEASUREMENTS
 from pipeline.evaluate import clean_holdout_score, detection_score
@@ -56,7 +57,6 @@ from utils.constants import (
     EXCLUSIONS_DIR,
     METADATA_DIR,
     RUN_FILE,
-    angle_of,
     exclusions_file_name,
     influence_file_name,
 )

@@ -12,7 +12,8 @@ from datasets.faults import MISLABEL_FAR, MISLABEL_NEAR, is_mislabel
 from datasets.pairs import make_pairs
 from training.metrics import pairwise_accuracy, spearman
 from utils.atomic_io import read_json
-from utils.constants import RUN_FILE, SCORES_FILE, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import RUN_FILE, SCORES_FILE
 
 
 @dataclass

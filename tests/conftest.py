@@ -27,7 +27,8 @@ import torch
 from datasets.demo_data import DemoDataConfig, generate
 from models import SimpleCNNAudioRanker
 from utils.cli import run_cli
-from utils.constants import DEFAULT_ANGLES, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import DEFAULT_ANGLES
 
 os.environ["OMP_NUM_THREADS"] = "1"
 

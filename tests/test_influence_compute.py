@@ -23,7 +23,8 @@ from models import build_model
 from training.config import TrainConfig
 from training.trainer import train
 from utils.constants import CHECKPOINT_PREFIX as PREFIX
-from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, angle_of, matrix_path_for
+from datasets.sample_id import angle_of
+from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,8 @@ from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels
 from influence.io import save_influence
 from utils.backups import list_backups
-from utils.constants import angle_of, matrix_path_for
+from datasets.sample_id import angle_of
+from utils.constants import matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
 TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",

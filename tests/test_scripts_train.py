@@ -12,10 +12,11 @@ import pytest
 import torch
 
 import train as train_script
-from datasets.demo_data import sample_id
+from datasets.sample_id import SampleId
 from training.config import TrainConfig
 from training.trainer import train
-from utils.constants import DATA_ROOT_ENV, LIST_DATA_ROOT_LINE, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import DATA_ROOT_ENV, LIST_DATA_ROOT_LINE
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-progress"]
@@ -26,7 +27,7 @@ def read(path: Path):
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def write_exclusions(path: Path, ids: list[str]) -> Path:

@@ -22,7 +22,8 @@ from datasets.pairs import make_pairs
 from training.config import TrainConfig
 from training.metrics import pairwise_accuracy, spearman
 from utils.atomic_io import read_json
-from utils.constants import RUN_FILE, SCORES_FILE, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import RUN_FILE, SCORES_FILE
 
 # Settings that change how a run learns; the comparison names any the two runs do not share.
 LEARNING_SETTINGS = ("epochs", "learning_rate", "lr_schedule", "weight_decay", "batch_size", "seed", "margin",
