@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from exclusion.config import TUTORIAL_FLAGS  # noqa: E402  (torch-free)
 from exclusion.criteria import CRITERIA  # noqa: E402  (torch-free)
 
 MATERIAL, FREQUENCY = "plastic", "500hz"
@@ -238,8 +239,7 @@ def main() -> int:
         listing = out / "exclusions" / f"{criterion}.txt"
         steps.append(run_step(f"generate {criterion}", [
             py, "generate_tracin_exclusions.py", "--metadata-file", str(influence), "--output-file", str(listing),
-            "--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",
-            "--criterion", criterion], out, logs))
+            *TUTORIAL_FLAGS, "--criterion", criterion], out, logs))
         ids = listed_ids(listing)
         caught[criterion] = (len(ids), len(planted), len(planted & set(ids)))
 

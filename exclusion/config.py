@@ -8,12 +8,14 @@ from typing import Any
 
 from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from utils.atomic_io import json_safe
-from utils.constants import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from utils.locking import DEFAULT_LOCK_TIMEOUT
 
 AUTO = "auto"
 """`--threshold auto`, kept for older command lines: it means DEFAULT_THRESHOLD (-3.0). Scores are
 robust z-scores (`influence.standardize`), so one threshold fits every run."""
+TUTORIAL_FLAGS = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples")
+"""The rule flags of the tutorial's generate command, to the letter (README, docs/tutorial.zh-TW.md)."""
 PLOT_BESIDE = "<beside the list>"
 """`--plot` without a file name: the list's name with `.png`."""
 

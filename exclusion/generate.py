@@ -30,7 +30,7 @@ from exclusion.outputs import write_exclusion_outputs
 from exclusion.plots import exclusion_picture
 from exclusion.report import MetadataUpdate, apply_to_metadata, decisions, header_lines, reason, stamp_records
 from exclusion.review import ReviewFiles, review_for_selection
-from exclusion.rules import Exclusion, LowScores, Profiles, RuleInputs, Selection, select_exclusions
+from exclusion.rules import Exclusion, Profiles, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
 from influence.io import InfluenceData, load_influence, recorded_data_root
 from utils.backups import Output
@@ -65,14 +65,12 @@ def default_output_file(influence_file: Path) -> Path:
 
 def rule_inputs(data: InfluenceData) -> RuleInputs:
     """What the rules read, from an influence file's contents."""
-    scored = data.info.get("validation_pairs_scored", {}) if isinstance(data.info, dict) else {}
-    columns = int(scored.get("scored", data.n_validation_pairs)) if isinstance(scored, dict) else data.n_validation_pairs
     return RuleInputs(
         recording_ids=data.recording_ids,
         angles=data.angles[data.recordings],
         train_pairs=data.training_pairs_by_recording(),
-        pair_scores=LowScores(data.pair_low_z, data.pair_low_idx, data.pair_mean_z, columns),
-        recording_scores=LowScores(data.rec_low_z, data.rec_low_idx, data.rec_mean_z, data.n_validation_pairs),
+        pair_scores=data.pair_scores(),
+        recording_scores=data.recording_scores(),
         self_influence=data.rec_self_influence,
         checkpoint_scores=data.checkpoint_scores,
         profiles=None if data.profile_levels is None else Profiles(

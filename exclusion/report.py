@@ -44,8 +44,8 @@ from exclusion.criteria import (
     USES_TRACIN_THRESHOLD,
 )
 from exclusion.rules import Exclusion, Selection
+from influence.harm import DEFAULT_THRESHOLD
 from utils.constants import (
-    DEFAULT_THRESHOLD,
     K_AFFECTED,
     K_ANGLE,
     K_AVG_INFLUENCE,

@@ -5,7 +5,7 @@ validation pairs, N recordings with a harmonic profile (the run's training and v
 recordings). TracIn scores are on the scale-free z scale of `influence.standardize`: a
 score below -3 is three robust standard deviations more harmful than comparable items.
 For each training pair and recording the influence files keep its k lowest scores and the
-validation pairs they fall on (`LowScores`), which is all a threshold rule needs as long as
+validation pairs they fall on (`influence.harm.LowScores`), which is all a threshold rule needs as long as
 `min_occurrences <= k`.
 
 Criteria (`CRITERIA`; `select_exclusions(criterion, ...)`), each listing at most `max_exclusions`:
@@ -18,7 +18,7 @@ Criteria (`CRITERIA`; `select_exclusions(criterion, ...)`), each listing at most
     false listings is the sum of (1 - p) over the listed takes.
 `pairs` (the tutorial's rule)
     A training pair is *harmful* when its score is below `threshold` on at least
-    `min_occurrences` validation pairs (`harmful_pairs`, the one place this is decided). A
+    `min_occurrences` validation pairs (`influence.harm`, the one place this is decided). A
     recording is listed when it is in unusually many harmful pairs: its count is a robust
     outlier (`robust_z` above 3, with a MAD of at least one pair).
     - `consider_both` (--consider-both-samples): the harmful pairs are explained away
@@ -66,42 +66,13 @@ from exclusion.criteria import (
 )
 from exclusion.label_noise import LabelVerdicts, ProfileFeatures, judge_labels
 from exclusion.misfit import Misfit, misfit
+from influence.harm import LowScores
 from influence.stats import ROBUST_Z, median_and_scale, robust_high_cut, robust_z
 
 RELABEL_SURE = 0.9
 """A suggested angle goes in the relabel file only when the profile gives it at least this probability."""
 COUNT_MAD_FLOOR = 1.0
 """Counts of harmful pairs are whole numbers, mostly equal: their MAD is at least one pair."""
-
-
-@dataclass
-class LowScores:
-    """Per row (training pair or recording): its k lowest scores, ascending, the validation pairs they
-    fall on, and its mean score over all Q validation pairs."""
-
-    low: np.ndarray  # (n, k)
-    index: np.ndarray  # (n, k) int
-    mean: np.ndarray  # (n,)
-    columns: int  # Q
-
-    @property
-    def k(self) -> int:
-        return self.low.shape[1]
-
-    def check_min_occurrences(self, min_occurrences: int) -> None:
-        if min_occurrences > self.k and self.k < self.columns:
-            raise ValueError(
-                f"--min-occurrences {min_occurrences} is more than the {self.k} lowest scores per pair the influence"
-                f" files keep: recompute with compute_tracin_influence.py --keep-lowest {min_occurrences} or more"
-            )
-
-    def below(self, threshold: float) -> np.ndarray:
-        """(n, k) bool: which kept scores are below `threshold`."""
-        return self.low < threshold
-
-    def occurrences(self, threshold: float) -> np.ndarray:
-        """(n,) validation pairs below `threshold` (at most k are known)."""
-        return self.below(threshold).sum(axis=1)
 
 
 @dataclass
@@ -217,16 +188,10 @@ class HarmfulPairs:
     below_sum: np.ndarray  # (H,) sum of the below-threshold scores
 
 
-def harmful_pairs(scores: LowScores, threshold: float, min_occurrences: int) -> np.ndarray:
-    """(P,) bool: the tutorial's rule, the one place it is written: below `threshold` on at least
-    `min_occurrences` validation pairs."""
-    return scores.occurrences(threshold) >= min_occurrences
-
-
 def rank_harmful_pairs(scores: LowScores, threshold: float, min_occurrences: int) -> HarmfulPairs:
     below = scores.below(threshold)
     occ = below.sum(axis=1)
-    rows = np.flatnonzero(harmful_pairs(scores, threshold, min_occurrences))
+    rows = np.flatnonzero(scores.harmful(threshold, min_occurrences))
     order = np.lexsort((rows, scores.mean[rows], -occ[rows]))
     rows = rows[order]
     below_sum = np.where(below[rows], scores.low[rows], 0.0).sum(axis=1)
@@ -348,7 +313,7 @@ def by_recordings(ev: Evidence) -> Listing:
     scores = ev.inputs.recording_scores
     scores.check_min_occurrences(ev.params.min_occurrences)
     z = ev.by_criterion()[RECORDINGS]
-    return _by_value(ev, z, (scores.occurrences(ev.params.threshold) >= ev.params.min_occurrences) & (z > ROBUST_Z))
+    return _by_value(ev, z, scores.harmful(ev.params.threshold, ev.params.min_occurrences) & (z > ROBUST_Z))
 
 
 def by_self_influence(ev: Evidence) -> Listing:

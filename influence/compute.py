@@ -29,7 +29,8 @@ from influence.outputs import (
     write_influence_outputs,
 )
 from influence.run_inputs import LoadedCheckpoint, load_run_checkpoints
-from influence.summary import DEFAULT_PER_GROUP, LowestScores, pair_scores, recording_scores
+from influence.harm import LowScores
+from influence.summary import DEFAULT_PER_GROUP, pair_scores, recording_scores
 from influence.task import checkpoint_spec, loss_for_checkpoint, resolve_loss_settings
 from tqdm import tqdm
 from tracin import PairSet, TracInEngine, distributed
@@ -189,7 +190,7 @@ def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, epochs: 
             pairs = pair_scores(engine, terms, angles, plan.keep_lowest, DEFAULT_PER_GROUP, plan.seed,
                                 int(cfg.memory_mb * 2**20), plan.columns, scratch.sink if scratch else None, bar.update)
     else:  # self-influence only: no pair scores
-        pairs = LowestScores(torch.zeros(P, 0), torch.zeros(P, 0, dtype=torch.long), torch.zeros(P, dtype=torch.float64))
+        pairs = LowScores(np.zeros((P, 0), np.float32), np.zeros((P, 0), np.int64), np.zeros(P), 0)
     rec = recording_scores(engine, terms, rec_index, torch.from_numpy(dataset.angles)[rec_index], plan.keep_lowest,
                            int(cfg.memory_mb * 2**20), plan.columns)
     local = engine.position[rec_index]
@@ -199,9 +200,9 @@ def _summaries(cfg: InfluenceConfig, engine: TracInEngine, terms: list, epochs: 
         train_pairs=engine.train_local.cpu().numpy(),
         val_pairs=engine.test_local.cpu().numpy(),
         recordings=local.numpy(),
-        pair_low_z=pairs.low_z.numpy(), pair_low_idx=pairs.low_idx.numpy(), pair_mean_z=pairs.mean_z.numpy(),
-        rec_low_z=rec.low_z.numpy(), rec_low_idx=rec.low_idx.numpy(), rec_mean_z=rec.mean_z.numpy(),
-        rec_total=rec.total.numpy(), rec_self_influence=rec.self_influence.numpy(),
+        pair_low_z=pairs.low, pair_low_idx=pairs.index, pair_mean_z=pairs.mean,
+        rec_low_z=rec.low, rec_low_idx=rec.index, rec_mean_z=rec.mean,
+        rec_total=rec.total, rec_self_influence=rec.self_influence,
         pair_self_influence=engine.pair_self_influence(terms).double().numpy(),
         checkpoint_scores=torch.stack([t.scores.cpu()[local] for t in terms]).double().numpy(),
         checkpoint_epochs=np.asarray(epochs),

@@ -42,9 +42,8 @@ import numpy as np
 from datasets.pairs import pair_id
 from datasets.sample_id import angle_of, is_sample_id
 from utils.atomic_io import read_json, write_with_atomic
+from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD, LowScores
 from utils.constants import (
-    DEFAULT_MIN_OCCURRENCES,
-    DEFAULT_THRESHOLD,
     INFLUENCE_KEY_PREFIX,
     K_ANGLE,
     K_SELF_INFLUENCE,
@@ -133,6 +132,20 @@ class InfluenceData:
     def val_pair_ids(self) -> list[str]:
         return self.pair_ids(self.val_pairs)
 
+    @property
+    def columns_scored(self) -> int:
+        """Validation pairs the pair scores count on: all, or the seeded sample the run file names."""
+        scored = self.info.get("validation_pairs_scored", {}) if isinstance(self.info, dict) else {}
+        return int(scored.get("scored", self.n_validation_pairs)) if isinstance(scored, dict) else self.n_validation_pairs
+
+    def pair_scores(self) -> LowScores:
+        """Each training pair's kept lowest scores, what the harmful-pair rule (`influence.harm`) reads."""
+        return LowScores(self.pair_low_z, self.pair_low_idx, self.pair_mean_z, self.columns_scored)
+
+    def recording_scores(self) -> LowScores:
+        """Each training recording's kept lowest scores over its own influence (every validation pair)."""
+        return LowScores(self.rec_low_z, self.rec_low_idx, self.rec_mean_z, self.n_validation_pairs)
+
     def training_pairs_by_recording(self) -> np.ndarray:
         """(P, 2): each training pair as positions in `recordings` (what the rules index)."""
         position = np.full(len(self.sample_ids), -1, dtype=np.int64)
@@ -194,13 +207,6 @@ def _json_float(x: float) -> str:
     return repr(float(x))
 
 
-def harmful_cells(data: InfluenceData, threshold: float, min_occurrences: int) -> Iterable[tuple[int, list[tuple[int, float]]]]:
-    """(training pair, [(validation pair, z)]) of the pairs with at least `min_occurrences` kept scores below threshold."""
-    below = data.pair_low_z < threshold
-    for p in np.flatnonzero(below.sum(axis=1) >= min_occurrences).tolist():
-        yield p, [(int(q), float(z)) for q, z, b in zip(data.pair_low_idx[p], data.pair_low_z[p], below[p]) if b]
-
-
 def _write_nested_json(handle, data: InfluenceData, rows: Iterable[tuple[int, list[tuple[int, float]]]]) -> None:
     """Stream `{train pair id: {prefix + val pair id: z}}`, one training pair per line."""
     val_keys = [json.dumps(INFLUENCE_KEY_PREFIX + k, ensure_ascii=False) for k in data.val_pair_ids]
@@ -233,7 +239,7 @@ def save_influence(
         raise ValueError("influence scores must be finite (found NaN or infinity)")
     json_bytes, nested = -1, None
     if write_json:
-        rows = _every_cell(data) if dense else harmful_cells(data, threshold, min_occurrences)
+        rows = _every_cell(data) if dense else data.pair_scores().harmful_cells(threshold, min_occurrences)
         write_with_atomic(json_path, lambda h: _write_nested_json(h, data, rows), binary=False)
         json_bytes, nested = json_path.stat().st_size, NESTED_FULL if dense else NESTED_HARMFUL
     arrays: dict[str, Any] = {

@@ -35,14 +35,13 @@ import torch
 
 from datasets.metadata import MetadataStore
 from influence.config import InfluenceConfig
+from influence.harm import describe_rule
 from influence.fingerprint import K_FINGERPRINT, K_INFLUENCE_JSON, file_record
 from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
 from influence.plots import plot_influence_distribution
 from utils.atomic_io import write_json_atomic
 from utils.backups import new_backup_path, prune_backups
 from utils.constants import (
-    DEFAULT_MIN_OCCURRENCES,
-    DEFAULT_THRESHOLD,
     K_SELF_INFLUENCE,
     K_SPLIT,
     K_TRACIN_INFO,
@@ -167,12 +166,12 @@ def summarize(data: InfluenceData, terms: Sequence[Any], cfg: InfluenceConfig) -
         "train_pairs_without_gradient_at_every_checkpoint": train_zero,
         "validation_pairs_without_gradient_at_every_checkpoint": test_zero,
     }
-    if data.pair_low_z.shape[1]:
-        k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
-        fifth = data.pair_low_z[:, k - 1].astype(np.float64)
+    scores = data.pair_scores()
+    if scores.k:
+        deciding, k = scores.deciding_scores()
         qs = (0.0, 0.01, 0.05, 0.25, 0.5)
-        summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(fifth < DEFAULT_THRESHOLD))
-        summary[f"quantiles_of_each_pairs_{k}th_lowest_z"] = {f"{q:g}": float(np.quantile(fifth, q)) for q in qs}
+        summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(scores.harmful()))
+        summary[f"quantiles_of_each_pairs_{k}th_lowest_z"] = {f"{q:g}": float(np.quantile(deciding, q)) for q in qs}
     return summary
 
 
@@ -194,7 +193,7 @@ def report_lines(info: Mapping[str, Any], with_pairs: bool) -> list[str]:
         quant = next(v for k, v in s.items() if k.startswith("quantiles_of"))
         lines += [
             f"scale: {info['scale']}",
-            f"harmful under the tutorial's rule (below -3 on 5 or more validation pairs): "
+            f"harmful under the tutorial's rule ({describe_rule()}): "
             f"{s['harmful_pairs_at_default_rule']} training pairs; 5th lowest z quantiles: "
             + ", ".join(f"{q}: {v:.3g}" for q, v in quant.items()),
             f"picture: {info['picture']}",

@@ -40,6 +40,7 @@ from datasets.exclusions import load_exclusions, tool_notes
 from datasets.faults import is_mislabel
 from datasets.relabels import load_relabels, relabel_path_for
 from datasets.sample_id import angle_of
+from exclusion.config import TUTORIAL_FLAGS
 from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from influence.config import DEFAULT_MEASUREMENT, MEASUREMENTS
 from pipeline.evaluate import clean_holdout_score, detection_score
@@ -63,8 +64,6 @@ from utils.constants import (
 from utils.threads import apply_threads
 
 DEFAULT_FAULTS = ("mislabel-far=3", "mislabel-near=2", "dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
-TUTORIAL_FLAGS = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples")
-"""The tutorial's step-2 command, to the letter (users-tutorial.zh-TW.md)."""
 TUTORIAL, DEFAULT, RANDOM, ORACLE = "tutorial", "default", "random", "oracle"
 EXCLUDE, ACT, ORACLE_RELABEL = "exclude", "act", "oracle-relabel"
 ACTIONS = (EXCLUDE, ACT, RANDOM, ORACLE, ORACLE_RELABEL)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from exclusion.misfit import first_ranking_checkpoint, misfit
-from exclusion.rules import LowScores, RuleInputs, rank_harmful_pairs, select_exclusions
+from exclusion.rules import RuleInputs, rank_harmful_pairs, select_exclusions
+from influence.harm import LowScores
 from influence.stats import MAD_SCALE
 
 N = 12

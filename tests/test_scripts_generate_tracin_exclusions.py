@@ -16,14 +16,14 @@ import pytest
 import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels
+from exclusion.config import TUTORIAL_FLAGS
 from influence.io import save_influence
 from utils.backups import list_backups
 from datasets.sample_id import angle_of
 from utils.constants import matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
-TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",
-            "--verbose", "--update-metadata")
+TUTORIAL = (*TUTORIAL_FLAGS, "--verbose", "--update-metadata")
 
 
 @pytest.fixture

@@ -127,11 +127,7 @@ K_NEG_OCCURRENCES = "negative_occurrences"
 K_AVG_INFLUENCE = "average_influence"
 K_AFFECTED = "affected_test_samples"
 
-# generate_tracin_exclusions.py: how candidates are ranked, and the extra tracin_info keys.
-DEFAULT_THRESHOLD = -3.0
-"""The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items."""
-DEFAULT_MIN_OCCURRENCES = 5
-"""The tutorial's `--min-occurrences`: validation pairs a training pair must be harmful on."""
+# generate_tracin_exclusions.py: its files, and the extra tracin_info keys.
 EXCLUSIONS_SUFFIX = "_tracin_exclusions.txt"
 RELABEL_SUFFIX = "_relabel.txt"
 LIST_DATA_ROOT_LINE = "# run data root: "
