@@ -32,7 +32,8 @@ from exclusion.report import MetadataUpdate, apply_to_metadata, decisions, heade
 from exclusion.review import ReviewFiles, review_for_selection
 from exclusion.rules import Exclusion, Profiles, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
-from influence.io import InfluenceData, load_influence, recorded_data_root
+from influence.data import InfluenceData
+from influence.io import load_influence, recorded_data_root
 from utils.backups import Output
 from utils.constants import (
     EXCLUSIONS_DIR,

@@ -275,7 +275,7 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
                          records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int,
                          list_text: str | None = None,
                          relabel_text: str | None = None) -> tuple[ReviewFiles, list[Output]]:
-    """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.io.InfluenceData`;
+    """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.data.InfluenceData`;
     `list_text`, `relabel_text`: as `review_outputs`), as outputs to write together with the list."""
     from exclusion.report import reason
 

@@ -18,7 +18,8 @@ from datasets.harmonics import dataset_profiles
 from datasets.pairs import make_pairs
 from influence.config import InfluenceConfig
 from influence.fingerprint import K_CREATED, K_FINGERPRINT, run_fingerprint
-from influence.io import SCALE, InfluenceData
+from influence.data import InfluenceData
+from influence.io import SCALE
 from influence.outputs import (
     K_PAIR_SELF_INFLUENCE_MEAN,
     OutputPlan,

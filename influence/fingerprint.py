@@ -17,14 +17,10 @@ Files written before fingerprints existed carry none and are not checked.
 """
 from __future__ import annotations
 
-import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-
+from influence.npz import read_header
 from influence.run_inputs import LoadedCheckpoint
 from utils.atomic_io import read_json
 from utils.constants import K_TRACIN_RUN, influence_run_path_for, matrix_path_for
@@ -70,20 +66,6 @@ def describe_run(info: Mapping[str, Any] | None, fp: str) -> str:
     return f"run {fp}" + (f" ({', '.join(details)})" if details else "")
 
 
-def _npz_header(path: Path) -> tuple[dict, int]:
-    """The `info_json` and `json_bytes` of an influence matrix, without reading the matrix."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            info = json.loads(str(z["info_json"])) if "info_json" in z.files else {}
-            json_bytes = int(z["json_bytes"]) if "json_bytes" in z.files else -1
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ValueError(
-            f"influence matrix {path} is unreadable ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}):"
-            f" it was cut short or damaged; {RERUN}, or delete it to read the JSON beside it"
-        ) from None
-    return (info if isinstance(info, dict) else {}), json_bytes
-
-
 def _run_file(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -102,7 +84,7 @@ def check_influence_files(json_path: str | Path) -> str | None:
         parts.append((f"the run file {run_path}", run[K_FINGERPRINT], run))
     json_bytes = None
     if npz_path.is_file():
-        npz_info, json_bytes = _npz_header(npz_path)
+        npz_info, json_bytes = read_header(npz_path)
         if npz_info.get(K_FINGERPRINT):
             parts.append((f"the matrix {npz_path}", npz_info[K_FINGERPRINT], npz_info))
     if not parts:

@@ -4,7 +4,7 @@ Into the metadata folder, in this order (after a dated backup of the sample meta
 run file last:
   {m}_{f}_influence_metadata.json   the nested JSON (unless --no-json; every standardised
                                     score when the matrix is dense, else the harmful pairs)
-  {m}_{f}_influence_matrix.npz      the scores and summaries (influence.io); its info holds the fingerprint
+  {m}_{f}_influence_matrix.npz      the scores and summaries (influence.npz); its info holds the fingerprint
   {m}_{f}_metadata.json             sample records: split, self-influence, `tracin_run` = fingerprint
                                     (the previous file kept as a dated backup, `utils.backups`)
   {m}_{f}_influence_distribution.png
@@ -37,7 +37,9 @@ from datasets.metadata import MetadataStore
 from influence.config import InfluenceConfig
 from influence.harm import describe_rule
 from influence.fingerprint import K_FINGERPRINT, K_INFLUENCE_JSON, file_record
-from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
+from influence.data import InfluenceData
+from influence.io import save_influence
+from influence.nested_json import NESTED_FULL, NESTED_HARMFUL
 from influence.plots import plot_influence_distribution
 from utils.atomic_io import write_json_atomic
 from utils.backups import new_backup_path, prune_backups

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from influence.harm import DEFAULT_THRESHOLD, describe_rule
-from influence.io import InfluenceData
+from influence.data import InfluenceData
 from utils.figures import plt, save_figure
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from influence.harm import LowScores
-from influence.io import InfluenceData, angles_of
+from influence.data import InfluenceData, angles_of
 from influence.standardize import (
     angle_pair_keys,
     column_stats,

@@ -159,7 +159,7 @@ class Scored:
     loud: str = "plastic_deg108_500hz_02"
 
     def data(self, info: dict | None = None):
-        from influence.io import InfluenceData, angles_of
+        from influence.data import InfluenceData, angles_of
 
         sample_ids = sorted(self.ids + self.val_ids)
         index = {s: i for i, s in enumerate(sample_ids)}

@@ -4,7 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from influence.io import NESTED_FULL, InfluenceData, load_influence, save_influence, split_pair_id
+from influence.data import InfluenceData
+from influence.io import load_influence, save_influence
+from influence.nested_json import NESTED_FULL
+from influence.pair_ids import split_pair_id
 from influence.summary import summarize_dense
 from utils.constants import K_SELF_INFLUENCE, matrix_path_for
 
