@@ -12,9 +12,10 @@ batch instead and K = (S J^T)^T (S J^T) is approximate.
 """
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
-from typing import Callable, Sequence
+from typing import IO, Callable, Sequence
 
 import numpy as np
 import torch
@@ -79,6 +80,24 @@ def _first(scores: torch.Tensor | None, batch: torch.Tensor, start: int, mine: s
     return scores
 
 
+def _read_rows(spill: IO[bytes], width: int, np_dtype: np.dtype, device: torch.device, first: int,
+               count: int) -> torch.Tensor:
+    """Rows `first` to `first + count` of the (n, width) gradients spilled to `spill`."""
+    out = np.empty((count, width), dtype=np_dtype)
+    spill.seek(first * out.itemsize * width)
+    spill.readinto(memoryview(out).cast("B"))
+    return torch.from_numpy(out).to(device)
+
+
+def _check_scratch_space(folder: str, needed: int, names: Sequence[str]) -> None:
+    """Refuse, in one line, spilling `needed` bytes of gradients into a folder without room for them."""
+    free = shutil.disk_usage(folder).free
+    if free < needed * 1.05:
+        raise OSError(f"the gradients of {', '.join(names)} need {needed / 1e9:.1f} GB of scratch space in {folder}, "
+                      f"which has {free / 1e9:.1f} GB free: set TMPDIR to a larger disk, "
+                      "raise --memory-mb, or use --projection-dim")
+
+
 def _spilled_gram(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -102,11 +121,7 @@ def _spilled_gram(
     row_bytes = width * item
     chunk = max(1, memory_budget // (2 * row_bytes))
     folder = tempfile.gettempdir()
-    needed = (mine.stop - mine.start) * row_bytes
-    if shutil.disk_usage(folder).free < needed * 1.05:
-        raise OSError(f"the gradients of {', '.join(names)} need {needed / 1e9:.1f} GB of scratch space in {folder}, "
-                      f"which has {shutil.disk_usage(folder).free / 1e9:.1f} GB free: set TMPDIR to a larger disk, "
-                      "raise --memory-mb, or use --projection-dim")
+    _check_scratch_space(folder, (mine.stop - mine.start) * row_bytes, names)
     np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
     with tempfile.TemporaryFile(prefix="tracin-gradients-", dir=folder) as spill:
         scores = []
@@ -116,13 +131,7 @@ def _spilled_gram(
             spill.write(grads.detach().cpu().contiguous().numpy().tobytes())
             scores.append(s)
         spill.flush()
-
-        def read(first: int, count: int) -> torch.Tensor:
-            out = np.empty((count, width), dtype=np_dtype)
-            spill.seek(first * row_bytes)
-            spill.readinto(memoryview(out).cast("B"))
-            return torch.from_numpy(out).to(device)
-
+        read = functools.partial(_read_rows, spill, width, np_dtype, device)
         own = mine.stop - mine.start
         part = torch.zeros_like(gram)  # this process's rows of J_b J_b^T
         single = not distributed.active()
