@@ -66,7 +66,6 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     from tracin import TracInEngine
     from tracin.reference import naive_tracin
     from training.checkpoints import model_from_checkpoint
-    from training.config import TrainConfig
     from utils.constants import CHECKPOINT_PREFIX
 
     ckdir = data_root / "checkpoints" / run
@@ -79,11 +78,11 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
         return {"method": method, "seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": None}
     cks = load_run_checkpoints(ckdir, CHECKPOINT_PREFIX)
     first = cks[0].data
-    run_cfg = TrainConfig.from_dict(first["config"])
-    ds = AudioSpectrumDataset(run_cfg.dataset_config(data_root=data_root, exclusions_file=None), progress=False, register=False)
-    excluded = set(first["excluded_ids"])
-    train = split_pairs(ds, first["split"]["train"], excluded)
-    val = split_pairs(ds, first["split"]["validation"], excluded)
+    ds = AudioSpectrumDataset(first.config.dataset_config(data_root=data_root, exclusions_file=None), progress=False,
+                              register=False)
+    excluded = set(first.excluded_ids)
+    train = split_pairs(ds, first.split["train"], excluded)
+    val = split_pairs(ds, first.split["validation"], excluded)
     model = model_from_checkpoint(first)
     settings = resolve_loss_settings(first, cfg)
     losses = [loss_for_checkpoint(c.data, settings) for c in cks]
@@ -91,12 +90,12 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     start = time.perf_counter()
     if method == "engine":
         engine = TracInEngine(model, ds.spectrograms, train, val, "cpu", torch.float32, 32)
-        terms = engine.all_terms([checkpoint_spec(c.data["model_state"], c.eta, loss) for c, loss in zip(cks, losses)])
+        terms = engine.all_terms([checkpoint_spec(c.data.model_state, c.eta, loss) for c, loss in zip(cks, losses)])
         matrix = engine.influence_matrix(terms).double().numpy()
         engine.pair_self_influence(terms)
         engine.recording_influence(terms, torch.unique(train.pairs))
     else:
-        refs = [reference_checkpoint(model, c.data["model_state"], c.eta, loss, ds.spectrograms, train)
+        refs = [reference_checkpoint(model, c.data.model_state, c.eta, loss, ds.spectrograms, train)
                 for c, loss in zip(cks, losses)]
         matrix = naive_tracin(model, ds.spectrograms, train, val, refs).double().numpy()
     seconds = time.perf_counter() - start

@@ -45,6 +45,7 @@ from exclusion.criteria import (
 )
 from exclusion.rules import Exclusion, Selection
 from influence.harm import DEFAULT_THRESHOLD
+from influence.records import InfluenceRun
 from utils.constants import (
     K_AFFECTED,
     K_ANGLE,
@@ -274,7 +275,7 @@ def decisions(records: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_info_lines(info: Mapping[str, Any]) -> list[str]:
+def run_info_lines(info: InfluenceRun) -> list[str]:
     """A few `run ...` lines saying where the scores came from: fingerprint, seed, checkpoints, loss, data.
 
     The full configuration stays in the influence run file; a list a person reads gets
@@ -283,27 +284,24 @@ def run_info_lines(info: Mapping[str, Any]) -> list[str]:
     def quoted(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
-    config = info.get("config") if isinstance(info.get("config"), Mapping) else {}
-    run_config = info.get("run_config") if isinstance(info.get("run_config"), Mapping) else {}
     lines = []
-    if info.get("fingerprint"):
-        lines.append(f"run fingerprint: {info['fingerprint']}")
-    if "seed" in info:
-        lines.append(f"run seed: {quoted(info['seed'])}")
-    if config.get("checkpoint_dir"):
-        lines.append(f"run checkpoint folder: {quoted(str(config['checkpoint_dir']))}")
-    checkpoints = info.get("checkpoints")
-    if isinstance(checkpoints, list) and all(isinstance(c, Mapping) and "epoch" in c for c in checkpoints):
+    if info.fingerprint:
+        lines.append(f"run fingerprint: {info.fingerprint}")
+    if info.seed is not None:
+        lines.append(f"run seed: {quoted(info.seed)}")
+    if info.config is not None:
+        lines.append(f"run checkpoint folder: {quoted(str(info.config.checkpoint_dir))}")
+    if info.checkpoints:
         lines.append("run epochs (learning rate): " + ", ".join(
-            f"{c['epoch']} ({c['eta']:.3g})" if isinstance(c.get("eta"), (int, float)) else str(c["epoch"])
-            for c in checkpoints))
-    if info.get("loss_type"):
-        lines.append(f"run loss: {info['loss_type']} {quoted(info.get('loss_config') or {})}")
-    if info.get("measurement"):
-        lines.append(f"run measurement: {info['measurement']}; scores are robust z among comparable training items")
-    for key in ("data_root", "exclusions_file"):
-        if run_config.get(key):
-            lines.append(f"run {key.replace('_', ' ')}: {quoted(str(run_config[key]))}")
+            f"{c.epoch} ({c.eta:.3g})" if c.eta is not None else str(c.epoch) for c in info.checkpoints))
+    if info.loss_type:
+        lines.append(f"run loss: {info.loss_type} {quoted(info.loss_config)}")
+    if info.measurement:
+        lines.append(f"run measurement: {info.measurement}; scores are robust z among comparable training items")
+    if info.run_config is not None:
+        for name, value in (("data root", info.run_config.data_root), ("exclusions file", info.run_config.exclusions_file)):
+            if value:
+                lines.append(f"run {name}: {quoted(str(value))}")
     return [line.replace("\n", " ").replace("\r", " ") for line in lines]
 
 
@@ -315,7 +313,7 @@ def header_lines(
     max_exclusions: int,
     consider_both: bool,
     selection: Selection,
-    info: Mapping[str, Any],
+    info: InfluenceRun,
 ) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
     what = "harmful training pairs" if selection.criterion == PAIRS else "qualifying recordings"

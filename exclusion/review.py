@@ -300,8 +300,8 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
     `list_text`, `relabel_text`: as `review_outputs`), as outputs to write together with the list."""
     from exclusion.report import reason
 
-    run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
-    params = SpectrogramParams(**{k: run_config[k] for k in ("n_fft", "hop_length") if isinstance(run_config.get(k), int)})
+    run_config = data.info.run_config
+    params = SpectrogramParams() if run_config is None else run_config.spectrogram_params
     why = {e.sample_id: reason(e, selection, min_occurrences, data.n_validation_pairs) for e in selection.exclusions}
     listed = [(sid, why.get(sid, "added by hand")) for sid in listed_ids]
     suggested = {}
@@ -311,4 +311,4 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
     return review_outputs(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
                           main_criterion=MISFIT if selection.criterion == COMBINED
                           else selection.criterion, suggested=suggested, spectrogram=params,
-                          run=str(data.info.get("fingerprint") or ""), list_text=list_text, relabel_text=relabel_text)
+                          run=data.info.fingerprint or "", list_text=list_text, relabel_text=relabel_text)

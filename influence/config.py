@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINT_PREFIX
@@ -81,3 +81,9 @@ class InfluenceConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as the influence run file stores it."""
         return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> InfluenceConfig:
+        """Read back `to_dict()`: missing keys (older files) take their defaults, unknown keys are ignored."""
+        names = {f.name for f in fields(cls) if f.init}
+        return cls(**{k: v for k, v in values.items() if k in names})

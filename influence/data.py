@@ -8,7 +8,7 @@ summaries of `influence.summary`: `pair_low_z`, `pair_low_idx` (P, k), `pair_mea
 `checkpoint_epochs` (C,), `profile_levels` and `profile_floors` (N, H): each recording's harmonic
 profile (`datasets.harmonics.harmonic_profile`, what the `profile` criterion reads), and, when
 small or asked for, the dense raw TracIn `influence` (P, Q) and its standardised `influence_z`
-(P, Q). `info` is the run file's contents.
+(P, Q). `info` is the run file's contents (`influence.records.InfluenceRun`).
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import numpy as np
 from datasets.pairs import pair_id
 from datasets.sample_id import angle_of
 from influence.harm import LowScores
+from influence.records import InfluenceRun
 
 
 @dataclass
@@ -46,10 +47,12 @@ class InfluenceData:
     influence_z: np.ndarray | None = None
     profile_levels: np.ndarray | None = None  # (N, H) dB relative to the fundamental
     profile_floors: np.ndarray | None = None  # (N, H) each harmonic's noise floor, same scale
-    info: dict = field(default_factory=dict)
+    info: InfluenceRun = field(default_factory=InfluenceRun)
 
     def __post_init__(self) -> None:
         self.sample_ids = [str(s) for s in self.sample_ids]
+        if not isinstance(self.info, InfluenceRun):  # a run file's contents as read (tests, older callers)
+            self.info = InfluenceRun.from_dict(self.info)
         N, P, Q, R = len(self.sample_ids), len(self.train_pairs), len(self.val_pairs), len(self.recordings)
         shapes = {"angles": (N,), "train_pairs": (P, 2), "val_pairs": (Q, 2), "pair_mean_z": (P,), "rec_mean_z": (R,),
                   "rec_total": (R,), "rec_self_influence": (R,), "pair_self_influence": (P,), "influence": (P, Q),
@@ -90,8 +93,8 @@ class InfluenceData:
     @property
     def columns_scored(self) -> int:
         """Validation pairs the pair scores count on: all, or the seeded sample the run file names."""
-        scored = self.info.get("validation_pairs_scored", {}) if isinstance(self.info, dict) else {}
-        return int(scored.get("scored", self.n_validation_pairs)) if isinstance(scored, dict) else self.n_validation_pairs
+        scored = self.info.validation_pairs_scored
+        return self.n_validation_pairs if scored is None else scored.scored
 
     def pair_scores(self) -> LowScores:
         """Each training pair's kept lowest scores, what the harmful-pair rule (`influence.harm`) reads."""

@@ -21,14 +21,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from influence.npz import read_header
+from influence.records import FileIdentity, InfluenceRun
 from influence.run_inputs import LoadedCheckpoint
-from utils.atomic_io import read_json
 from utils.constants import K_TRACIN_RUN, influence_run_path_for, matrix_path_for
-from utils.hashing import file_digest, fingerprint
+from utils.hashing import fingerprint
 
-K_FINGERPRINT = "fingerprint"
-K_CREATED = "created"
-K_INFLUENCE_JSON = "influence_json"
 RERUN = "rerun compute_tracin_influence.py (the same flags) to write them again together"
 
 
@@ -49,28 +46,14 @@ def run_fingerprint(
     })
 
 
-def file_record(path: str | Path) -> dict[str, Any]:
-    """`{"file", "bytes", "sha256"}` of a file: how the run file identifies the nested JSON."""
-    size, digest = file_digest(path)
-    return {"file": Path(path).name, "bytes": size, "sha256": digest}
-
-
-def describe_run(info: Mapping[str, Any] | None, fp: str) -> str:
+def describe_run(info: InfluenceRun, fp: str) -> str:
     """`run 3f2a... (checkpoints <folder>, computed <time>)`, with what `info` tells of it."""
     details = []
-    config = info.get("config") if isinstance(info, Mapping) else None
-    if isinstance(config, Mapping) and config.get("checkpoint_dir"):
-        details.append(f"checkpoints {config['checkpoint_dir']}")
-    if isinstance(info, Mapping) and info.get(K_CREATED):
-        details.append(f"computed {info[K_CREATED]}")
+    if info.config is not None:
+        details.append(f"checkpoints {info.config.checkpoint_dir}")
+    if info.created:
+        details.append(f"computed {info.created}")
     return f"run {fp}" + (f" ({', '.join(details)})" if details else "")
-
-
-def _run_file(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    info = read_json(path, "influence run file")
-    return info if isinstance(info, dict) else {}
 
 
 def check_influence_files(json_path: str | Path) -> str | None:
@@ -78,15 +61,15 @@ def check_influence_files(json_path: str | Path) -> str | None:
     do not come from one compute run. Returns their fingerprint (None: files without one)."""
     json_path = Path(json_path)
     run_path, npz_path = influence_run_path_for(json_path), matrix_path_for(json_path)
-    run = _run_file(run_path)
+    run = InfluenceRun.read(run_path)
     parts = []
-    if run.get(K_FINGERPRINT):
-        parts.append((f"the run file {run_path}", run[K_FINGERPRINT], run))
+    if run.fingerprint:
+        parts.append((f"the run file {run_path}", run.fingerprint, run))
     json_bytes = None
     if npz_path.is_file():
         npz_info, json_bytes = read_header(npz_path)
-        if npz_info.get(K_FINGERPRINT):
-            parts.append((f"the matrix {npz_path}", npz_info[K_FINGERPRINT], npz_info))
+        if npz_info.fingerprint:
+            parts.append((f"the matrix {npz_path}", npz_info.fingerprint, npz_info))
     if not parts:
         return None
     label, fp, info = parts[0]
@@ -95,10 +78,10 @@ def check_influence_files(json_path: str | Path) -> str | None:
             raise ValueError(f"{other_label} is from {describe_run(other_info, other_fp)}, but {label} is from"
                              f" {describe_run(info, fp)}: {RERUN}")
     json_read = json_path.is_file() and (json_bytes is None or (json_bytes >= 0 and json_path.stat().st_size != json_bytes))
-    if json_read and run.get(K_FINGERPRINT):
-        written = run.get(K_INFLUENCE_JSON)
-        actual = file_record(json_path) if isinstance(written, Mapping) else None
-        if actual is None or (written.get("bytes"), written.get("sha256")) != (actual["bytes"], actual["sha256"]):
+    if json_read and run.fingerprint:
+        written = run.influence_json
+        actual = FileIdentity.of(json_path) if written is not None else None
+        if actual is None or (written.bytes, written.sha256) != (actual.bytes, actual.sha256):
             raise ValueError(
                 f"{json_path} is not the influence JSON that {describe_run(run, fp)} wrote (see {run_path}): it was"
                 f" rewritten by another tool or an interrupted compute; {RERUN} (or, to use this JSON as it is,"
@@ -116,10 +99,10 @@ def check_sample_metadata(
     if not records:
         return
     json_path = Path(json_path)
-    run = _run_file(influence_run_path_for(json_path))
+    run = InfluenceRun.read(influence_run_path_for(json_path))
     found = {records[s][K_TRACIN_RUN] for s in sample_ids
              if isinstance(records.get(s), Mapping) and isinstance(records[s].get(K_TRACIN_RUN), str)}
-    reference = run.get(K_FINGERPRINT)
+    reference = run.fingerprint
     if not found or not reference:
         return
     if len(found) > 1:

@@ -21,12 +21,10 @@ from influence.data import InfluenceData
 from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from influence.nested_json import parse_nested, write_nested_json
 from influence.npz import read_npz, write_npz
-from utils.atomic_io import read_json
+from influence.records import SCALE, InfluenceRun
 from utils.constants import K_ANGLE, K_SELF_INFLUENCE, influence_run_path_for, matrix_path_for
 
 log = logging.getLogger(__name__)
-
-SCALE = "robust z among training items of the same angles, per validation pair (influence.standardize)"
 
 
 def save_influence(
@@ -51,10 +49,9 @@ def save_influence(
     return nested
 
 
-def _run_info(json_path: Path) -> dict:
-    run_file = influence_run_path_for(json_path)
-    info = read_json(run_file, "influence run file") if run_file.is_file() else {}
-    return info if isinstance(info, dict) else {}
+def _run_info(json_path: Path) -> InfluenceRun:
+    """The run file beside an influence file (an empty record when there is none)."""
+    return InfluenceRun.read(influence_run_path_for(json_path))
 
 
 
@@ -92,7 +89,7 @@ def load_influence(
         info = _run_info(json_path)
         angles = {sid: float(r[K_ANGLE]) for sid, r in (sample_records or {}).items()
                   if isinstance(r, Mapping) and isinstance(r.get(K_ANGLE), (int, float))}
-        data = parse_nested(json_path, known, standardised=info.get("scale") == SCALE, angles_by_id=angles)
+        data = parse_nested(json_path, known, standardised=info.scale == SCALE, angles_by_id=angles)
         data.info = info
         log.info("read %s (nested JSON, no matrix beside it)", json_path)
     if len(data.train_pairs) == 0 or len(data.val_pairs) == 0:
@@ -110,5 +107,5 @@ def load_influence(
 def recorded_data_root(influence_path: str | Path) -> Path | None:
     """The data root compute_tracin_influence.py recorded in the run file beside an influence file
     (`constants.influence_run_path_for`); None when there is no run file or it names none (older files)."""
-    root = _run_info(Path(influence_path)).get("data_root")
-    return Path(root) if isinstance(root, str) and root else None
+    root = _run_info(Path(influence_path)).data_root
+    return Path(root) if root else None

@@ -21,6 +21,7 @@ import numpy as np
 from influence.data import InfluenceData
 from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from influence.pair_ids import split_pair_id
+from influence.records import InfluenceRun
 from influence.summary import summarize_dense
 from utils.atomic_io import read_json, write_with_atomic
 from utils.constants import INFLUENCE_KEY_PREFIX
@@ -107,5 +108,6 @@ def parse_nested(path: Path, known_ids: set[str] | None, standardised: bool,
             matrix[p, val_index[vkey]] = value
     if missing:
         log.warning("influence file %s: %d missing score(s) read as 0", path, missing)
-    return summarize_dense(train_pairs, val_pairs, matrix, {}, standardised=standardised, angles_by_id=angles_by_id)
+    return summarize_dense(train_pairs, val_pairs, matrix, InfluenceRun(), standardised=standardised,
+                           angles_by_id=angles_by_id)
 

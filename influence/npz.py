@@ -16,6 +16,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from influence.data import InfluenceData
+from influence.records import InfluenceRun
 from influence.summary import summarize_dense
 from utils.atomic_io import write_with_atomic
 
@@ -36,7 +37,7 @@ def write_npz(path: Path, data: InfluenceData, json_bytes: int) -> None:
     arrays: dict[str, Any] = {
         "format_version": np.asarray(FORMAT_VERSION, dtype=np.int64),
         "json_bytes": np.asarray(json_bytes, dtype=np.int64),
-        "info_json": np.asarray(json.dumps(data.info, ensure_ascii=False, allow_nan=False), dtype=np.str_),
+        "info_json": np.asarray(json.dumps(data.info.to_dict(), ensure_ascii=False, allow_nan=False), dtype=np.str_),
     }
     arrays |= {name: np.asarray(getattr(data, name), dtype=dtype) for name, dtype in STORED_DTYPES.items()}
     for name in OPTIONAL:
@@ -53,7 +54,7 @@ def damaged(path: Path, exc: BaseException) -> ValueError:
                       " damaged; rerun compute_tracin_influence.py, or delete it to read the JSON beside it")
 
 
-def read_header(path: Path) -> tuple[dict, int]:
+def read_header(path: Path) -> tuple[InfluenceRun, int]:
     """The `info_json` and `json_bytes` of a matrix, without reading its arrays."""
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -61,7 +62,7 @@ def read_header(path: Path) -> tuple[dict, int]:
             json_bytes = int(z["json_bytes"]) if "json_bytes" in z.files else -1
     except _UNREADABLE as exc:
         raise damaged(path, exc) from None
-    return (info if isinstance(info, dict) else {}), json_bytes
+    return InfluenceRun.from_dict(info), json_bytes
 
 
 def read_npz(path: Path) -> tuple[InfluenceData, int]:
@@ -71,7 +72,7 @@ def read_npz(path: Path) -> tuple[InfluenceData, int]:
             arrays = {name: z[name] for name in z.files}
     except _UNREADABLE as exc:
         raise damaged(path, exc) from None
-    info = json.loads(str(arrays["info_json"])) if "info_json" in arrays else {}
+    info = InfluenceRun.from_dict(json.loads(str(arrays["info_json"])) if "info_json" in arrays else {})
     json_bytes = int(arrays["json_bytes"]) if "json_bytes" in arrays else -1
     version = int(arrays.get("format_version", 1))
     try:
@@ -86,7 +87,7 @@ def read_npz(path: Path) -> tuple[InfluenceData, int]:
     return data, json_bytes
 
 
-def _from_v1(arrays: Mapping[str, np.ndarray], info: dict) -> InfluenceData:
+def _from_v1(arrays: Mapping[str, np.ndarray], info: InfluenceRun) -> InfluenceData:
     """Format 1: a dense raw matrix with string ids; standardised here."""
     train = list(zip(arrays["train_a"].tolist(), arrays["train_b"].tolist()))
     val = list(zip(arrays["val_a"].tolist(), arrays["val_b"].tolist()))

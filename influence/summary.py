@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from influence.harm import LowScores
+from influence.records import InfluenceRun
 from influence.data import InfluenceData, angles_of
 from influence.standardize import (
     angle_pair_keys,
@@ -153,7 +154,7 @@ def summarize_dense(
     train_pairs: Sequence[tuple[str, str]],
     val_pairs: Sequence[tuple[str, str]],
     matrix: np.ndarray,
-    info: dict,
+    info: InfluenceRun,
     rec_self_by_id: Mapping[str, float] | None = None,
     pair_self: np.ndarray | None = None,
     standardised: bool = False,

@@ -47,17 +47,18 @@ from pipeline.evaluate import clean_holdout_score, detection_score
 from pipeline.report import write_seed_report
 from pipeline.steps import StepFailed, StepRunner
 from training.config import TrainConfig
+from training.records import TrainingRun
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
 from utils.cli import add_execution_args, make_parser, run_cli, setup_logging
 from utils.constants import (
     CHECKPOINT_PREFIX,
+    CHECKPOINTS_DIR,
     DEFAULT_ANGLES,
     DEFAULT_FREQUENCY,
     DEFAULT_MATERIAL,
     FREQUENCIES,
     EXCLUSIONS_DIR,
     METADATA_DIR,
-    RUN_FILE,
     exclusions_file_name,
     influence_file_name,
 )
@@ -184,7 +185,7 @@ class Demo:
             name = f"{self.cfg.material}_{self.cfg.frequency}_standard" if k == 0 else f"baseline_seed{seed}"
             extra = [] if k == 0 else ["--run-name", name]
             self.steps.run(f"train baseline, seed {seed}", [*self.train_args(seed), *extra])
-            runs.append(self.data / "checkpoints" / name)
+            runs.append(self.data / CHECKPOINTS_DIR / name)
         self.runs["baseline"] = runs
         return runs[0]
 
@@ -255,7 +256,7 @@ class Demo:
             name = f"retrain_{action}_seed{seed}"
             extra = ["--exclusions-file", str(exclusions)] + ([] if relabels is None else ["--relabel-file", str(relabels)])
             self.steps.run(f"retrain: {action}, seed {seed}", [*self.train_args(seed), *extra, "--run-name", name])
-            runs.append(self.data / "checkpoints" / name)
+            runs.append(self.data / CHECKPOINTS_DIR / name)
         self.runs[action] = self._trained[key] = runs
 
 
@@ -273,8 +274,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     demo.generate_data()
     baseline = demo.baselines()
     demo.make_lists(demo.compute(baseline))
-    run_info = read_json(baseline / RUN_FILE, "run file")
-    train_ids = sorted(run_info["split"]["train"])
+    run_info = TrainingRun.read(baseline)
+    train_ids = sorted(run_info.split["train"])
     # Only from here on is the truth file read: to build the oracle and to score.
     faults = read_json(demo.dir / "truth.json", "truth file")["faults"]
     demo.plan_actions(train_ids, faults)
@@ -290,9 +291,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "config": config_record(cfg),
         "training_seeds": cfg.train_seeds(),
-        "split_counts": {k: len(v) for k, v in run_info["split"].items()},
+        "split_counts": {k: len(v) for k, v in run_info.split.items()},
         "faults": faults,
-        "fault_split": {s: next((n for n, ids in run_info["split"].items() if s in ids), "?") for s in faults},
+        "fault_split": {s: next((n for n, ids in run_info.split.items() if s in ids), "?") for s in faults},
         "lists": {label: load_exclusions(path).ids for label, path in demo.lists.items()},
         "detection": {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults, suggestions_of(path)))
                       for label, path in demo.lists.items()},

@@ -11,9 +11,10 @@ import numpy as np
 from datasets.faults import MISLABEL_FAR, MISLABEL_NEAR, is_mislabel
 from datasets.pairs import make_pairs
 from training.metrics import pairwise_accuracy, spearman
+from training.records import TrainingRun
 from utils.atomic_io import read_json
 from datasets.sample_id import angle_of
-from utils.constants import RUN_FILE, SCORES_FILE
+from utils.constants import SCORES_FILE
 
 
 @dataclass
@@ -32,9 +33,9 @@ def clean_holdout_score(run_dir: Path, faults: dict[str, Any]) -> HoldoutScore:
     stored angle (which is their true angle). The holdout split is fixed before any
     exclusion, and TracIn never sees it.
     """
-    run = read_json(run_dir / RUN_FILE, "run file")
+    run = TrainingRun.read(run_dir)
     scores_by_id = read_json(run_dir / SCORES_FILE, "scores file")
-    holdout = sorted(run["split"]["holdout"])
+    holdout = sorted(run.split["holdout"])
     clean = [s for s in holdout if s not in faults]
     ids = sorted(scores_by_id)
     index = {s: i for i, s in enumerate(ids)}

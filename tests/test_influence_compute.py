@@ -233,7 +233,7 @@ def test_matrix_streams_through_a_scratch_file_that_is_removed(run, tmp_path):
     meta = tmp_path / "meta"
     cfg = InfluenceConfig(frequency="500hz", material="plastic", checkpoint_dir=run["dir"],
                           metadata_dir=meta, memory_mb=1, device="cpu", progress=False)
-    data, _ = compute_influence(cfg)
+    data = compute_influence(cfg).data
     reference = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json")
     assert np.allclose(np.asarray(data.influence), reference.influence, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(data.pair_low_z, reference.pair_low_z, rtol=1e-5, atol=1e-5)

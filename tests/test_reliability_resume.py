@@ -27,7 +27,7 @@ import training.trainer as trainer
 real = trainer.save_checkpoint
 def save_then_die(ckpt, path):
     real(ckpt, path)
-    if ckpt["epoch"] == 2:
+    if ckpt.epoch == 2:
         os.kill(os.getpid(), signal.SIGKILL)
 trainer.save_checkpoint = save_then_die
 import train

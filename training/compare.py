@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from datasets.pairs import make_pairs
 from training.config import TrainConfig
 from training.metrics import pairwise_accuracy, spearman
+from training.records import TrainingRun
 from utils.atomic_io import read_json
 from datasets.sample_id import angle_of
 from utils.constants import RUN_FILE, SCORES_FILE
@@ -81,15 +81,14 @@ def compare_runs(baseline: Path, retrain: Path) -> Comparison:
     """Compare two run folders on their holdout split (see the module docstring)."""
     if not (baseline / RUN_FILE).is_file() or not (baseline / SCORES_FILE).is_file():
         return Comparison(baseline, reason=f"no finished baseline run at {baseline} (train one without --exclusions-file)")
-    base_run: dict[str, Any] = read_json(baseline / RUN_FILE, "run file")
-    new_run: dict[str, Any] = read_json(retrain / RUN_FILE, "run file")
-    if base_run.get("split") != new_run.get("split"):
+    base_run, new_run = TrainingRun.read(baseline), TrainingRun.read(retrain)
+    if base_run.split != new_run.split:
         return Comparison(baseline, reason=f"the baseline {baseline} has another split (another --split-seed or other"
                                            " recordings), so its holdout is not the same")
     base_scores = read_json(baseline / SCORES_FILE, "scores file")
     new_scores = read_json(retrain / SCORES_FILE, "scores file")
-    holdout = sorted(new_run["split"]["holdout"])
-    base_excl, new_excl = set(base_run.get("excluded_ids", [])), set(new_run.get("excluded_ids", []))
+    holdout = sorted(new_run.split["holdout"])
+    base_excl, new_excl = set(base_run.excluded_ids), set(new_run.excluded_ids)
     own = {name: [s for s in holdout if s not in excl] for name, excl in (("base", base_excl), ("new", new_excl))}
     shared = [s for s in holdout if s not in base_excl | new_excl]
     b_acc, b_rho, b_pairs = _quality(base_scores, own["base"])
@@ -101,8 +100,8 @@ def compare_runs(baseline: Path, retrain: Path) -> Comparison:
         ("shared holdout pairs: pairwise accuracy", s_base[0], s_new[0], f"{s_new[2]} pairs both runs kept"),
         ("shared holdout recordings: Spearman", s_base[1], s_new[1], f"{len(shared)} recordings both runs kept"),
     ]
-    base_cfg, new_cfg = base_run.get("config", {}), new_run.get("config", {})
-    differing = [k for k in LEARNING_SETTINGS if base_cfg.get(k) != new_cfg.get(k)]
+    base_cfg, new_cfg = base_run.config, new_run.config
+    differing = [k for k in LEARNING_SETTINGS if getattr(base_cfg, k, None) != getattr(new_cfg, k, None)]
     return Comparison(baseline, rows, differing=differing, shared_pairs=s_new[2])
 
 

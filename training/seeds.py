@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 from training.config import EXECUTION_ONLY, TrainConfig
-from utils.atomic_io import read_json
-from utils.constants import K_RUN_COMPLETE, RUN_FILE
+from training.records import TrainingRun
+from utils.constants import RUN_FILE
 
 NOT_COMPARED = (*EXECUTION_ONLY, "run_name", "seed", "exclusions_file", "relabel_file", "metadata_file",
                 "allow_unknown_exclusions", "device")
@@ -51,10 +51,13 @@ def existing_baseline(cfg: TrainConfig) -> bool:
     run_file = cfg.run_dir / RUN_FILE
     if not cfg.run_dir.exists():
         return False
-    if not run_file.is_file() or not read_json(run_file, "run file").get(K_RUN_COMPLETE):
+    stored_run = TrainingRun.read(cfg.run_dir) if run_file.is_file() else None
+    if stored_run is None or not stored_run.complete:
         raise ValueError(f"the baseline run {cfg.run_dir} exists but did not finish: finish it (train.py with its "
                          "flags and --resume) or move it away, then run again")
-    stored = TrainConfig.from_dict(read_json(run_file, "run file").get("config", {}))
+    stored = stored_run.config
+    if stored is None:
+        raise ValueError(f"{run_file} holds no run configuration: move the run away to have it trained again")
     differing = [k for k, v in cfg.to_dict().items() if k not in NOT_COMPARED and stored.to_dict().get(k) != v]
     if differing:
         raise ValueError(f"the baseline run {cfg.run_dir} was trained with other settings ({', '.join(differing)}): "
