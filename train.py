@@ -75,7 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     seed.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
                       help="one run per training seed (named ..._seed<S>); with --exclusions-file or --relabel-file, also "
                       "each seed's baseline where it is missing, then the retrain's verdict over the seeds: better, no "
-                      "measurable change or worse, with a 95%% interval (training/verdict.py)")
+                      "measurable change or worse, with a 95%% interval (training/verdict.py); default: one run, of --seed")
     opt.add_argument("--device", choices=DEVICE_CHOICES, default=d.device, help="auto: cuda, else mps, else cpu")
     out = p.add_argument_group("output")
     out.add_argument("--run-name", default=None, help="default: {material}_{frequency}_{loss}[_excl_{list stem}][_relabel_{file stem}]")
