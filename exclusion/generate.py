@@ -22,7 +22,7 @@ from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
 from datasets.relabels import RelabelPlan, read_relabel_text, relabel_path_for, render_relabels
 from datasets.stamps import list_stamp_line, set_disagreement
-from exclusion.config import AUTO, ExclusionConfig
+from exclusion.config import ExclusionConfig
 from exclusion.criteria import COMBINED, MISFIT, PAIRS, PROFILE, RECORDINGS
 from exclusion.label_noise import profile_features
 from exclusion.list_file import ExclusionFilePlan, ExclusionFileUpdate, plan_exclusion_file
@@ -105,8 +105,8 @@ class ExclusionResult:
         cfg, data, sel = self.config, self.data, self.selection
         lines = [f"{cfg.metadata_file}: {len(data.train_pairs)} training pairs x {data.n_validation_pairs} validation "
                  f"pairs, {len(data.recordings)} training recordings; scores are robust z (docs/design.md)"]
-        if cfg.threshold == AUTO:
-            lines.append(f"threshold auto: {cfg.threshold_value:g} (the same on every run: scores are scale-free)")
+        if cfg.auto_threshold:
+            lines.append(f"threshold auto: {cfg.threshold:g} (the same on every run: scores are scale-free)")
         lines += self._selection_lines()
         update = self.list_update
         if not update.written:
@@ -169,7 +169,7 @@ class ExclusionResult:
                 "" if e.suggestion_probability is None else f" (p={e.suggestion_probability:.2f})")
             lines.append(f"  {e.sample_id} [{e.rule}{angle}]")
             if cfg.verbose:
-                lines.append(f"      {reason(e, sel, cfg.min_occurrences, self.data.n_validation_pairs)}")
+                lines.append(f"      {reason(e, sel, self.data.n_validation_pairs)}")
         if sel.vetoed:
             lines.append(f"left out because they are commented out in the list: {', '.join(sel.vetoed)}")
         if sel.kept_for_angle:
@@ -261,19 +261,14 @@ def _generate_locked(cfg: ExclusionConfig, output_file: Path) -> ExclusionResult
     data = load_influence(cfg.metadata_file, sample_records=store.records if store else None)
     if store is not None:
         check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path)
-    if data.pair_low_z.shape[1] == 0 and cfg.criterion in (PAIRS, COMBINED):
-        raise ValueError(f"{cfg.metadata_file} holds no pair scores (compute ran with --compute-self-influence only): "
-                         "rerun compute_tracin_influence.py with --compute-influence, or choose --criterion "
-                         "profile, self-influence or misfit")
     # Ids commented out by hand, as the recordings spell them (case and zero padding aside).
     forbidden = match_known_ids(load_exclusions(output_file).commented_out if output_file.exists() else [],
                                 data.recording_ids)
-    if cfg.threshold_value > 0:
+    if cfg.threshold > 0:
         log.warning("threshold %g is positive: only scores below 0 are harmful, so candidates may include recordings "
-                    "that helped", cfg.threshold_value)
+                    "that helped", cfg.threshold)
     inputs = rule_inputs(data)
-    selection = select_exclusions(_criterion_for(cfg.criterion, data), inputs, cfg.threshold_value, cfg.min_occurrences,
-                                  cfg.max_exclusions, cfg.consider_both_samples, forbidden=forbidden)
+    selection = select_exclusions(_criterion_for(cfg.criterion, data), inputs, cfg.rule_params(forbidden))
     if selection.criterion != cfg.criterion:  # said once the selection stands, so that an error stays one line
         log.warning("these influence files hold no harmonic profiles (written by an older compute_tracin_influence.py): "
                     "used --criterion %s instead of %s; rerun compute for the profile criterion", selection.criterion,
@@ -294,8 +289,7 @@ def _decide(result: ExclusionResult, inputs: RuleInputs, store: MetadataStore | 
     `result`, the metadata's records updated in place, the rest returned as outputs."""
     cfg, data, selection, output_file = result.config, result.data, result.selection, result.output_file
     today = datetime.date.today().isoformat()
-    header = header_lines(cfg.metadata_file.resolve(), selection.criterion, f"{cfg.threshold_value:g} (robust z)",
-                          cfg.min_occurrences, cfg.max_exclusions, cfg.consider_both_samples, selection, data.info)
+    header = header_lines(cfg, selection, data.info)
     stored = dict(zip(inputs.recording_ids, inputs.angles.tolist()))
     notes = _list_notes(selection, stored)
     plan = plan_exclusion_file(output_file, header, selection.ids, today, notes)
@@ -335,6 +329,6 @@ def _other_outputs(result: ExclusionResult, inputs: RuleInputs, previous: str | 
     listed = result.list_plan.listed
     root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file), inside=cfg.metadata_file)
     result.review, review = review_for_selection(output_file, result.selection, listed, result.data,
-                                                 store.records if store else {}, root, cfg.min_occurrences,
-                                                 list_text=result.list_plan.text, relabel_text=result.relabel_plan.text)
+                                                 store.records if store else {}, root, list_text=result.list_plan.text,
+                                                 relabel_text=result.relabel_plan.text)
     return outputs + [out for out in review if not out.same_as_on_disk()]

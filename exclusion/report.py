@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from datasets.sample_id import SampleId
+from exclusion.config import ExclusionConfig
 from exclusion.criteria import (
     MISFIT,
     PAIRS,
@@ -83,7 +84,7 @@ BOOKKEEPING = (K_EXCLUSION_DATE, K_REINCLUDED_DATE, K_TRACIN_RUN, K_GENERATE_STA
 """tracin_info keys that say when and by which runs, not what was found: a re-run with the same numbers keeps the record."""
 
 
-def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_validation_pairs: int) -> str:
+def reason(exclusion: Exclusion, selection: Selection, n_validation_pairs: int) -> str:
     """Why the rule listed one recording, in words (the review sheet and --verbose): each clause quotes
     the number of the criterion it names (`Exclusion.numbers`), and TracIn says how the take hurts."""
     e, n = exclusion, exclusion.numbers
@@ -94,7 +95,7 @@ def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_v
         said = "" if PAIRS in e.rules else "TracIn: "
         threshold = selection.threshold if selection.threshold is not None else DEFAULT_THRESHOLD
         parts.append(f"{said}in {e.harmful_pairs} harmful training pair(s) (below {threshold:g} on at least "
-                     f"{min_occurrences} of {n_validation_pairs} validation pairs; {n[PAIRS]:.1f} robust SD more than "
+                     f"{selection.min_occurrences} of {n_validation_pairs} validation pairs; {n[PAIRS]:.1f} robust SD more than "
                      "a typical recording)")
     if MISFIT in e.rules:
         parts.append(f"its ranker score lands among the {e.ranker_angle:g} degree recordings (misfit "
@@ -305,28 +306,20 @@ def run_info_lines(info: InfluenceRun) -> list[str]:
     return [line.replace("\n", " ").replace("\r", " ") for line in lines]
 
 
-def header_lines(
-    source: Path,
-    criterion: str,
-    threshold_text: str,
-    min_occurrences: int,
-    max_exclusions: int,
-    consider_both: bool,
-    selection: Selection,
-    info: InfluenceRun,
-) -> list[str]:
+def header_lines(cfg: ExclusionConfig, selection: Selection, info: InfluenceRun) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
-    what = "harmful training pairs" if selection.criterion == PAIRS else "qualifying recordings"
+    criterion = selection.criterion
+    what = "harmful training pairs" if criterion == PAIRS else "qualifying recordings"
     # A criterion with its own cut does not read these flags: say so rather than imply a parameter acted.
     unused = "" if criterion in USES_TRACIN_THRESHOLD else (
         " (not used for the cut; TracIn's explanation of each take uses it)" if criterion == PROFILE else " (not used)")
     lines = [
-        f"source: {json.dumps(str(source), ensure_ascii=False)}",
+        f"source: {json.dumps(str(cfg.metadata_file.resolve()), ensure_ascii=False)}",
         f"criterion: {criterion}",
-        f"threshold: {threshold_text}{unused}",
-        f"min-occurrences: {min_occurrences}{unused}",
-        f"max-exclusions: {max_exclusions}",
-        f"consider-both-samples: {'yes' if consider_both else 'no'}"
+        f"threshold: {cfg.threshold:g} (robust z){unused}",
+        f"min-occurrences: {cfg.min_occurrences}{unused}",
+        f"max-exclusions: {cfg.max_exclusions}",
+        f"consider-both-samples: {'yes' if cfg.consider_both_samples else 'no'}"
         + ("" if criterion in USES_CONSIDER_BOTH else " (not used)"),
         f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed"
         + (f"; {selection.capped} more qualified but did not fit under max-exclusions" if selection.capped else ""),

@@ -293,8 +293,7 @@ def _draw(rows: list[ReviewRow], recording_ids: Sequence[str], main_scores: np.n
 
 
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
-                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int,
-                         list_text: str | None = None,
+                         records: Mapping[str, Mapping[str, Any]], data_root: Path, list_text: str | None = None,
                          relabel_text: str | None = None) -> tuple[ReviewFiles, list[Output]]:
     """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.data.InfluenceData`;
     `list_text`, `relabel_text`: as `review_outputs`), as outputs to write together with the list."""
@@ -302,7 +301,7 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
 
     run_config = data.info.run_config
     params = SpectrogramParams() if run_config is None else run_config.spectrogram_params
-    why = {e.sample_id: reason(e, selection, min_occurrences, data.n_validation_pairs) for e in selection.exclusions}
+    why = {e.sample_id: reason(e, selection, data.n_validation_pairs) for e in selection.exclusions}
     listed = [(sid, why.get(sid, "added by hand")) for sid in listed_ids]
     suggested = {}
     if selection.suggested_angles is not None:

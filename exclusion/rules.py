@@ -8,7 +8,7 @@ For each training pair and recording the influence files keep its k lowest score
 validation pairs they fall on (`influence.harm.LowScores`), which is all a threshold rule needs as long as
 `min_occurrences <= k`.
 
-Criteria (`CRITERIA`; `select_exclusions(criterion, ...)`), each listing at most `max_exclusions`:
+Criteria (`CRITERIA`; `select_exclusions(criterion, inputs, params)`), each listing at most `max_exclusions`:
 
 `profile` (the default)
     The take's harmonic profile says its stored angle is wrong or that it fits no angle:
@@ -50,13 +50,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Collection, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from exclusion.config import RuleParams
 from exclusion.criteria import (
     COMPOSITES,
-    CRITERIA,
     MISFIT,
     PAIRS,
     PROFILE,
@@ -97,17 +97,6 @@ class RuleInputs:
     self_influence: np.ndarray | None = None  # (R,)
     checkpoint_scores: np.ndarray | None = None  # (C, R)
     profiles: Profiles | None = None
-
-
-@dataclass(frozen=True)
-class RuleParams:
-    """The flags a rule reads (checked once, in `exclusion.config.ExclusionConfig`)."""
-
-    threshold: float
-    min_occurrences: int
-    max_exclusions: int | None
-    consider_both: bool = False
-    forbidden: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -294,9 +283,9 @@ def _by_value(ev: Evidence, values: np.ndarray, qualifies: np.ndarray, cut: floa
 def by_pairs(ev: Evidence) -> Listing:
     inputs = ev.inputs
     if inputs.pair_scores.k == 0 and inputs.pair_scores.columns > 0:
-        raise ValueError("this criterion needs the pair scores, and these influence files hold self-influence only:"
-                         " recompute with compute_tracin_influence.py --compute-influence, or use --criterion profile,"
-                         " self-influence or misfit")
+        raise ValueError("this criterion needs the pair scores, and these influence files hold self-influence only"
+                         " (compute ran with --compute-self-influence alone): rerun compute_tracin_influence.py with"
+                         " --compute-influence, or use --criterion profile, self-influence or misfit")
     inputs.pair_scores.check_min_occurrences(ev.params.min_occurrences)
     if ev.params.consider_both:
         listed, vetoed = _explain_away(ev)
@@ -423,19 +412,11 @@ def _describe(ev: Evidence, r: int, rules: tuple[str, ...], strength: float, num
     )
 
 
-def select_exclusions(
-    criterion: str,
-    inputs: RuleInputs,
-    threshold: float,
-    min_occurrences: int,
-    max_exclusions: int | None,
-    consider_both: bool = False,
-    forbidden: Collection[str] = (),
-) -> Selection:
-    """Run one criterion (see the module docstring) and describe every listed recording."""
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
-    ev = Evidence(inputs, RuleParams(threshold, min_occurrences, max_exclusions, consider_both, frozenset(forbidden)))
+def select_exclusions(criterion: str, inputs: RuleInputs, params: RuleParams) -> Selection:
+    """Run one criterion of `CRITERIA` (see the module docstring) and describe every listed recording.
+    `params` were checked by `ExclusionConfig`."""
+    ev = Evidence(inputs, params)
+    max_exclusions = params.max_exclusions
     if criterion in COMPOSITES:
         listing, rules = _composite(ev, COMPOSITES[criterion])
     else:
@@ -448,7 +429,7 @@ def select_exclusions(
     expected = None
     if listing.expected_false is not None:  # the profile's posterior: the sum of (1 - p) over what is listed
         expected = float(sum(1.0 - ev.verdicts.p_wrong[r] for r, _ in chosen))
-    return Selection(criterion, threshold if criterion in USES_TRACIN_THRESHOLD else None, min_occurrences,
+    return Selection(criterion, params.threshold if criterion in USES_TRACIN_THRESHOLD else None, params.min_occurrences,
                      [_describe(ev, r, rules[r], s, numbers) for r, s in chosen], listing.qualifying, listing.vetoed,
                      listing.cut, numbers, _suggested_angles(ev), [inputs.recording_ids[r] for r in kept], expected,
                      capped, ev.verdicts)

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINT_PREFIX
-from utils.locking import DEFAULT_LOCK_TIMEOUT
+from utils.locking import DEFAULT_LOCK_TIMEOUT, check_lock_timeout
 
 # What TracIn differentiates on the validation side (influence.task says what each is).
 MEASUREMENTS = ("margin", "logistic", "loss")
@@ -63,8 +63,7 @@ class InfluenceConfig:
             raise ValueError(f"--every must be at least 1, got {self.every}")
         if self.epochs is not None and self.every is not None:
             raise ValueError("pass --epochs or --every, not both")
-        if not (math.isfinite(self.lock_timeout) and self.lock_timeout >= 0):
-            raise ValueError(f"--lock-timeout must be a finite number of seconds, got {self.lock_timeout}")
+        self.lock_timeout = check_lock_timeout(self.lock_timeout)
         lr = self.assume_learning_rate
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"--assume-learning-rate must be a finite positive number, got {lr}")

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.pairs import make_pairs
 from training.config import TrainConfig
-from training.metrics import pairwise_accuracy, spearman
+from training.metrics import ranking_quality
 from training.records import TrainingRun
 from utils.atomic_io import read_json
-from datasets.sample_id import angle_of
 from utils.constants import RUN_FILE, SCORES_FILE
 
 # Settings that change how a run learns; the comparison names any the two runs do not share.
@@ -69,14 +67,6 @@ def baseline_dir(cfg: TrainConfig) -> Path:
     return replace(cfg, exclusions_file=None, relabel_file=None, run_name=None).run_dir
 
 
-def _quality(scores: dict[str, float], ids: list[str]) -> tuple[float, float, int]:
-    """Pairwise accuracy over every cross-angle pair of `ids`, Spearman of score with angle, pair count."""
-    angles = np.asarray([angle_of(s) for s in ids], dtype=np.float64)
-    values = np.asarray([scores[s] for s in ids], dtype=np.float64)
-    pairs, targets = make_pairs(range(len(ids)), angles)
-    return pairwise_accuracy(values, pairs, targets), spearman(values, angles), len(pairs)
-
-
 def compare_runs(baseline: Path, retrain: Path) -> Comparison:
     """Compare two run folders on their holdout split (see the module docstring)."""
     if not (baseline / RUN_FILE).is_file() or not (baseline / SCORES_FILE).is_file():
@@ -91,9 +81,9 @@ def compare_runs(baseline: Path, retrain: Path) -> Comparison:
     base_excl, new_excl = set(base_run.excluded_ids), set(new_run.excluded_ids)
     own = {name: [s for s in holdout if s not in excl] for name, excl in (("base", base_excl), ("new", new_excl))}
     shared = [s for s in holdout if s not in base_excl | new_excl]
-    b_acc, b_rho, b_pairs = _quality(base_scores, own["base"])
-    n_acc, n_rho, n_pairs = _quality(new_scores, own["new"])
-    s_base, s_new = _quality(base_scores, shared), _quality(new_scores, shared)
+    b_acc, b_rho, b_pairs = ranking_quality(base_scores, own["base"])
+    n_acc, n_rho, n_pairs = ranking_quality(new_scores, own["new"])
+    s_base, s_new = ranking_quality(base_scores, shared), ranking_quality(new_scores, shared)
     rows = [
         ("holdout pairwise accuracy", b_acc, n_acc, f"each run's holdout pairs ({b_pairs} / {n_pairs})"),
         ("holdout Spearman", b_rho, n_rho, f"each run's holdout recordings ({len(own['base'])} / {len(own['new'])})"),
