@@ -161,7 +161,7 @@ def _csv(rows: list[ReviewRow], criteria: list[str], folder: Path) -> str:
 
 def _markdown(list_file: Path, rows: list[ReviewRow], criteria: list[str], n_train: int, png: Path | None,
               page: Path) -> str:
-    heads = [f"{SCORE_MEANING[c][0]} (rank of {n_train})" for c in criteria]
+    heads = [f"{SCORE_MEANING[c]} (rank of {n_train})" for c in criteria]
     lines = [f"# Review of `{Path(list_file).name}`", ""]
     if not rows:
         return "\n".join(lines + ["The list is empty: nothing to review.", ""])

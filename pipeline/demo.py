@@ -159,7 +159,8 @@ class Demo:
         self.actions: dict[str, tuple[Path, Path | None]] = {}
         """action -> (exclusions file, relabel file or None)."""
         self.runs: dict[str, list[Path]] = {}
-        self._trained: dict[tuple, list[Path]] = {}
+        self._trained: dict[tuple, tuple[str, list[Path]]] = {}
+        """(takes excluded, takes relabelled) -> (the action first trained on them, its runs)."""
 
     def train_args(self, seed: int) -> list[str]:
         c = self.cfg
@@ -249,7 +250,9 @@ class Demo:
         moved = tuple(sorted(load_relabels(relabels).items())) if relabels is not None else ()
         key = (tuple(sorted(set(load_exclusions(exclusions).ids) - {s for s, _ in moved})), moved)
         if key in self._trained:
-            self.runs[action] = self._trained[key]
+            first, self.runs[action] = self._trained[key]
+            for seed in self.cfg.train_seeds():
+                self.steps.skip(f"retrain: {action}, seed {seed}", f"it changes the same takes as {first}: its run reused")
             return
         runs = []
         for seed in self.cfg.train_seeds():
@@ -257,7 +260,8 @@ class Demo:
             extra = ["--exclusions-file", str(exclusions)] + ([] if relabels is None else ["--relabel-file", str(relabels)])
             self.steps.run(f"retrain: {action}, seed {seed}", [*self.train_args(seed), *extra, "--run-name", name])
             runs.append(self.data / CHECKPOINTS_DIR / name)
-        self.runs[action] = self._trained[key] = runs
+        self.runs[action] = runs
+        self._trained[key] = (action, runs)
 
 
 def config_record(cfg: DemoConfig) -> dict[str, Any]:

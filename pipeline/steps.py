@@ -45,7 +45,13 @@ class StepRunner:
         """What the scripts are given: their progress bars only when someone watches them."""
         return [] if self.live else ["--no-progress"]
 
+    def skip(self, name: str, why: str) -> None:
+        """Count a step that needs no run (`why` says so), so that the numbers reach the total announced."""
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {name}: not run, {why}", flush=True)
+
     def run(self, name: str, argv: list[str]) -> str:
+        """Run one script (`argv` after `python`), numbered; its stdout. A non-zero exit raises StepFailed."""
         self.done += 1
         shown = " ".join(argv)
         print(f"[{self.done}/{self.total}] {name}: python {shown}", flush=True)
