@@ -66,9 +66,9 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     from tracin import TracInEngine
     from tracin.reference import naive_tracin
     from training.checkpoints import model_from_checkpoint
-    from utils.constants import CHECKPOINT_PREFIX
+    from utils.constants import CHECKPOINT_PREFIX, CHECKPOINTS_DIR
 
-    ckdir = data_root / "checkpoints" / run
+    ckdir = data_root / CHECKPOINTS_DIR / run
     cfg = InfluenceConfig("500hz", "plastic", str(ckdir), metadata_dir=str(out.parent / "metadata"), device="cpu",
                           progress=False)
     if method == "end-to-end":

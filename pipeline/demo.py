@@ -182,8 +182,10 @@ class Demo:
     def baselines(self) -> Path:
         """Train the baseline with every training seed; return the first run's folder (TracIn reads it)."""
         runs = []
+        # The first is the run train.py names by default (the tutorial's --checkpoint-dir); the others are named.
+        default = TrainConfig(self.cfg.frequency, self.cfg.material, data_root=self.data).default_run_name()
         for k, seed in enumerate(self.cfg.train_seeds()):
-            name = f"{self.cfg.material}_{self.cfg.frequency}_standard" if k == 0 else f"baseline_seed{seed}"
+            name = default if k == 0 else f"baseline_seed{seed}"
             extra = [] if k == 0 else ["--run-name", name]
             self.steps.run(f"train baseline, seed {seed}", [*self.train_args(seed), *extra])
             runs.append(self.data / CHECKPOINTS_DIR / name)
