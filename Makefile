@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 JOBS ?= 2
 PEERS := $(VENV)/.peers-installed
 
-.PHONY: demo demo-seeds demo-seeds-room studies peers test browser bench bench-load bench-scale clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room studies peers test test-quick browser bench bench-load bench-scale clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -42,8 +42,13 @@ $(PEERS): $(STAMP) benchmarks/requirements-peers.txt
 	$(VPY) -m pip install -r benchmarks/requirements-peers.txt -c constraints.txt
 	touch $(PEERS)
 
+# Every test, the slow ones too (whole demos, torchrun, the browser, kills); CI runs this.
 test: $(STAMP) browser
 	$(VPY) -m pytest -q tests
+
+# Without the tests marked slow (pytest.ini): about a minute and a half on a busy 2-core machine.
+test-quick: $(STAMP)
+	$(VPY) -m pytest -q -m "not slow" tests
 
 # The review page's browser tests drive Debian's chromium with chromium-driver. Installed here when missing and
 # this runs as root with apt-get; otherwise (or when the install fails) those tests skip, saying why, except

@@ -108,7 +108,7 @@ class Exclusion:
     strength: float
     """What the listing ranks by: the listing criterion's number (the larger of two for a composite)."""
     numbers: dict[str, float]
-    """Each criterion's own number for this take (larger = more suspect; `NUMBER_WORDS` says what each is)."""
+    """Each criterion's own number for this take (larger = more suspect; `exclusion.review_rows.SCORE_WORDS` says what each is)."""
     negative_occurrences: int
     average_influence: float
     affected: np.ndarray

@@ -19,6 +19,7 @@ from exclusion.config import TUTORIAL_FLAGS
 from exclusion.review import write_review
 from utils.constants import LIST_DATA_ROOT_LINE
 
+pytestmark = pytest.mark.slow  # headless Chromium, real training
 TUTORIAL = (*TUTORIAL_FLAGS, "--verbose", "--update-metadata")
 ONE_EPOCH = ["--epochs", "1", "--checkpoint-interval", "1", "--device", "cpu", "--no-progress"]
 

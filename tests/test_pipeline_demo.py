@@ -32,6 +32,7 @@ def demo(tmp_path_factory) -> tuple[Path, dict]:
     return tmp_path, run_demo(cfg)
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_reports(demo):
     tmp_path, results = demo
     seed_dir = tmp_path / "seed_1"
@@ -84,6 +85,7 @@ def test_demo_runs_every_step_and_reports(demo):
     assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_gains.png").exists()
 
 
+@pytest.mark.slow
 def test_the_review_page_of_the_tutorials_list_in_a_browser(demo, browser):
     """The issue's check: the page opens with no console error, plays every listed take, names every listed id."""
     exclusions = demo[0] / "seed_1" / "data" / "exclusions"

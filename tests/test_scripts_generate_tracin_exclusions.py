@@ -275,6 +275,7 @@ def test_bad_flag_values(tmp_path, make_root, run):
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_bad_inputs_in_a_real_process(tmp_path, make_root):
     """Missing / non-JSON influence file and malformed sample metadata: exit 1, one line, nothing overwritten."""
     root = make_root(tmp_path)

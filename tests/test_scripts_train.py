@@ -92,6 +92,7 @@ def test_exclusion_errors(baseline, data_root, tmp_path, cli, one_error_line):
     assert run["excluded_ids"] == [sid(0, 1)] and run["unknown_excluded_ids"] == [typo]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_device_cuda_without_gpu_is_one_line(data_root, one_error_line):
     proc = subprocess.run(

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from influence.io import load_influence
 
+pytestmark = pytest.mark.slow  # torchrun: two real processes
 REPO = Path(__file__).resolve().parent.parent
 
 
