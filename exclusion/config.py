@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from utils.atomic_io import json_safe
-from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from influence.config import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from utils.locking import DEFAULT_LOCK_TIMEOUT, check_lock_timeout
 
 AUTO = "auto"

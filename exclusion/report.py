@@ -45,7 +45,7 @@ from exclusion.criteria import (
     USES_TRACIN_THRESHOLD,
 )
 from exclusion.rules import Exclusion, Selection
-from influence.harm import DEFAULT_THRESHOLD
+from influence.config import DEFAULT_THRESHOLD
 from influence.records import InfluenceRun
 from utils.constants import (
     K_AFFECTED,

@@ -10,6 +10,11 @@ from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINT_PREFIX
 from utils.locking import DEFAULT_LOCK_TIMEOUT, check_lock_timeout
 
+DEFAULT_THRESHOLD = -3.0
+"""The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items
+(the harmful-pair rule, `influence.harm`)."""
+DEFAULT_MIN_OCCURRENCES = 5
+"""The tutorial's `--min-occurrences`: validation pairs a training pair must be harmful on."""
 # What TracIn differentiates on the validation side (influence.task says what each is).
 MEASUREMENTS = ("margin", "logistic", "loss")
 DEFAULT_MEASUREMENT = "margin"

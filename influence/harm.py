@@ -6,7 +6,8 @@ Scores are robust z-scores (`influence.standardize`), so the tutorial's `--thres
 and per training recording, only its k lowest scores and the validation pairs they fall on
 (`LowScores`): all the rule needs while `min_occurrences <= k`. Every consumer decides harm
 here: the nested JSON's harmful pairs, compute's summary and picture, and the `pairs` and
-`recordings` criteria of `exclusion.rules`.
+`recordings` criteria of `exclusion.rules`. Its defaults (the tutorial's flags) live in
+`influence.config`, which importing needs no numpy (`--help` stays quick).
 """
 from __future__ import annotations
 
@@ -15,10 +16,7 @@ from typing import Iterator
 
 import numpy as np
 
-DEFAULT_THRESHOLD = -3.0
-"""The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items."""
-DEFAULT_MIN_OCCURRENCES = 5
-"""The tutorial's `--min-occurrences`: validation pairs a training pair must be harmful on."""
+from influence.config import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from influence.data import InfluenceData
-from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from influence.config import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from influence.nested_json import parse_nested, write_nested_json
 from influence.npz import read_npz, write_npz
 from influence.records import SCALE, InfluenceRun

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from influence.data import InfluenceData
-from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from influence.config import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
 from influence.pair_ids import split_pair_id
 from influence.records import InfluenceRun
 from influence.summary import summarize_dense

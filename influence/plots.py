@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from influence.harm import DEFAULT_THRESHOLD, describe_rule
+from influence.config import DEFAULT_THRESHOLD
+from influence.harm import describe_rule
 from influence.data import InfluenceData
 from utils.figures import plt, save_figure
 

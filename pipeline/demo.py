@@ -62,6 +62,7 @@ from utils.constants import (
     exclusions_file_name,
     influence_file_name,
 )
+from utils.numerics import environment
 from utils.threads import apply_threads
 
 DEFAULT_FAULTS = ("mislabel-far=3", "mislabel-near=2", "dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
@@ -70,6 +71,8 @@ EXCLUDE, ACT, ORACLE_RELABEL = "exclude", "act", "oracle-relabel"
 ACTIONS = (EXCLUDE, ACT, RANDOM, ORACLE, ORACLE_RELABEL)
 """What is retrained, each with every training seed (the module docstring); the lists of the single criteria are only scored."""
 OTHER_FAULTS = ("dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
+NATIVE, PORTABLE = "native", "portable"
+NUMERICS = (NATIVE, PORTABLE)
 FAR_SHARE = 0.6
 """Of the mislabels a --mislabel-rate plants, this share is far (two or more angle steps), the rest near."""
 
@@ -101,6 +104,8 @@ class DemoConfig:
     retrain: bool = True
     mislabel_rate: float | None = None
     extra_train_args: list[str] = field(default_factory=list)
+    numerics: str = NATIVE
+    """`portable`: every step with the same CPU kernels on any machine (`utils.numerics`); `native`: the machine's."""
 
     def __post_init__(self) -> None:
         if self.mislabel_rate is not None:
@@ -109,6 +114,8 @@ class DemoConfig:
             self.faults = faults_at_rate(self.mislabel_rate, self.takes, len(self.angles or DEFAULT_ANGLES))
         if self.training_seeds < 1:
             raise ValueError("--training-seeds must be at least 1")
+        if self.numerics not in NUMERICS:
+            raise ValueError(f"unknown --numerics {self.numerics!r}: choose one of {', '.join(NUMERICS)}")
         if self.generator not in GENERATORS:
             raise ValueError(f"unknown --generator {self.generator!r}: choose one of {', '.join(GENERATORS)}")
 
@@ -154,7 +161,8 @@ class Demo:
         self.data = self.dir / "data"
         lists = 2 + (len(CRITERIA) - 1 if cfg.compare_criteria else 0)
         actions = (len(ACTIONS) if cfg.controls else 2) if cfg.retrain else 0
-        self.steps = StepRunner(self.dir / "logs", 2 + lists + cfg.training_seeds * (1 + actions))
+        self.steps = StepRunner(self.dir / "logs", 2 + lists + cfg.training_seeds * (1 + actions),
+                                env=environment(cfg.numerics == PORTABLE))
         self.lists: dict[str, Path] = {}
         self.actions: dict[str, tuple[Path, Path | None]] = {}
         """action -> (exclusions file, relabel file or None)."""
@@ -267,8 +275,12 @@ class Demo:
 
 
 def config_record(cfg: DemoConfig) -> dict[str, Any]:
-    """The settings a seed's results.json records (JSON-ready)."""
-    return json_safe({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()})
+    """The settings a seed's results.json records (JSON-ready); `numerics` only when portable (results of
+    earlier versions, all native, have none)."""
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    if cfg.numerics == NATIVE:
+        del record["numerics"]
+    return json_safe(record)
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -333,6 +345,9 @@ def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-controls", action="store_true", help="skip the random and oracle retrains")
     p.add_argument("--no-retrain", action="store_true", help="score the lists only: no retrain (detection studies)")
     p.add_argument("--no-compare", action="store_true", help="skip the lists of the single criteria")
+    p.add_argument("--numerics", choices=NUMERICS, default=d.numerics,
+                   help="portable: every step with the same CPU kernels on any machine, so its figures are the docs' "
+                   "(make demo; utils/numerics.py); native: the fastest this machine has")
     add_execution_args(p)  # --threads: this process and every step it runs (they inherit it)
 
 
@@ -342,7 +357,7 @@ def config_from_args(args: argparse.Namespace, seed: int) -> DemoConfig:
         faults=list(args.faults), epochs=args.epochs, checkpoint_interval=args.checkpoint_interval,
         training_seeds=args.training_seeds, measurement=args.measurement, compare_criteria=not args.no_compare,
         controls=not args.no_controls, retrain=not args.no_retrain, frequency=args.frequency,
-        mislabel_rate=args.mislabel_rate,
+        mislabel_rate=args.mislabel_rate, numerics=args.numerics,
     )
 
 

@@ -32,8 +32,9 @@ def slug(name: str) -> str:
 class StepRunner:
     """Runs scripts in order, numbering them `[k/total]`; `seconds` keeps each step's wall time."""
 
-    def __init__(self, log_dir: Path, total: int, live: bool | None = None):
+    def __init__(self, log_dir: Path, total: int, live: bool | None = None, env: dict[str, str] | None = None):
         self.log_dir = log_dir
+        self.env = env  # the steps' environment (None: this process's)
         self.total = total
         self.done = 0
         self.seconds: dict[str, float] = {}
@@ -57,7 +58,7 @@ class StepRunner:
         print(f"[{self.done}/{self.total}] {name}: python {shown}", flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, env=self.env)
         err_parts: list[str] = []
         reader = threading.Thread(target=self._follow, args=(proc, err_parts), daemon=True)
         reader.start()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from exclusion.rules import rank_harmful_pairs
-from influence.harm import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD, LowScores, describe_rule
+from influence.config import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from influence.harm import LowScores, describe_rule
 from influence.io import save_influence
 
 LOW = np.array([[-6.0, -5.0, -4.0, -3.5, -3.1, 0.0],  # 5 below -3: harmful
