@@ -72,6 +72,7 @@ class SampleId:
 
 
 def is_sample_id(text: str) -> bool:
+    """Whether `text` is a sample id as the toolkit writes it."""
     return SAMPLE_ID_RE.match(text) is not None
 
 

@@ -73,9 +73,11 @@ class ExclusionConfig:
 
     @property
     def plot_beside_list(self) -> bool:
+        """`--plot` without a file name: the picture goes beside the list."""
         return self.plot is not None and str(self.plot) == PLOT_BESIDE
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (the debug log prints it)."""
         return json_safe(asdict(self))
 
 

@@ -103,14 +103,17 @@ class _Job:
 
     @property
     def first(self) -> CheckpointRecord:
+        """The first checkpoint: the run's split, exclusions, seed and model (every checkpoint shares them)."""
         return self.checkpoints[0].data
 
     @property
     def excluded(self) -> set[str]:
+        """The ids the run was trained without."""
         return set(self.first.excluded_ids)
 
     @property
     def seed(self) -> int:
+        """The run's seed (0 for checkpoints without one): the column sample and the sketch draw from it."""
         return int(self.first.seed or 0)
 
 

@@ -31,6 +31,7 @@ class LowScores:
 
     @property
     def k(self) -> int:
+        """Scores kept per row."""
         return self.low.shape[1]
 
     def check_min_occurrences(self, min_occurrences: int) -> None:

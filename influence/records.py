@@ -53,10 +53,12 @@ class CheckpointUse:
     sha256: str
 
     def to_dict(self) -> dict[str, Any]:
+        """As the run file stores it."""
         return {"epoch": self.epoch, "path": self.path, "eta": self.eta, "bytes": self.bytes, "sha256": self.sha256}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> CheckpointUse:
+        """Read back `to_dict()` (a KeyError or ValueError when it cannot be: `InfluenceRun` reads it as None)."""
         return cls(int(values["epoch"]), str(values.get("path", "")), _typed(values.get("eta"), (int, float)),
                    _typed(values.get("bytes"), int), _typed(values.get("sha256"), str))
 
@@ -70,10 +72,12 @@ class ColumnsScored:
     sample: bool
 
     def to_dict(self) -> dict[str, Any]:
+        """As the run file stores it."""
         return {"scored": self.scored, "of": self.of, "sample": self.sample}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ColumnsScored:
+        """Read back `to_dict()` (a KeyError or ValueError when it cannot be: `InfluenceRun` reads it as None)."""
         return cls(int(values["scored"]), int(values["of"]), bool(values.get("sample", False)))
 
 
@@ -87,14 +91,17 @@ class FileIdentity:
 
     @classmethod
     def of(cls, path: str | Path) -> FileIdentity:
+        """The identity of the file at `path` (it is read whole)."""
         size, digest = file_digest(path)
         return cls(Path(path).name, size, digest)
 
     def to_dict(self) -> dict[str, Any]:
+        """As the run file stores it."""
         return {"file": self.file, "bytes": self.bytes, "sha256": self.sha256}
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> FileIdentity:
+        """Read back `to_dict()` (a KeyError or ValueError when it cannot be: `InfluenceRun` reads it as None)."""
         return cls(str(values.get("file", "")), values.get("bytes"), values.get("sha256"))
 
 
@@ -114,6 +121,7 @@ class InfluenceSummary:
     seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """As the run file stores it: the quantiles under a key that names their rank, as earlier versions wrote."""
         out: dict[str, Any] = {
             "train_pairs": self.train_pairs, "validation_pairs": self.validation_pairs,
             "training_recordings": self.training_recordings,
@@ -129,6 +137,7 @@ class InfluenceSummary:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> InfluenceSummary:
+        """Read back `to_dict()` (a KeyError or ValueError when it cannot be: `InfluenceRun` reads it as None)."""
         rank, quantiles = None, None
         for key, value in values.items():
             if (found := _QUANTILES_RE.match(key)) and isinstance(value, Mapping):

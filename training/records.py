@@ -118,6 +118,7 @@ class Resumed:
     at: str
 
     def to_dict(self) -> dict[str, Any]:
+        """As run.json stores it."""
         return {"after_epoch": self.after_epoch, "at": self.at}
 
 
