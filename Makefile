@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements-installed
 JOBS ?= 2
 PEERS := $(VENV)/.peers-installed
 
-.PHONY: demo demo-seeds demo-seeds-room studies peers test browser bench bench-captum bench-load bench-scale clean-demo constraints docs-figures check-docs
+.PHONY: demo demo-seeds demo-seeds-room studies peers test test-quick browser bench bench-captum bench-load bench-scale clean-demo constraints docs-figures check-docs
 
 $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	@echo "== install 1/4: virtual environment $(VENV) ($(PYTHON))"
@@ -20,8 +20,10 @@ $(STAMP): requirements.txt constraints.txt utils/cjk_font.py
 	$(VPY) -m utils.cjk_font install
 	touch $(STAMP)
 
+# Portable numerics (utils/numerics.py): the same CPU kernels on every machine, so that the figures the docs
+# quote are what this gives anywhere (make check-docs).
 demo: $(STAMP)
-	$(VPY) -m pipeline.demo
+	$(VPY) -m pipeline.demo --numerics portable
 
 # The studies README quotes (pipeline/studies.py): 3%, 10% and 20% of the takes mislabeled, at 500 Hz (10 seeds, every
 # action retrained with 3 training seeds), 1000 Hz and 3000 Hz (5 seeds, lists scored), 24 takes per angle, with the
@@ -42,8 +44,13 @@ $(PEERS): $(STAMP) benchmarks/requirements-peers.txt
 	$(VPY) -m pip install -r benchmarks/requirements-peers.txt -c constraints.txt
 	touch $(PEERS)
 
+# Every test, the slow ones too (whole demos, torchrun, the browser, kills); CI runs this.
 test: $(STAMP) browser
 	$(VPY) -m pytest -q tests
+
+# Without the tests marked slow (pytest.ini): about a minute and a half on a busy 2-core machine.
+test-quick: $(STAMP)
+	$(VPY) -m pytest -q -m "not slow" tests
 
 # The review page's browser tests drive Debian's chromium with chromium-driver. Installed here when missing and
 # this runs as root with apt-get; otherwise (or when the install fails) those tests skip, saying why, except
@@ -83,10 +90,15 @@ constraints: $(STAMP)
 
 # The seed-0 figures quoted in README.md and docs/tutorial.zh-TW.md: rerun the demo and write them in ...
 docs-figures: $(STAMP)
-	$(VPY) -m pipeline.demo
+	$(VPY) -m pipeline.demo --numerics portable
 	$(VPY) docs/update_figures.py
 	$(VPY) docs/update_figures.py --check
 
-# ... or only check them against the last demo run (demo_output/seed_0/results.json).
-check-docs: $(STAMP)
+# ... or only check them against the last demo run (demo_output/seed_0/results.json; make demo runs first when
+# there is none, as on a fresh clone).
+RESULTS := demo_output/seed_0/results.json
+$(RESULTS): | $(STAMP)
+	$(VPY) -m pipeline.demo --numerics portable
+
+check-docs: $(STAMP) | $(RESULTS)
 	$(VPY) docs/update_figures.py --check

@@ -102,14 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         write_json=not args.no_json, progress=not args.no_progress,
     )
     from influence.compute import compute_influence
-    from influence.outputs import report_lines
     from tracin.distributed import process_group
 
     with process_group(cfg.device) as rank:
-        _, info = compute_influence(cfg)
+        result = compute_influence(cfg)
     if rank:
         return 0  # only the first process reports; every process computed the same scores
-    print("\n".join(report_lines(info, cfg.compute_influence)))
+    print("\n".join(result.lines(cfg.compute_influence)))
     return 0
 
 

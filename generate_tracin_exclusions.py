@@ -1,6 +1,6 @@
 """Turn TracIn influence scores into an exclusion list, and record why in the sample metadata.
 
-Step 2 of the tutorial, after `compute_tracin_influence.py`:
+Step 3 of the tutorial (the README counts train.py 1, compute_tracin_influence.py 2), after compute:
 
     python generate_tracin_exclusions.py \\
         --metadata-file data/demo/metadata/plastic_500hz_influence_metadata.json \\
@@ -21,7 +21,10 @@ The scores are robust z-scores (compute_tracin_influence.py standardises them), 
 --threshold -3.0 means "three robust standard deviations more harmful than comparable
 training items" on every run (`auto` is kept for old command lines and means -3.0).
 Criteria (details in `exclusion/rules.py` and docs/design.md):
-- combined (default): pairs or misfit, recordings listed by both first.
+- profile (default): the take's harmonic profile says its stored angle is wrong, or that it
+  fits no angle (a label-noise model of the training and validation takes, exclusion/label_noise.py);
+  on influence files without profiles (an older compute) it falls back to combined, saying so.
+- combined: pairs or misfit, recordings listed by both first.
 - pairs: a training pair is harmful when its score is below --threshold on at least
   --min-occurrences validation pairs; a recording is listed when it is in unusually many
   harmful pairs (a robust outlier among the training recordings). With
@@ -31,10 +34,11 @@ Criteria (details in `exclusion/rules.py` and docs/design.md):
 - recordings: each training recording's own influence (the sum of its pairs) by the same rule.
 - self-influence: recordings whose self-influence is a high outlier (median + 3 x 1.4826 x MAD).
 - misfit: the model's scores over the checkpoints place the recording among another angle's.
---max-exclusions counts recordings; no angle loses its last training recording. Every listed
-recording gets a suggested angle (where its score lands at the first checkpoint that ranks
-the angles): in the list's `# tracin:` note, `--verbose`, the metadata, the picture, and a
-relabel file beside the list (`<list>_relabel.txt`; nothing is relabelled unless you pass it).
+--max-exclusions counts recordings; no angle loses its last training recording. A listed take
+gets a suggested angle where its harmonic profile is sure of one (without profiles: where its
+score lands at the first checkpoint that ranks the angles): in the list's `# tracin:` note,
+`--verbose`, the metadata, the picture, and a relabel file beside the list
+(`<list>_relabel.txt`; nothing is relabelled unless you pass it).
 
 The list (default: DATA_ROOT/exclusions/, DATA_ROOT as compute_tracin_influence.py recorded
 it) gets a `# ` header with the date, the source, the run fingerprint, every parameter and

@@ -53,17 +53,15 @@ def load_inputs(data_root: Path, run: str):
     from datasets import AudioSpectrumDataset
     from influence.compute import split_pairs
     from training.checkpoints import list_checkpoints, load_checkpoint
-    from training.config import TrainConfig
-    from utils.constants import CHECKPOINT_PREFIX
+    from utils.constants import CHECKPOINT_PREFIX, CHECKPOINTS_DIR
 
-    paths = [p for _, p in list_checkpoints(data_root / "checkpoints" / run, CHECKPOINT_PREFIX)]
+    paths = [p for _, p in list_checkpoints(data_root / CHECKPOINTS_DIR / run, CHECKPOINT_PREFIX)]
     first = load_checkpoint(paths[0])
-    cfg = TrainConfig.from_dict(first["config"])
-    ds = AudioSpectrumDataset(cfg.dataset_config(data_root=data_root, exclusions_file=None), progress=False,
+    ds = AudioSpectrumDataset(first.config.dataset_config(data_root=data_root, exclusions_file=None), progress=False,
                               register=False)
-    excluded = set(first.get("excluded_ids", []))
-    train = split_pairs(ds, first["split"]["train"], excluded)
-    val = split_pairs(ds, first["split"]["validation"], excluded)
+    excluded = set(first.excluded_ids)
+    train = split_pairs(ds, first.split["train"], excluded)
+    val = split_pairs(ds, first.split["validation"], excluded)
     return paths, ds.spectrograms.clone().float(), train, val
 
 
@@ -78,7 +76,7 @@ def engine_scores(paths: list[Path], inputs, train, val) -> np.ndarray:
 
     cks = [load_checkpoint(p) for p in paths]
     settings = resolve_loss_settings(cks[0], InfluenceConfig("500hz", "plastic", paths[0].parent))
-    specs = [checkpoint_spec(c["model_state"], c["learning_rate"], loss_for_checkpoint(c, settings)) for c in cks]
+    specs = [checkpoint_spec(c.model_state, c.learning_rate, loss_for_checkpoint(c, settings)) for c in cks]
     engine = TracInEngine(model_from_checkpoint(cks[0]), inputs, train, val, "cpu", torch.float32)
     return engine.influence_matrix(engine.all_terms(specs)).double().numpy()
 
@@ -129,7 +127,7 @@ def captum_scores(paths: list[Path], inputs, train, val) -> np.ndarray:
         # Captum calls this for every checkpoint and every training batch: each file is read once.
         if path not in read:
             ck = load_checkpoint(Path(path))
-            read[path] = (ck["model_state"], float(ck["learning_rate"]))
+            read[path] = (ck.model_state, float(ck.learning_rate))
         state, lr = read[path]
         model.ranker.load_state_dict(state)
         return lr
@@ -152,10 +150,12 @@ def timed(fn, *args):
 
 def script_seconds(data_root: Path, run: str, threads: str, meta: Path) -> tuple[float, float]:
     """compute_tracin_influence.py end to end in its own process: (wall, CPU seconds)."""
+    from utils.constants import CHECKPOINTS_DIR
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = time.perf_counter()
     subprocess.run([sys.executable, str(ROOT / "compute_tracin_influence.py"), "--frequency", "500hz", "--checkpoint-dir",
-                    str(data_root / "checkpoints" / run), "--metadata-dir", str(meta), "--compute-influence",
+                    str(data_root / CHECKPOINTS_DIR / run), "--metadata-dir", str(meta), "--compute-influence",
                     "--no-progress", "--threads", threads], check=True, capture_output=True, cwd=ROOT)
     wall = time.perf_counter() - wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

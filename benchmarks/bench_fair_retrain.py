@@ -30,7 +30,8 @@ from pipeline.evaluate import clean_holdout_score  # noqa: E402
 from pipeline.steps import StepRunner  # noqa: E402
 from training.config import TrainConfig  # noqa: E402
 from training.verdict import mean_interval  # noqa: E402
-from utils.constants import CHECKPOINTS_DIR, RUN_FILE  # noqa: E402
+from training.records import TrainingRun  # noqa: E402
+from utils.constants import CHECKPOINTS_DIR  # noqa: E402
 
 VARIANTS = ("oracle, same epochs", "oracle, same steps", "oracle relabel, same epochs")
 
@@ -49,7 +50,7 @@ def seed_gains(cfg: DemoConfig, steps: StepRunner, work: Path) -> dict[str, floa
         name = f"baseline_{t}"
         steps.run(f"baseline {t}", [*base, "--seed", str(t), "--run-name", name])
         run_dir = data / CHECKPOINTS_DIR / name
-        split = json.loads((run_dir / RUN_FILE).read_text())["split"]
+        split = TrainingRun.read(run_dir).split
         planted = [s for s in split["train"] if s in faults]
         mislabeled = [s for s in planted if is_mislabel(faults[s]["kind"])]
         (work / "oracle.txt").write_text("".join(f"{s}\n" for s in planted))

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from datasets.audio_dataset import AudioSpectrumDataset  # noqa: E402
 from datasets.harmonics import harmonic_levels_db  # noqa: E402
 from pipeline.evaluate import detection_score  # noqa: E402
-from training.config import TrainConfig  # noqa: E402
+from training.records import TrainingRun  # noqa: E402
 from utils.atomic_io import json_safe, read_json, write_json_atomic  # noqa: E402
-from utils.constants import RUN_FILE, frequency_hz  # noqa: E402
+from utils.constants import frequency_hz  # noqa: E402
 
 FOLDS = 5
 PEER_OWN = "peer: cleanlab, its own cut"
@@ -69,11 +69,11 @@ def peer_for_seed(seed_dir: Path) -> dict:
 
     results = read_json(seed_dir / "results.json", "demo results")
     baseline = Path(results["runs"]["baseline"][0])
-    run = read_json(baseline / RUN_FILE, "run file")
-    cfg = TrainConfig.from_dict(run["config"])
+    run = TrainingRun.read(baseline)
+    cfg = run.config
     dataset = AudioSpectrumDataset(cfg.dataset_config(data_root=seed_dir / "data", exclusions_file=None,
                                                       relabel_file=None), progress=False, register=False)
-    train_ids, val_ids = sorted(run["split"]["train"]), sorted(run["split"]["validation"])
+    train_ids, val_ids = sorted(run.split["train"]), sorted(run.split["validation"])
     used = dataset.indices(train_ids + val_ids)
     angles, labels = np.unique(dataset.stored_angles[used], return_inverse=True)
     probs = out_of_fold_probabilities(peer_features(dataset, used, cfg.frequency), labels, int(results["seed"]))

@@ -36,8 +36,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from exclusion.config import TUTORIAL_FLAGS  # noqa: E402  (torch-free)
 from exclusion.criteria import CRITERIA  # noqa: E402  (torch-free)
 from pipeline.demo import faults_at_rate  # noqa: E402
+from influence.records import InfluenceRun  # noqa: E402  (torch-free)
+from training.config import TrainConfig  # noqa: E402  (torch-free)
 
 MATERIAL, FREQUENCY = "plastic", "500hz"
 TARGETS = {2000: (15 * 60, 4.0, 1.0)}  # recordings -> (seconds for train + TracIn + generate, RSS GB, file GB)
@@ -135,23 +138,21 @@ def projection_study(root: Path, run_dir: Path, dims: list[int], sample_rows: in
     from influence.task import checkpoint_spec, loss_for_checkpoint, resolve_loss_settings
     from tracin import TracInEngine
     from training.checkpoints import model_from_checkpoint
-    from training.config import TrainConfig
     from utils.constants import CHECKPOINT_PREFIX
 
     torch.set_num_threads(1)
     cks = load_run_checkpoints(run_dir, CHECKPOINT_PREFIX)[:1]
     first = cks[0].data
-    run_cfg = TrainConfig.from_dict(first["config"])
-    ds = AudioSpectrumDataset(run_cfg.dataset_config(data_root=root, exclusions_file=None), progress=False,
+    ds = AudioSpectrumDataset(first.config.dataset_config(data_root=root, exclusions_file=None), progress=False,
                               register=False)
-    excluded = set(first.get("excluded_ids", []))
-    train = split_pairs(ds, first["split"]["train"], excluded)
-    val = split_pairs(ds, first["split"]["validation"], excluded)
+    excluded = set(first.excluded_ids)
+    train = split_pairs(ds, first.split["train"], excluded)
+    val = split_pairs(ds, first.split["validation"], excluded)
     model = model_from_checkpoint(first, cks[0].path)
     n_params = sum(p.numel() for p in model.parameters())
     cfg = InfluenceConfig(FREQUENCY, MATERIAL, run_dir, progress=False)
     loss = loss_for_checkpoint(first, resolve_loss_settings(first, cfg))
-    spec = [checkpoint_spec(first["model_state"], cks[0].eta, loss)]
+    spec = [checkpoint_spec(first.model_state, cks[0].eta, loss)]
     rows = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:sample_rows]
     out: dict = {"parameters": n_params, "inputs": None, "sample_pairs": len(rows), "dims": {}}
     exact = None
@@ -223,7 +224,7 @@ def main() -> int:
     logs.mkdir(exist_ok=True)
     py = sys.executable
     truth = out / "truth.json"
-    run_dir = root / "checkpoints" / f"{MATERIAL}_{FREQUENCY}_standard"
+    run_dir = TrainConfig(FREQUENCY, MATERIAL, data_root=root).run_dir
     meta = root / "metadata"
     influence = meta / f"{MATERIAL}_{FREQUENCY}_influence_metadata.json"
     threads = ["--threads", args.threads]
@@ -248,18 +249,18 @@ def main() -> int:
         listing = out / "exclusions" / f"{criterion}.txt"
         steps.append(run_step(f"generate {criterion}", [
             py, "generate_tracin_exclusions.py", "--metadata-file", str(influence), "--output-file", str(listing),
-            "--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", str(args.max_exclusions),
-            "--consider-both-samples", "--criterion", criterion], out, logs))
+            *TUTORIAL_FLAGS, "--max-exclusions", str(args.max_exclusions),  # the tutorial's flags, its cap replaced
+            "--criterion", criterion], out, logs))
         ids = set(listed_ids(listing))
         caught[criterion] = (len(ids), len(mislabeled), len(mislabeled & ids), len(planted & ids))
 
-    run_info = json.loads((meta / f"{MATERIAL}_{FREQUENCY}_influence_run.json").read_text())
-    summary = run_info.get("summary", {})
+    run_info = InfluenceRun.read(meta / f"{MATERIAL}_{FREQUENCY}_influence_run.json")
+    summary = run_info.summary.to_dict() if run_info.summary is not None else {}
     recordings = sum(1 for _ in root.glob("deg*/*/*.wav"))
     print(f"\n{recordings} recordings; {summary.get('train_pairs', '?'):,} training pairs x "
           f"{summary.get('validation_pairs', '?'):,} validation pairs; model {args.model}; "
           f"{args.epochs} epochs, checkpoint every {args.checkpoint_interval}; "
-          f"validation pairs scored: {run_info.get('validation_pairs_scored')}")
+          f"validation pairs scored: {run_info.validation_pairs_scored}")
     print(f"{'step':<26}{'wall s':>9}{'peak RSS GB':>13}{'disk peak GB':>14}  largest file")
     for s in steps:
         print(f"{s.name:<26}{s.seconds:>9.1f}{s.peak_rss_gb:>13.2f}{s.disk_peak_gb:>14.2f}  "

@@ -62,18 +62,16 @@ def _inputs(data_root: Path, run: str):
     from influence.config import InfluenceConfig
     from influence.task import loss_for_checkpoint, resolve_loss_settings
     from training.checkpoints import model_from_checkpoint
-    from training.config import TrainConfig
-    from utils.constants import CHECKPOINT_PREFIX
+    from utils.constants import CHECKPOINT_PREFIX, CHECKPOINTS_DIR
 
-    ckdir = data_root / "checkpoints" / run
+    ckdir = data_root / CHECKPOINTS_DIR / run
     cks = load_run_checkpoints(ckdir, CHECKPOINT_PREFIX)
     first = cks[0].data
-    run_cfg = TrainConfig.from_dict(first["config"])
-    ds = AudioSpectrumDataset(run_cfg.dataset_config(data_root=data_root, exclusions_file=None), progress=False,
+    ds = AudioSpectrumDataset(first.config.dataset_config(data_root=data_root, exclusions_file=None), progress=False,
                               register=False)
-    excluded = set(first["excluded_ids"])
-    train = split_pairs(ds, first["split"]["train"], excluded)
-    val = split_pairs(ds, first["split"]["validation"], excluded)
+    excluded = set(first.excluded_ids)
+    train = split_pairs(ds, first.split["train"], excluded)
+    val = split_pairs(ds, first.split["validation"], excluded)
     cfg = InfluenceConfig("500hz", "plastic", str(ckdir), device="cpu", progress=False)
     settings = resolve_loss_settings(first, cfg)
     losses = [loss_for_checkpoint(c.data, settings) for c in cks]
@@ -90,7 +88,7 @@ def floor_seconds(model, inputs, cks, batch_size: int) -> float:
     model = model.eval()
     start = time.perf_counter()
     for ck in cks:
-        model.load_state_dict(ck.data["model_state"])
+        model.load_state_dict(ck.data.model_state)
         for b in range(0, len(inputs), batch_size):
             if per_sample.supports(model):
                 per_sample.batch_gradients(model, inputs[b : b + batch_size])
@@ -149,9 +147,10 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
     from influence.task import checkpoint_spec, reference_checkpoint
     from tracin import TracInEngine
     from tracin.reference import naive_tracin
+    from utils.constants import CHECKPOINTS_DIR
 
     if method == "end-to-end":
-        cfg = InfluenceConfig("500hz", "plastic", str(data_root / "checkpoints" / run),
+        cfg = InfluenceConfig("500hz", "plastic", str(data_root / CHECKPOINTS_DIR / run),
                               metadata_dir=str(out.parent / "metadata"), device="cpu", progress=False)
         start = time.perf_counter()
         compute_influence(cfg)
@@ -171,17 +170,17 @@ def run_method(method: str, data_root: Path, run: str, out: Path) -> dict:
         result["inputs"] = len(used)
     elif method == "engine":
         engine = TracInEngine(model, ds.spectrograms, train, val, "cpu", torch.float32, cfg.batch_size)
-        terms = engine.all_terms([checkpoint_spec(c.data["model_state"], c.eta, loss) for c, loss in zip(cks, losses)])
+        terms = engine.all_terms([checkpoint_spec(c.data.model_state, c.eta, loss) for c, loss in zip(cks, losses)])
         ds.release_pages()
         result["phases"] = {"gradients and Gram matrices": time.perf_counter() - start}
-        plan = plan_outputs(cfg, len(train), len(val), out.parent, False, int(cks[0].data.get("seed") or 0))
+        plan = plan_outputs(cfg, len(train), len(val), out.parent, False, int(cks[0].data.seed or 0))
         rec_index = torch.unique(train.pairs)
         phases, matrix = engine_phases(engine, terms, plan, rec_index, len(train) * len(val) <= 1_000_000)
         result["phases"].update(phases)
         result["seconds"] = time.perf_counter() - start
         result["cells"] = len(train) * (len(val) if plan.columns is None else len(plan.columns))
     else:
-        refs = [reference_checkpoint(model, c.data["model_state"], c.eta, loss, ds.spectrograms, train)
+        refs = [reference_checkpoint(model, c.data.model_state, c.eta, loss, ds.spectrograms, train)
                 for c, loss in zip(cks, losses)]
         matrix = naive_tracin(model, ds.spectrograms, train, val, refs).double().numpy()
         result["seconds"] = time.perf_counter() - start

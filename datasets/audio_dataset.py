@@ -17,7 +17,7 @@ from tqdm import tqdm
 from datasets.audio import cache_key, file_hasher, spectrogram_and_digest
 from datasets.config import DatasetConfig
 from datasets.managed import ManagedDataset, Recording
-from utils.constants import SAMPLE_ID_RE
+from datasets.sample_id import SampleId, wav_glob
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,7 @@ STACK_PREFIX = "stack-"
 
 
 def search_pattern(config: DatasetConfig, frequency: str) -> str:
-    m = config.material
-    return f"{config.data_root}/deg*/{m}/{m}_deg*_{frequency}_*.wav"
+    return f"{config.data_root}/{wav_glob(config.material, frequency)}"
 
 
 def discover_recordings(config: DatasetConfig) -> list[Recording]:
@@ -38,16 +37,14 @@ def discover_recordings(config: DatasetConfig) -> list[Recording]:
         raise FileNotFoundError(f"data root not found: {root} (searched {patterns})")
     found: list[Recording] = []
     for frequency in config.frequencies:
-        for path in sorted(root.glob(f"deg*/{config.material}/{config.material}_deg*_{frequency}_*.wav")):
+        for path in sorted(root.glob(wav_glob(config.material, frequency))):
             folder = _FOLDER_RE.match(path.parent.parent.name)
-            match = SAMPLE_ID_RE.match(path.stem)
-            if folder is None or match is None or match["material"] != config.material:
+            sid = SampleId.match(path.stem)
+            if folder is None or sid is None or sid.material != config.material:
                 continue  # _warn_unnamed names it
-            if int(folder.group(1)) != int(match["angle"]):
-                raise ValueError(f"{path}: folder says {int(folder.group(1))} degrees, file name says {int(match['angle'])}")
-            found.append(
-                Recording(path.stem, int(match["angle"]), config.material, match["frequency"], int(match["seq"]), path)
-            )
+            if int(folder.group(1)) != sid.angle:
+                raise ValueError(f"{path}: folder says {int(folder.group(1))} degrees, file name says {sid.angle}")
+            found.append(Recording(path.stem, sid.angle, config.material, sid.frequency, sid.seq, path))
     _warn_unnamed(config)
     if not found:
         raise FileNotFoundError(f"no recordings match {patterns}")
@@ -55,8 +52,8 @@ def discover_recordings(config: DatasetConfig) -> list[Recording]:
 
 
 def _well_named(path: Path, material: str) -> bool:
-    match = SAMPLE_ID_RE.match(path.stem)
-    return path.suffix == ".wav" and match is not None and match["material"] == material \
+    sid = SampleId.match(path.stem)
+    return path.suffix == ".wav" and sid is not None and sid.material == material \
         and _FOLDER_RE.match(path.parent.parent.name) is not None
 
 

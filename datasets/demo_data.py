@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 
 from datasets.acoustics import GENERATORS
+from datasets.sample_id import SampleId
 from datasets.faults import DAMAGE, FAULT_KINDS, other_frequency, parse_fault_counts, true_angle_for
 from utils.atomic_io import write_json_atomic, write_with_atomic
 from utils.cli import config_from_args, make_parser, run_cli, setup_logging
@@ -56,11 +57,6 @@ class DemoDataConfig:
         return counts
 
 
-def sample_id(material: str, angle: int, frequency: str, seq: int) -> str:
-    """`plastic_deg036_500hz_04`."""
-    return f"{material}_deg{angle:03d}_{frequency}_{seq:02d}"
-
-
 def _check(cfg: DemoDataConfig, root: Path) -> None:
     if cfg.truth_file is not None:
         truth_path = Path(cfg.truth_file).resolve()
@@ -88,7 +84,7 @@ def plan_faults(cfg: DemoDataConfig, slots: list[tuple[str, str, int, int]], rng
         fault = {"kind": kind, "stored_angle": a, "true_angle": true_angle_for(kind, a, cfg.angles, rng)}
         if kind == "wrong-frequency":
             fault["recorded_frequency"] = other_frequency(f, rng)
-        faults[sample_id(m, a, f, s)] = fault
+        faults[str(SampleId.of(m, a, f, s))] = fault
     return faults
 
 
@@ -102,7 +98,8 @@ def generate(cfg: DemoDataConfig) -> dict:
     faults = plan_faults(cfg, slots, rng)
     physics = {m: GENERATORS[cfg.generator](cfg.seed, m) for m in cfg.materials}
     for m, f, a, s in slots:
-        sid = sample_id(m, a, f, s)
+        sample = SampleId.of(m, a, f, s)
+        sid = str(sample)
         # One generator per take, seeded from the run seed and the slot: adding takes or
         # faults elsewhere never changes this take's audio.
         take_rng = np.random.default_rng([cfg.seed, abs(hash_str(sid))])
@@ -111,7 +108,7 @@ def generate(cfg: DemoDataConfig) -> dict:
         audio = physics[m].take(frequency_hz(recorded), fault.get("true_angle", a), take_rng)
         if fault.get("kind") in DAMAGE:
             audio = DAMAGE[fault["kind"]](audio, take_rng)
-        path = root / f"deg{a:03d}" / m / f"{sid}.wav"
+        path = sample.wav_path(root)
         write_with_atomic(path, lambda h, x=audio: sf.write(h, x, SAMPLE_RATE, subtype="PCM_16", format="WAV"), binary=True)
 
     truth = {

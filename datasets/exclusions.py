@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import difflib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from datasets.sample_id import id_key
 from utils.constants import LIST_DATA_ROOT_LINE
 
 
@@ -185,17 +185,6 @@ def list_made_from(path: str | Path) -> Path | None:
                 return None
             return Path(value) if isinstance(value, str) and value else None
     return None
-
-
-_LOOSE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d+)_(?P<frequency>\d+hz)_(?P<seq>\d+)$", re.IGNORECASE)
-
-
-def id_key(text: str) -> tuple[str, int, str, int] | None:
-    """What two spellings of one sample id share (case and zero padding aside); None for a non-id."""
-    loose = _LOOSE_ID_RE.match(text.strip())
-    if loose is None:
-        return None
-    return (loose["material"].lower(), int(loose["angle"]), loose["frequency"].lower(), int(loose["seq"]))
 
 
 def match_known_ids(ids: Iterable[str], known: Iterable[str]) -> list[str]:

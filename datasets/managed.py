@@ -69,9 +69,6 @@ class ManagedDataset:
         )
         self.metadata = MetadataStore.load(config.resolved_metadata_file)
 
-    def is_valid(self, sample_id: str) -> bool:
-        return sample_id in self.index_of and sample_id not in self._excluded
-
     def indices(self, sample_ids: Sequence[str], valid_only: bool = True) -> np.ndarray:
         """Registry indices of the given ids (unknown ids are an error), optionally dropping excluded ones."""
         missing = [sid for sid in sample_ids if sid not in self.index_of]

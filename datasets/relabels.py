@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from datasets.exclusions import describe_unknown_ids, id_key
+from datasets.exclusions import describe_unknown_ids
+from datasets.sample_id import id_key
 from datasets.stamps import RELABEL_FIRST_LINE, STAMP_LINE, relabel_file_for
 
 relabel_path_for = relabel_file_for

@@ -6,7 +6,7 @@ Run it after `generate_tracin_exclusions.py --update-metadata`. It writes
 `excluded_angles.png` (histogram of the angles of excluded recordings) and
 `excluded_influence_scores.png` (histogram of their average influence) into OUT_DIR
 (default: the current folder), and prints where they went. Below the marked line is the
-snippet from users-tutorial.zh-TW.md ("分析元數據中的排除模式") verbatim, except that the
+snippet of the users' original tutorial ("分析元數據中的排除模式"; docs/tutorial.zh-TW.md, section 9) verbatim, except that the
 metadata path comes from the command line; it is kept verbatim on purpose, as a test that
 the metadata shape still fits what users wrote. Its Chinese titles need no set-up here:
 `make` taught the venv's matplotlib the Noto Sans TC font (utils/cjk_font.py).

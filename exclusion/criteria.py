@@ -1,8 +1,9 @@
 """The criteria generate_tracin_exclusions.py offers, by name (importing this needs no numpy).
 
 What each one does: `exclusion.rules`. The tutorial's `--threshold` and `--min-occurrences`
-defaults stay in `utils.constants` (`DEFAULT_THRESHOLD`, `DEFAULT_MIN_OCCURRENCES`): step 2
-also writes the harmful pairs of the nested JSON by them.
+defaults live beside step 2's settings in `influence.config` (`DEFAULT_THRESHOLD`,
+`DEFAULT_MIN_OCCURRENCES`, used by the harmful-pair rule, `influence.harm`): step 2 also writes
+the harmful pairs of the nested JSON by them.
 """
 from __future__ import annotations
 

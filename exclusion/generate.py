@@ -22,7 +22,7 @@ from datasets.exclusions import load_exclusions, match_known_ids
 from datasets.metadata import MetadataStore
 from datasets.relabels import RelabelPlan, read_relabel_text, relabel_path_for, render_relabels
 from datasets.stamps import list_stamp_line, set_disagreement
-from exclusion.config import AUTO, ExclusionConfig
+from exclusion.config import ExclusionConfig
 from exclusion.criteria import COMBINED, MISFIT, PAIRS, PROFILE, RECORDINGS
 from exclusion.label_noise import profile_features
 from exclusion.list_file import ExclusionFilePlan, ExclusionFileUpdate, plan_exclusion_file
@@ -30,9 +30,11 @@ from exclusion.outputs import write_exclusion_outputs
 from exclusion.plots import exclusion_picture
 from exclusion.report import MetadataUpdate, apply_to_metadata, decisions, header_lines, reason, stamp_records
 from exclusion.review import ReviewFiles, review_for_selection
-from exclusion.rules import Exclusion, LowScores, Profiles, RuleInputs, Selection, select_exclusions
+from exclusion.rules import Exclusion, Profiles, RuleInputs, Selection, select_exclusions
 from influence.fingerprint import check_influence_files, check_sample_metadata
-from influence.io import InfluenceData, load_influence, read_matrix, read_run_info, recorded_data_root
+from influence.data import InfluenceData
+from influence.io import load_influence, read_matrix, read_run_info, recorded_data_root
+from influence.records import InfluenceRun
 from utils.backups import Output
 from utils.constants import (
     EXCLUSIONS_DIR,
@@ -49,7 +51,7 @@ __all__ = ["ExclusionConfig", "ExclusionResult", "default_output_file", "generat
 log = logging.getLogger(__name__)
 
 
-def default_output_file(influence_file: Path, run: dict | None = None) -> Path:
+def default_output_file(influence_file: Path, run: InfluenceRun | None = None) -> Path:
     """`DATA_ROOT/exclusions/<material>_<frequency>_tracin_exclusions.txt` for `.../<material>_<frequency>_influence_metadata.json`.
 
     DATA_ROOT is the data root compute_tracin_influence.py recorded in the influence run file
@@ -65,14 +67,12 @@ def default_output_file(influence_file: Path, run: dict | None = None) -> Path:
 
 def rule_inputs(data: InfluenceData) -> RuleInputs:
     """What the rules read, from an influence file's contents."""
-    scored = data.info.get("validation_pairs_scored", {}) if isinstance(data.info, dict) else {}
-    columns = int(scored.get("scored", data.n_validation_pairs)) if isinstance(scored, dict) else data.n_validation_pairs
     return RuleInputs(
         recording_ids=data.recording_ids,
         angles=data.angles[data.recordings],
         train_pairs=data.training_pairs_by_recording(),
-        pair_scores=LowScores(data.pair_low_z, data.pair_low_idx, data.pair_mean_z, columns),
-        recording_scores=LowScores(data.rec_low_z, data.rec_low_idx, data.rec_mean_z, data.n_validation_pairs),
+        pair_scores=data.pair_scores(),
+        recording_scores=data.recording_scores(),
         self_influence=data.rec_self_influence,
         checkpoint_scores=data.checkpoint_scores,
         profiles=None if data.profile_levels is None else Profiles(
@@ -100,7 +100,7 @@ class ExclusionResult:
     relabel_plan: RelabelPlan | None = None
     relabel_backup: Path | None = None
     stamp: str = ""
-    run_info: dict | None = None
+    run_info: InfluenceRun | None = None
     """The influence run file's contents, read once."""
 
     def lines(self) -> list[str]:
@@ -108,8 +108,8 @@ class ExclusionResult:
         cfg, data, sel = self.config, self.data, self.selection
         lines = [f"{cfg.metadata_file}: {len(data.train_pairs)} training pairs x {data.n_validation_pairs} validation "
                  f"pairs, {len(data.recordings)} training recordings; scores are robust z (docs/design.md)"]
-        if cfg.threshold == AUTO:
-            lines.append(f"threshold auto: {cfg.threshold_value:g} (the same on every run: scores are scale-free)")
+        if cfg.auto_threshold:
+            lines.append(f"threshold auto: {cfg.threshold:g} (the same on every run: scores are scale-free)")
         lines += self._selection_lines()
         update = self.list_update
         if not update.written:
@@ -172,7 +172,7 @@ class ExclusionResult:
                 "" if e.suggestion_probability is None else f" (p={e.suggestion_probability:.2f})")
             lines.append(f"  {e.sample_id} [{e.rule}{angle}]")
             if cfg.verbose:
-                lines.append(f"      {reason(e, sel, cfg.min_occurrences, self.data.n_validation_pairs)}")
+                lines.append(f"      {reason(e, sel, self.data.n_validation_pairs)}")
         if sel.vetoed:
             lines.append(f"left out because they are commented out in the list: {', '.join(sel.vetoed)}")
         if sel.kept_for_angle:
@@ -229,7 +229,7 @@ def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:
         return _generate_locked(cfg, _output_file(cfg, run), run)
 
 
-def _output_file(cfg: ExclusionConfig, run: dict | None) -> Path:
+def _output_file(cfg: ExclusionConfig, run: InfluenceRun | None) -> Path:
     """--output-file, else the default list; a folder is refused, naming the file to give."""
     output_file = cfg.output_file or default_output_file(cfg.metadata_file, run)
     if output_file.is_dir():
@@ -258,7 +258,7 @@ def _criterion_for(criterion: str, data: InfluenceData) -> str:
     return COMBINED if criterion == PROFILE and data.profile_levels is None else criterion
 
 
-def _generate_locked(cfg: ExclusionConfig, output_file: Path, run: dict) -> ExclusionResult:
+def _generate_locked(cfg: ExclusionConfig, output_file: Path, run: InfluenceRun) -> ExclusionResult:
     log.debug("configuration: %s", cfg.to_dict())
     _recover(cfg, output_file)
     store = _sample_metadata(cfg)
@@ -268,19 +268,14 @@ def _generate_locked(cfg: ExclusionConfig, output_file: Path, run: dict) -> Excl
     data = load_influence(cfg.metadata_file, sample_records=store.records if store else None, matrix=matrix, run=run)
     if store is not None:
         check_sample_metadata(cfg.metadata_file, store.records, data.sample_ids, store.path, run)
-    if data.pair_low_z.shape[1] == 0 and cfg.criterion in (PAIRS, COMBINED):
-        raise ValueError(f"{cfg.metadata_file} holds no pair scores (compute ran with --compute-self-influence only): "
-                         "rerun compute_tracin_influence.py with --compute-influence, or choose --criterion "
-                         "profile, self-influence or misfit")
     # Ids commented out by hand, as the recordings spell them (case and zero padding aside).
     forbidden = match_known_ids(load_exclusions(output_file).commented_out if output_file.exists() else [],
                                 data.recording_ids)
-    if cfg.threshold_value > 0:
+    if cfg.threshold > 0:
         log.warning("threshold %g is positive: only scores below 0 are harmful, so candidates may include recordings "
-                    "that helped", cfg.threshold_value)
+                    "that helped", cfg.threshold)
     inputs = rule_inputs(data)
-    selection = select_exclusions(_criterion_for(cfg.criterion, data), inputs, cfg.threshold_value, cfg.min_occurrences,
-                                  cfg.max_exclusions, cfg.consider_both_samples, forbidden=forbidden)
+    selection = select_exclusions(_criterion_for(cfg.criterion, data), inputs, cfg.rule_params(forbidden))
     if selection.criterion != cfg.criterion:  # said once the selection stands, so that an error stays one line
         log.warning("these influence files hold no harmonic profiles (written by an older compute_tracin_influence.py): "
                     "used --criterion %s instead of %s; rerun compute for the profile criterion", selection.criterion,
@@ -301,8 +296,7 @@ def _decide(result: ExclusionResult, inputs: RuleInputs, store: MetadataStore | 
     `result`, the metadata's records updated in place, the rest returned as outputs."""
     cfg, data, selection, output_file = result.config, result.data, result.selection, result.output_file
     today = datetime.date.today().isoformat()
-    header = header_lines(cfg.metadata_file.resolve(), selection.criterion, f"{cfg.threshold_value:g} (robust z)",
-                          cfg.min_occurrences, cfg.max_exclusions, cfg.consider_both_samples, selection, data.info)
+    header = header_lines(cfg, selection, data.info)
     stored = dict(zip(inputs.recording_ids, inputs.angles.tolist()))
     notes = _list_notes(selection, stored)
     plan = plan_exclusion_file(output_file, header, selection.ids, today, notes)
@@ -342,6 +336,6 @@ def _other_outputs(result: ExclusionResult, inputs: RuleInputs, previous: str | 
     listed = result.list_plan.listed
     root = resolve_data_root(recorded=recorded_data_root(cfg.metadata_file, result.run_info), inside=cfg.metadata_file)
     result.review, review = review_for_selection(output_file, result.selection, listed, result.data,
-                                                 store.records if store else {}, root, cfg.min_occurrences,
-                                                 list_text=result.list_plan.text, relabel_text=result.relabel_plan.text)
+                                                 store.records if store else {}, root, list_text=result.list_plan.text,
+                                                 relabel_text=result.relabel_plan.text)
     return outputs + [out for out in review if not out.same_as_on_disk()]

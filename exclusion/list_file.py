@@ -19,7 +19,6 @@ with other files. Parsing a list is `datasets.exclusions`; the note's words are 
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -33,14 +32,12 @@ from datasets.exclusions import (
     ListedId,
     ListLayout,
     commented_out_id,
-    id_key,
     read_layout,
     read_list_text,
 )
 from datasets.exclusions import NOTES_TITLE as NOTES_HEADER
-from utils.backups import Output, write_together
-
-log = logging.getLogger(__name__)
+from datasets.sample_id import id_key
+from utils.backups import Output
 
 DATE_LINE_PREFIX = LIST_FIRST_LINE
 COMMENTED_OUT_HEADER = COMMENTED_OUT_TITLE
@@ -49,13 +46,13 @@ DEFAULT_NOTE = "listed"
 """The tool's note on an id it lists without one (every listed id carries a note: it marks the tool's ids)."""
 
 __all__ = ["COMMENTED_OUT_HEADER", "DATE_LINE_PREFIX", "GENERATED_NOTE", "HEADER_END", "NOTES_HEADER",
-           "ExclusionFilePlan", "ExclusionFileUpdate", "list_output", "plan_exclusion_file", "render_exclusion_file",
-           "update_exclusion_file"]
+           "ExclusionFilePlan", "ExclusionFileUpdate", "list_output", "plan_exclusion_file", "render_exclusion_file"]
 
 
 @dataclass
 class ExclusionFileUpdate:
-    """What `update_exclusion_file` did: the ids added / removed against the old list, and the hand edits kept."""
+    """What rewriting the list does (`plan_exclusion_file`): the ids added / removed against the old list, and the
+    hand edits kept; `written` and `backup` once it is written (`exclusion.outputs`)."""
 
     path: Path
     written: bool
@@ -210,18 +207,3 @@ def list_output(plan: ExclusionFilePlan) -> Output:
     """The list as an output of `utils.backups.write_together` (the old list kept as a dated backup)."""
     return Output.of_text(plan.update.path, plan.text, backup=True)
 
-
-def update_exclusion_file(
-    path: str | Path,
-    header: Iterable[str],
-    ids: Iterable[str],
-    date: str,
-    generated: Mapping[str, str] | None = None,
-) -> ExclusionFileUpdate:
-    """`plan_exclusion_file`, then write it (atomically, the old file kept as a dated backup)."""
-    plan = plan_exclusion_file(path, header, ids, date, generated)
-    if plan.text is not None:
-        plan.update.backup = write_together([list_output(plan)]).get(plan.update.path)
-        plan.update.written = True
-        log.debug("wrote %s", plan.update.path)
-    return plan.update

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from datasets.sample_id import SampleId
+from exclusion.config import ExclusionConfig
 from exclusion.criteria import (
     MISFIT,
     PAIRS,
@@ -43,8 +45,9 @@ from exclusion.criteria import (
     USES_TRACIN_THRESHOLD,
 )
 from exclusion.rules import Exclusion, Selection
+from influence.config import DEFAULT_THRESHOLD
+from influence.records import InfluenceRun
 from utils.constants import (
-    DEFAULT_THRESHOLD,
     K_AFFECTED,
     K_ANGLE,
     K_AVG_INFLUENCE,
@@ -70,7 +73,6 @@ from utils.constants import (
     K_THRESHOLD,
     K_TRACIN_INFO,
     K_TRACIN_RUN,
-    SAMPLE_ID_RE,
 )
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,7 @@ BOOKKEEPING = (K_EXCLUSION_DATE, K_REINCLUDED_DATE, K_TRACIN_RUN, K_GENERATE_STA
 """tracin_info keys that say when and by which runs, not what was found: a re-run with the same numbers keeps the record."""
 
 
-def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_validation_pairs: int) -> str:
+def reason(exclusion: Exclusion, selection: Selection, n_validation_pairs: int) -> str:
     """Why the rule listed one recording, in words (the review sheet and --verbose): each clause quotes
     the number of the criterion it names (`Exclusion.numbers`), and TracIn says how the take hurts."""
     e, n = exclusion, exclusion.numbers
@@ -93,7 +95,7 @@ def reason(exclusion: Exclusion, selection: Selection, min_occurrences: int, n_v
         said = "" if PAIRS in e.rules else "TracIn: "
         threshold = selection.threshold if selection.threshold is not None else DEFAULT_THRESHOLD
         parts.append(f"{said}in {e.harmful_pairs} harmful training pair(s) (below {threshold:g} on at least "
-                     f"{min_occurrences} of {n_validation_pairs} validation pairs; {n[PAIRS]:.1f} robust SD more than "
+                     f"{selection.min_occurrences} of {n_validation_pairs} validation pairs; {n[PAIRS]:.1f} robust SD more than "
                      "a typical recording)")
     if MISFIT in e.rules:
         parts.append(f"its ranker score lands among the {e.ranker_angle:g} degree recordings (misfit "
@@ -176,16 +178,10 @@ def merge_note(old: Any, segment: str) -> str:
 
 def base_fields(sample_id: str) -> dict[str, Any]:
     """id, angle, material, frequency, seq_num parsed from a sample id (empty if it does not parse)."""
-    m = SAMPLE_ID_RE.match(sample_id)
-    if m is None:
+    sid = SampleId.match(sample_id)
+    if sid is None:
         return {K_ID: sample_id}
-    return {
-        K_ID: sample_id,
-        K_ANGLE: int(m["angle"]),
-        K_MATERIAL: m["material"],
-        K_FREQUENCY: m["frequency"],
-        K_SEQ: int(m["seq"]),
-    }
+    return {K_ID: sample_id, K_ANGLE: sid.angle, K_MATERIAL: sid.material, K_FREQUENCY: sid.frequency, K_SEQ: sid.seq}
 
 
 def _same_numbers(old: Any, new: Mapping[str, Any]) -> bool:
@@ -280,7 +276,7 @@ def decisions(records: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def run_info_lines(info: Mapping[str, Any]) -> list[str]:
+def run_info_lines(info: InfluenceRun) -> list[str]:
     """A few `run ...` lines saying where the scores came from: fingerprint, seed, checkpoints, loss, data.
 
     The full configuration stays in the influence run file; a list a person reads gets
@@ -289,27 +285,24 @@ def run_info_lines(info: Mapping[str, Any]) -> list[str]:
     def quoted(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
-    config = info.get("config") if isinstance(info.get("config"), Mapping) else {}
-    run_config = info.get("run_config") if isinstance(info.get("run_config"), Mapping) else {}
     lines = []
-    if info.get("fingerprint"):
-        lines.append(f"run fingerprint: {info['fingerprint']}")
-    if "seed" in info:
-        lines.append(f"run seed: {quoted(info['seed'])}")
-    if config.get("checkpoint_dir"):
-        lines.append(f"run checkpoint folder: {quoted(str(config['checkpoint_dir']))}")
-    checkpoints = info.get("checkpoints")
-    if isinstance(checkpoints, list) and all(isinstance(c, Mapping) and "epoch" in c for c in checkpoints):
+    if info.fingerprint:
+        lines.append(f"run fingerprint: {info.fingerprint}")
+    if info.seed is not None:
+        lines.append(f"run seed: {quoted(info.seed)}")
+    if info.config is not None:
+        lines.append(f"run checkpoint folder: {quoted(str(info.config.checkpoint_dir))}")
+    if info.checkpoints:
         lines.append("run epochs (learning rate): " + ", ".join(
-            f"{c['epoch']} ({c['eta']:.3g})" if isinstance(c.get("eta"), (int, float)) else str(c["epoch"])
-            for c in checkpoints))
-    if info.get("loss_type"):
-        lines.append(f"run loss: {info['loss_type']} {quoted(info.get('loss_config') or {})}")
-    if info.get("measurement"):
-        lines.append(f"run measurement: {info['measurement']}; scores are robust z among comparable training items")
-    for key in ("data_root", "exclusions_file"):
-        if run_config.get(key):
-            lines.append(f"run {key.replace('_', ' ')}: {quoted(str(run_config[key]))}")
+            f"{c.epoch} ({c.eta:.3g})" if c.eta is not None else str(c.epoch) for c in info.checkpoints))
+    if info.loss_type:
+        lines.append(f"run loss: {info.loss_type} {quoted(info.loss_config)}")
+    if info.measurement:
+        lines.append(f"run measurement: {info.measurement}; scores are robust z among comparable training items")
+    if info.run_config is not None:
+        for name, value in (("data root", info.run_config.data_root), ("exclusions file", info.run_config.exclusions_file)):
+            if value:
+                lines.append(f"run {name}: {quoted(str(value))}")
     return [line.replace("\n", " ").replace("\r", " ") for line in lines]
 
 
@@ -325,28 +318,20 @@ def expected_false_line(selection: Selection) -> str:
             "normal; a bound, since the cut accounts for how many recordings were tested")
 
 
-def header_lines(
-    source: Path,
-    criterion: str,
-    threshold_text: str,
-    min_occurrences: int,
-    max_exclusions: int,
-    consider_both: bool,
-    selection: Selection,
-    info: Mapping[str, Any],
-) -> list[str]:
+def header_lines(cfg: ExclusionConfig, selection: Selection, info: InfluenceRun) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
-    what = "harmful training pairs" if selection.criterion == PAIRS else "qualifying recordings"
+    criterion = selection.criterion
+    what = "harmful training pairs" if criterion == PAIRS else "qualifying recordings"
     # A criterion with its own cut does not read these flags: say so rather than imply a parameter acted.
     unused = "" if criterion in USES_TRACIN_THRESHOLD else (
         " (not used for the cut; TracIn's explanation of each take uses it)" if criterion == PROFILE else " (not used)")
     lines = [
-        f"source: {json.dumps(str(source), ensure_ascii=False)}",
+        f"source: {json.dumps(str(cfg.metadata_file.resolve()), ensure_ascii=False)}",
         f"criterion: {criterion}",
-        f"threshold: {threshold_text}{unused}",
-        f"min-occurrences: {min_occurrences}{unused}",
-        f"max-exclusions: {max_exclusions}",
-        f"consider-both-samples: {'yes' if consider_both else 'no'}"
+        f"threshold: {cfg.threshold:g} (robust z){unused}",
+        f"min-occurrences: {cfg.min_occurrences}{unused}",
+        f"max-exclusions: {cfg.max_exclusions}",
+        f"consider-both-samples: {'yes' if cfg.consider_both_samples else 'no'}"
         + ("" if criterion in USES_CONSIDER_BOTH else " (not used)"),
         f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed"
         + (f"; {selection.capped} more qualified but did not fit under max-exclusions" if selection.capped else ""),

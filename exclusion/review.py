@@ -48,7 +48,8 @@ from exclusion.review_rows import (
     wav_path,
 )
 from utils.backups import Output, write_together
-from utils.constants import CACHE_DIR, REVIEW_SUFFIX, SAMPLE_ID_RE, frequency_hz
+from datasets.sample_id import SampleId
+from utils.constants import CACHE_DIR, REVIEW_SUFFIX
 from utils.markdown import table
 
 __all__ = ["ReviewFiles", "ranks", "review_for_selection", "review_outputs", "review_page_path", "review_paths", "typical_recording",
@@ -160,7 +161,7 @@ def _csv(rows: list[ReviewRow], criteria: list[str], folder: Path) -> str:
 
 def _markdown(list_file: Path, rows: list[ReviewRow], criteria: list[str], n_train: int, png: Path | None,
               page: Path) -> str:
-    heads = [f"{SCORE_MEANING[c][0]} (rank of {n_train})" for c in criteria]
+    heads = [f"{SCORE_MEANING[c]} (rank of {n_train})" for c in criteria]
     lines = [f"# Review of `{Path(list_file).name}`", ""]
     if not rows:
         return "\n".join(lines + ["The list is empty: nothing to review.", ""])
@@ -201,10 +202,62 @@ def _pooled(spec: np.ndarray, width: int = 400) -> np.ndarray:
     return spec[:, :frames].reshape(spec.shape[0], -1, step).mean(axis=2)
 
 
+class _Spectrograms:
+    """Reads the spectrograms the picture shows: (F, T) and the panel's label, or None and why not;
+    `unreadable` keeps the errors of the files that could not be read."""
+
+    def __init__(self, records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams):
+        self.records, self.data_root, self.params = records, data_root, params
+        self.unreadable: list[str] = []
+
+    def __call__(self, sid: str | None) -> tuple[np.ndarray | None, str]:
+        from datasets.audio import cached_spectrogram
+
+        if sid is None:
+            return None, "no such recording"
+        wav = wav_path(sid, self.records.get(sid, {}), self.data_root)
+        try:
+            return cached_spectrogram(wav, self.params, self.data_root / CACHE_DIR).numpy(), sid
+        except (FileNotFoundError, ValueError) as exc:
+            self.unreadable.append(str(exc))
+            return None, f"{sid}: not readable"
+
+
+def _draw_row(axes: Sequence[Any], row: ReviewRow, panels: list[tuple[str | None, str]], read: _Spectrograms,
+              last: bool) -> bool:
+    """One row of the picture: the listed take and the typical takes of `panels` ((sample id, title) each), on one
+    colour scale. Returns whether the listed take's own spectrogram was read."""
+    params = read.params
+    sid = SampleId.match(row.sample_id)
+    top_hz = min(params.sample_rate / 2, 10 * sid.tone_hz) if sid else params.sample_rate / 2
+    bins = int(np.ceil(top_hz * params.n_fft / params.sample_rate)) + 1
+    for ax in axes:
+        ax.set_axis_off()
+    specs = [(read(sid), sid, title) for sid, title in panels]
+    shown_specs = [spec[:bins] for (spec, _), _, _ in specs if spec is not None]
+    # One colour scale per row, so the listed recording and the typical ones compare at a glance.
+    vmin, vmax = (np.percentile(np.concatenate([x.ravel() for x in shown_specs]), [1, 99.9]) if shown_specs
+                  else (None, None))
+    read_listed = False
+    for ax, ((spec, label), sid, title) in zip(axes, specs):
+        ax.set_title(f"{title}: {label}", fontsize=8)
+        if spec is None:
+            continue
+        read_listed = read_listed or sid == row.sample_id
+        seconds = spec.shape[1] * params.hop_length / params.sample_rate
+        ax.set_axis_on()
+        ax.imshow(_pooled(spec[:bins]), origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                  extent=(0, seconds, 0, bins * params.sample_rate / params.n_fft), interpolation="nearest")
+        ax.set_ylabel("Hz", fontsize=7)
+        ax.tick_params(labelsize=6)
+        if last:
+            ax.set_xlabel("seconds", fontsize=7)
+    return read_listed
+
+
 def _draw(rows: list[ReviewRow], recording_ids: Sequence[str], main_scores: np.ndarray | None,
           records: Mapping[str, Mapping[str, Any]], data_root: Path, params: SpectrogramParams) -> bytes | None:
     """The spectrogram picture as PNG bytes; None (with a warning) when no listed recording could be read."""
-    from datasets.audio import cached_spectrogram
     from utils.figures import plt
 
     avoid = {row.sample_id for row in rows}
@@ -212,51 +265,20 @@ def _draw(rows: list[ReviewRow], recording_ids: Sequence[str], main_scores: np.n
     if len(rows) > len(shown):
         log.warning("review picture: showing the first %d of %d listed recordings", len(shown), len(rows))
     columns = 3 if any(row.suggested is not None for row in shown) else 2
-
-    def spectrogram(sid: str | None):
-        if sid is None:
-            return None, "no such recording"
-        wav = wav_path(sid, records.get(sid, {}), data_root)
-        try:
-            return cached_spectrogram(wav, params, data_root / CACHE_DIR).numpy(), sid
-        except (FileNotFoundError, ValueError) as exc:
-            unreadable.append(str(exc))
-            return None, f"{sid}: not readable"
-
     # A fixed layout: matplotlib's constrained layout took 17 s of 47 for 30 rows.
     fig, axes = plt.subplots(len(shown), columns, figsize=(4.2 * columns, 2.3 * len(shown)), squeeze=False)
     fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.35 / (2.3 * len(shown)), bottom=0.45 / (2.3 * len(shown)),
                         hspace=0.55, wspace=0.18)
-    read_any, unreadable = False, []
+    read = _Spectrograms(records, data_root, params)
+    read_any = False
     for k, row in enumerate(shown):
-        m = SAMPLE_ID_RE.match(row.sample_id)
-        top_hz = min(params.sample_rate / 2, 10 * frequency_hz(m["frequency"])) if m else params.sample_rate / 2
-        bins = int(np.ceil(top_hz * params.n_fft / params.sample_rate)) + 1
         panels = [(row.sample_id, f"listed, stored {row.angle}°"),
                   (typical_recording(row.angle, avoid, recording_ids, main_scores, records), f"typical of {row.angle}°")]
         if row.suggested is not None:
             panels.append((typical_recording(row.suggested, avoid, recording_ids, main_scores, records),
                            f"typical of the suggested {row.suggested}°"))
-        for ax in axes[k]:
-            ax.set_axis_off()
-        specs = [(spectrogram(sid), sid, title) for sid, title in panels]
-        shown_specs = [spec[:bins] for (spec, _), _, _ in specs if spec is not None]
-        # One colour scale per row, so the listed recording and the typical ones compare at a glance.
-        vmin, vmax = (np.percentile(np.concatenate([x.ravel() for x in shown_specs]), [1, 99.9]) if shown_specs
-                      else (None, None))
-        for ax, ((spec, label), sid, title) in zip(axes[k], specs):
-            ax.set_title(f"{title}: {label}", fontsize=8)
-            if spec is None:
-                continue
-            read_any = read_any or sid == row.sample_id
-            seconds = spec.shape[1] * params.hop_length / params.sample_rate
-            ax.set_axis_on()
-            ax.imshow(_pooled(spec[:bins]), origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
-                      extent=(0, seconds, 0, bins * params.sample_rate / params.n_fft), interpolation="nearest")
-            ax.set_ylabel("Hz", fontsize=7)
-            ax.tick_params(labelsize=6)
-            if k == len(shown) - 1:
-                ax.set_xlabel("seconds", fontsize=7)
+        read_any = _draw_row(axes[k], row, panels, read, last=k == len(shown) - 1) or read_any
+    unreadable = read.unreadable
     if not read_any:
         plt.close(fig)
         log.warning("review picture: none of the listed recordings could be read under %s; no picture (%s)",
@@ -271,16 +293,15 @@ def _draw(rows: list[ReviewRow], recording_ids: Sequence[str], main_scores: np.n
 
 
 def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[str], data: Any,
-                         records: Mapping[str, Mapping[str, Any]], data_root: Path, min_occurrences: int,
-                         list_text: str | None = None,
+                         records: Mapping[str, Mapping[str, Any]], data_root: Path, list_text: str | None = None,
                          relabel_text: str | None = None) -> tuple[ReviewFiles, list[Output]]:
-    """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.io.InfluenceData`;
+    """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.data.InfluenceData`;
     `list_text`, `relabel_text`: as `review_outputs`), as outputs to write together with the list."""
     from exclusion.report import reason
 
-    run_config = data.info.get("run_config") if isinstance(data.info.get("run_config"), Mapping) else {}
-    params = SpectrogramParams(**{k: run_config[k] for k in ("n_fft", "hop_length") if isinstance(run_config.get(k), int)})
-    why = {e.sample_id: reason(e, selection, min_occurrences, data.n_validation_pairs) for e in selection.exclusions}
+    run_config = data.info.run_config
+    params = SpectrogramParams() if run_config is None else run_config.spectrogram_params
+    why = {e.sample_id: reason(e, selection, data.n_validation_pairs) for e in selection.exclusions}
     listed = [(sid, why.get(sid, "added by hand")) for sid in listed_ids]
     suggested = {}
     if selection.suggested_angles is not None:
@@ -289,4 +310,4 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
     return review_outputs(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
                           main_criterion=MISFIT if selection.criterion == COMBINED
                           else selection.criterion, suggested=suggested, spectrogram=params,
-                          run=str(data.info.get("fingerprint") or ""), list_text=list_text, relabel_text=relabel_text)
+                          run=data.info.fingerprint or "", list_text=list_text, relabel_text=relabel_text)

@@ -78,7 +78,7 @@ def _scores(take: PageTake, page: ReviewPage) -> str:
         if criterion not in take.row.scores:
             continue
         value, rank = take.row.scores[criterion]
-        label = SCORE_MEANING.get(criterion, (criterion, True))[0]
+        label = SCORE_MEANING.get(criterion, criterion)
         rows.append(f"<tr><th>{escape(label)}</th><td>{escape(SCORE_WORDS.get(criterion, ''))}</td>"
                     f'<td class="num">{_fmt(value)}</td><td class="num">{rank} of {page.n_train}</td></tr>')
     if not rows:

@@ -31,7 +31,8 @@ import numpy as np
 from datasets.config import SpectrogramParams
 from datasets.harmonics import DEFAULT_HARMONICS, angle_spread, harmonic_levels_db
 from exclusion.review_rows import ReviewRow, record_angle, relative_link, typical_recording, wav_path
-from utils.constants import CACHE_DIR, SAMPLE_ID_RE, frequency_hz
+from datasets.sample_id import SampleId
+from utils.constants import CACHE_DIR
 
 log = logging.getLogger(__name__)
 
@@ -152,8 +153,8 @@ class _Spectrograms:
 
 def tone_hz(sample_id: str) -> float | None:
     """The tone's frequency from the sample id (`..._500hz_04` -> 500.0), None for another kind of id."""
-    m = SAMPLE_ID_RE.match(sample_id)
-    return frequency_hz(m["frequency"]) if m else None
+    sid = SampleId.match(sample_id)
+    return sid.tone_hz if sid else None
 
 
 def spectrogram_picture(spec: np.ndarray, f0_hz: float | None, params: SpectrogramParams) -> PagePicture:

@@ -19,17 +19,18 @@ from urllib.parse import quote
 
 import numpy as np
 
+from datasets.sample_id import SampleId
 from exclusion.criteria import MISFIT, PAIRS, PROFILE, RECORDINGS, SELF_INFLUENCE
-from utils.constants import K_ANGLE, K_EXCLUDED, K_FILE_PATH, K_SPLIT, SAMPLE_ID_RE
+from utils.constants import K_ANGLE, K_EXCLUDED, K_FILE_PATH, K_SPLIT
 
 SCORE_MEANING = {
-    PROFILE: ("label wrong (p)", True),
-    PAIRS: ("harmful pairs (z)", True),
-    RECORDINGS: ("own harm (z)", True),
-    SELF_INFLUENCE: ("self-influence (z)", True),
-    MISFIT: ("misfit (z)", True),
+    PROFILE: "label wrong (p)",
+    PAIRS: "harmful pairs (z)",
+    RECORDINGS: "own harm (z)",
+    SELF_INFLUENCE: "self-influence (z)",
+    MISFIT: "misfit (z)",
 }
-"""criterion -> (what the score is, whether higher is more suspicious)."""
+"""criterion -> what its score is (for every criterion, higher is more suspicious)."""
 
 SCORE_WORDS = {
     PROFILE: "the probability that its stored angle is wrong or the take is broken, from its harmonic profile",
@@ -54,10 +55,10 @@ class ReviewRow:
     wav: Path
 
 
-def ranks(values: np.ndarray, higher_is_worse: bool) -> np.ndarray:
-    """Rank 1 = most suspicious; NaN ranks last."""
+def ranks(values: np.ndarray) -> np.ndarray:
+    """Rank 1 = the highest value (most suspicious); NaN ranks last."""
     v = np.asarray(values, dtype=np.float64)
-    key = np.where(np.isnan(v), np.inf, -v if higher_is_worse else v)
+    key = np.where(np.isnan(v), np.inf, -v)
     out = np.empty(len(v), dtype=np.int64)
     out[np.argsort(key, kind="stable")] = np.arange(1, len(v) + 1)
     return out
@@ -67,8 +68,8 @@ def record_angle(sample_id: str, record: Mapping[str, Any]) -> int | None:
     """The stored angle: the metadata record's, else the one in the sample id."""
     if isinstance(record.get(K_ANGLE), int):
         return record[K_ANGLE]
-    m = SAMPLE_ID_RE.match(sample_id)
-    return int(m["angle"]) if m else None
+    sid = SampleId.match(sample_id)
+    return sid.angle if sid else None
 
 
 def wav_path(sample_id: str, record: Mapping[str, Any], data_root: Path) -> Path:
@@ -77,10 +78,8 @@ def wav_path(sample_id: str, record: Mapping[str, Any], data_root: Path) -> Path
     if isinstance(stored, str) and stored:
         path = Path(stored)
         return path if path.is_absolute() else data_root / path
-    m = SAMPLE_ID_RE.match(sample_id)
-    if m is None:
-        return data_root / f"{sample_id}.wav"
-    return data_root / f"deg{int(m['angle']):03d}" / m["material"] / f"{sample_id}.wav"
+    sid = SampleId.match(sample_id)
+    return data_root / f"{sample_id}.wav" if sid is None else sid.wav_path(data_root)
 
 
 def relative_path(target: Path, folder: Path) -> str:
@@ -123,7 +122,7 @@ def review_rows(
 ) -> list[ReviewRow]:
     """One row per (sample id, rule) of `listed`, in list order; `scores`: criterion -> (R,) over `recording_ids`."""
     index = {sid: r for r, sid in enumerate(recording_ids)}
-    rank_of = {c: ranks(v, SCORE_MEANING[c][1]) for c, v in scores.items()}
+    rank_of = {c: ranks(v) for c, v in scores.items()}
     rows = []
     for sid, rule in listed:
         record = records.get(sid, {}) if isinstance(records.get(sid, {}), Mapping) else {}

@@ -5,10 +5,10 @@ validation pairs, N recordings with a harmonic profile (the run's training and v
 recordings). TracIn scores are on the scale-free z scale of `influence.standardize`: a
 score below -3 is three robust standard deviations more harmful than comparable items.
 For each training pair and recording the influence files keep its k lowest scores and the
-validation pairs they fall on (`LowScores`), which is all a threshold rule needs as long as
+validation pairs they fall on (`influence.harm.LowScores`), which is all a threshold rule needs as long as
 `min_occurrences <= k`.
 
-Criteria (`CRITERIA`; `select_exclusions(criterion, ...)`), each listing at most `max_exclusions`:
+Criteria (`CRITERIA`; `select_exclusions(criterion, inputs, params)`), each listing at most `max_exclusions`:
 
 `profile` (the default)
     The take's harmonic profile says its stored angle is wrong or that it fits no angle:
@@ -18,7 +18,7 @@ Criteria (`CRITERIA`; `select_exclusions(criterion, ...)`), each listing at most
     false listings is the sum of (1 - p) over the listed takes.
 `pairs` (the tutorial's rule)
     A training pair is *harmful* when its score is below `threshold` on at least
-    `min_occurrences` validation pairs (`harmful_pairs`, the one place this is decided). A
+    `min_occurrences` validation pairs (`influence.harm`, the one place this is decided). A
     recording is listed when it is in unusually many harmful pairs: its count is a robust
     outlier (`robust_z` above 3, with a MAD of at least one pair).
     - `consider_both` (--consider-both-samples): the harmful pairs are explained away
@@ -51,13 +51,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from statistics import NormalDist
-from typing import Callable, Collection, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
+from exclusion.config import RuleParams
 from exclusion.criteria import (
     COMPOSITES,
-    CRITERIA,
     MISFIT,
     PAIRS,
     PROFILE,
@@ -67,6 +67,7 @@ from exclusion.criteria import (
 )
 from exclusion.label_noise import LabelVerdicts, ProfileFeatures, judge_labels
 from exclusion.misfit import Misfit, misfit
+from influence.harm import LowScores
 from influence.stats import ROBUST_Z, median_and_scale, robust_high_cut, robust_z
 
 RELABEL_SURE = 0.9
@@ -88,36 +89,6 @@ def size_cut(n: int) -> float:
 def expected_false(n: int, cut: float) -> float:
     """False listings expected among `n` recordings cut at robust z `cut`, if a clean recording's z were standard normal."""
     return n * (1.0 - NormalDist().cdf(cut))
-
-
-@dataclass
-class LowScores:
-    """Per row (training pair or recording): its k lowest scores, ascending, the validation pairs they
-    fall on, and its mean score over all Q validation pairs."""
-
-    low: np.ndarray  # (n, k)
-    index: np.ndarray  # (n, k) int
-    mean: np.ndarray  # (n,)
-    columns: int  # Q
-
-    @property
-    def k(self) -> int:
-        return self.low.shape[1]
-
-    def check_min_occurrences(self, min_occurrences: int) -> None:
-        if min_occurrences > self.k and self.k < self.columns:
-            raise ValueError(
-                f"--min-occurrences {min_occurrences} is more than the {self.k} lowest scores per pair the influence"
-                f" files keep: recompute with compute_tracin_influence.py --keep-lowest {min_occurrences} or more"
-            )
-
-    def below(self, threshold: float) -> np.ndarray:
-        """(n, k) bool: which kept scores are below `threshold`."""
-        return self.low < threshold
-
-    def occurrences(self, threshold: float) -> np.ndarray:
-        """(n,) validation pairs below `threshold` (at most k are known)."""
-        return self.below(threshold).sum(axis=1)
 
 
 @dataclass
@@ -144,17 +115,6 @@ class RuleInputs:
     profiles: Profiles | None = None
 
 
-@dataclass(frozen=True)
-class RuleParams:
-    """The flags a rule reads (checked once, in `exclusion.config.ExclusionConfig`)."""
-
-    threshold: float
-    min_occurrences: int
-    max_exclusions: int | None
-    consider_both: bool = False
-    forbidden: frozenset[str] = frozenset()
-
-
 @dataclass
 class Exclusion:
     """One listed recording and why. `affected` indexes validation pairs (sorted)."""
@@ -164,7 +124,7 @@ class Exclusion:
     strength: float
     """What the listing ranks by: the listing criterion's number (the larger of two for a composite)."""
     numbers: dict[str, float]
-    """Each criterion's own number for this take (larger = more suspect; `NUMBER_WORDS` says what each is)."""
+    """Each criterion's own number for this take (larger = more suspect; `exclusion.review_rows.SCORE_WORDS` says what each is)."""
     negative_occurrences: int
     average_influence: float
     affected: np.ndarray
@@ -233,16 +193,10 @@ class HarmfulPairs:
     below_sum: np.ndarray  # (H,) sum of the below-threshold scores
 
 
-def harmful_pairs(scores: LowScores, threshold: float, min_occurrences: int) -> np.ndarray:
-    """(P,) bool: the tutorial's rule, the one place it is written: below `threshold` on at least
-    `min_occurrences` validation pairs."""
-    return scores.occurrences(threshold) >= min_occurrences
-
-
 def rank_harmful_pairs(scores: LowScores, threshold: float, min_occurrences: int) -> HarmfulPairs:
     below = scores.below(threshold)
     occ = below.sum(axis=1)
-    rows = np.flatnonzero(harmful_pairs(scores, threshold, min_occurrences))
+    rows = np.flatnonzero(scores.harmful(threshold, min_occurrences))
     order = np.lexsort((rows, scores.mean[rows], -occ[rows]))
     rows = rows[order]
     below_sum = np.where(below[rows], scores.low[rows], 0.0).sum(axis=1)
@@ -351,9 +305,9 @@ def _by_value(ev: Evidence, values: np.ndarray, qualifies: np.ndarray, cut: floa
 def by_pairs(ev: Evidence) -> Listing:
     inputs = ev.inputs
     if inputs.pair_scores.k == 0 and inputs.pair_scores.columns > 0:
-        raise ValueError("this criterion needs the pair scores, and these influence files hold self-influence only:"
-                         " recompute with compute_tracin_influence.py --compute-influence, or use --criterion profile,"
-                         " self-influence or misfit")
+        raise ValueError("this criterion needs the pair scores, and these influence files hold self-influence only"
+                         " (compute ran with --compute-self-influence alone): rerun compute_tracin_influence.py with"
+                         " --compute-influence, or use --criterion profile, self-influence or misfit")
     inputs.pair_scores.check_min_occurrences(ev.params.min_occurrences)
     if ev.params.consider_both:
         listed, vetoed = _explain_away(ev)
@@ -371,8 +325,8 @@ def by_recordings(ev: Evidence) -> Listing:
     scores = ev.inputs.recording_scores
     scores.check_min_occurrences(ev.params.min_occurrences)
     z = ev.by_criterion()[RECORDINGS]
-    return _by_value(ev, z, (scores.occurrences(ev.params.threshold) >= ev.params.min_occurrences) & (z > ev.cut),
-                     ev.cut, expected_false(len(ev.ids), ev.cut))
+    return _by_value(ev, z, scores.harmful(ev.params.threshold, ev.params.min_occurrences) & (z > ev.cut), ev.cut,
+                     expected_false(len(ev.ids), ev.cut))
 
 
 def by_self_influence(ev: Evidence) -> Listing:
@@ -484,19 +438,11 @@ def _describe(ev: Evidence, r: int, rules: tuple[str, ...], strength: float, num
     )
 
 
-def select_exclusions(
-    criterion: str,
-    inputs: RuleInputs,
-    threshold: float,
-    min_occurrences: int,
-    max_exclusions: int | None,
-    consider_both: bool = False,
-    forbidden: Collection[str] = (),
-) -> Selection:
-    """Run one criterion (see the module docstring) and describe every listed recording."""
-    if criterion not in CRITERIA:
-        raise ValueError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
-    ev = Evidence(inputs, RuleParams(threshold, min_occurrences, max_exclusions, consider_both, frozenset(forbidden)))
+def select_exclusions(criterion: str, inputs: RuleInputs, params: RuleParams) -> Selection:
+    """Run one criterion of `CRITERIA` (see the module docstring) and describe every listed recording.
+    `params` were checked by `ExclusionConfig`."""
+    ev = Evidence(inputs, params)
+    max_exclusions = params.max_exclusions
     if criterion in COMPOSITES:
         listing, rules = _composite(ev, COMPOSITES[criterion])
     else:
@@ -509,7 +455,7 @@ def select_exclusions(
     expected = listing.expected_false
     if criterion == PROFILE:  # the profile's posterior: the sum of (1 - p) over what is listed
         expected = float(sum(1.0 - ev.verdicts.p_wrong[r] for r, _ in chosen))
-    return Selection(criterion, threshold if criterion in USES_TRACIN_THRESHOLD else None, min_occurrences,
+    return Selection(criterion, params.threshold if criterion in USES_TRACIN_THRESHOLD else None, params.min_occurrences,
                      [_describe(ev, r, rules[r], s, numbers) for r, s in chosen], listing.qualifying, listing.vetoed,
                      listing.cut, numbers, _suggested_angles(ev), [inputs.recording_ids[r] for r in kept], expected,
                      capped, ev.verdicts)

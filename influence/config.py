@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINT_PREFIX
-from utils.locking import DEFAULT_LOCK_TIMEOUT
+from utils.locking import DEFAULT_LOCK_TIMEOUT, check_lock_timeout
 
+DEFAULT_THRESHOLD = -3.0
+"""The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items
+(the harmful-pair rule, `influence.harm`)."""
+DEFAULT_MIN_OCCURRENCES = 5
+"""The tutorial's `--min-occurrences`: validation pairs a training pair must be harmful on."""
 # What TracIn differentiates on the validation side (influence.task says what each is).
 MEASUREMENTS = ("margin", "logistic", "loss")
 DEFAULT_MEASUREMENT = "margin"
@@ -63,8 +68,7 @@ class InfluenceConfig:
             raise ValueError(f"--every must be at least 1, got {self.every}")
         if self.epochs is not None and self.every is not None:
             raise ValueError("pass --epochs or --every, not both")
-        if not (math.isfinite(self.lock_timeout) and self.lock_timeout >= 0):
-            raise ValueError(f"--lock-timeout must be a finite number of seconds, got {self.lock_timeout}")
+        self.lock_timeout = check_lock_timeout(self.lock_timeout)
         lr = self.assume_learning_rate
         if lr is not None and not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"--assume-learning-rate must be a finite positive number, got {lr}")
@@ -81,3 +85,9 @@ class InfluenceConfig:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, as the influence run file stores it."""
         return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> InfluenceConfig:
+        """Read back `to_dict()`: missing keys (older files) take their defaults, unknown keys are ignored."""
+        names = {f.name for f in fields(cls) if f.init}
+        return cls(**{k: v for k, v in values.items() if k in names})

@@ -17,22 +17,15 @@ Files written before fingerprints existed carry none and are not checked.
 """
 from __future__ import annotations
 
-import json
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-
+from influence.npz import read_header
+from influence.records import FileIdentity, InfluenceRun
 from influence.run_inputs import LoadedCheckpoint
-from utils.atomic_io import read_json
 from utils.constants import K_TRACIN_RUN, influence_run_path_for, matrix_path_for
-from utils.hashing import file_digest, fingerprint
+from utils.hashing import fingerprint
 
-K_FINGERPRINT = "fingerprint"
-K_CREATED = "created"
-K_INFLUENCE_JSON = "influence_json"
 RERUN = "rerun compute_tracin_influence.py (the same flags) to write them again together"
 
 
@@ -53,60 +46,32 @@ def run_fingerprint(
     })
 
 
-def file_record(path: str | Path) -> dict[str, Any]:
-    """`{"file", "bytes", "sha256"}` of a file: how the run file identifies the nested JSON."""
-    size, digest = file_digest(path)
-    return {"file": Path(path).name, "bytes": size, "sha256": digest}
-
-
-def describe_run(info: Mapping[str, Any] | None, fp: str) -> str:
+def describe_run(info: InfluenceRun, fp: str) -> str:
     """`run 3f2a... (checkpoints <folder>, computed <time>)`, with what `info` tells of it."""
     details = []
-    config = info.get("config") if isinstance(info, Mapping) else None
-    if isinstance(config, Mapping) and config.get("checkpoint_dir"):
-        details.append(f"checkpoints {config['checkpoint_dir']}")
-    if isinstance(info, Mapping) and info.get(K_CREATED):
-        details.append(f"computed {info[K_CREATED]}")
+    if info.config is not None:
+        details.append(f"checkpoints {info.config.checkpoint_dir}")
+    if info.created:
+        details.append(f"computed {info.created}")
     return f"run {fp}" + (f" ({', '.join(details)})" if details else "")
 
 
-def _npz_header(path: Path) -> tuple[dict, int]:
-    """The `info_json` and `json_bytes` of an influence matrix, without reading the matrix."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            info = json.loads(str(z["info_json"])) if "info_json" in z.files else {}
-            json_bytes = int(z["json_bytes"]) if "json_bytes" in z.files else -1
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ValueError(
-            f"influence matrix {path} is unreadable ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}):"
-            f" it was cut short or damaged; {RERUN}, or delete it to read the JSON beside it"
-        ) from None
-    return (info if isinstance(info, dict) else {}), json_bytes
-
-
-def _run_file(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    info = read_json(path, "influence run file")
-    return info if isinstance(info, dict) else {}
-
-
-def check_influence_files(json_path: str | Path, run: dict | None = None,
-                          npz_header: tuple[dict, int] | None = None) -> str | None:
+def check_influence_files(json_path: str | Path, run: InfluenceRun | None = None,
+                          npz_header: tuple[InfluenceRun, int] | None = None) -> str | None:
     """Refuse, in one line naming both runs, an influence run file, matrix and nested JSON that
     do not come from one compute run. Returns their fingerprint (None: files without one).
     `run` (the run file's contents) and `npz_header` (the matrix's info and json_bytes): already read."""
     json_path = Path(json_path)
     run_path, npz_path = influence_run_path_for(json_path), matrix_path_for(json_path)
-    run = _run_file(run_path) if run is None else run
+    run = InfluenceRun.read(run_path) if run is None else run
     parts = []
-    if run.get(K_FINGERPRINT):
-        parts.append((f"the run file {run_path}", run[K_FINGERPRINT], run))
+    if run.fingerprint:
+        parts.append((f"the run file {run_path}", run.fingerprint, run))
     json_bytes = None
     if npz_header is not None or npz_path.is_file():
-        npz_info, json_bytes = npz_header if npz_header is not None else _npz_header(npz_path)
-        if npz_info.get(K_FINGERPRINT):
-            parts.append((f"the matrix {npz_path}", npz_info[K_FINGERPRINT], npz_info))
+        npz_info, json_bytes = npz_header if npz_header is not None else read_header(npz_path)
+        if npz_info.fingerprint:
+            parts.append((f"the matrix {npz_path}", npz_info.fingerprint, npz_info))
     if not parts:
         return None
     label, fp, info = parts[0]
@@ -115,10 +80,10 @@ def check_influence_files(json_path: str | Path, run: dict | None = None,
             raise ValueError(f"{other_label} is from {describe_run(other_info, other_fp)}, but {label} is from"
                              f" {describe_run(info, fp)}: {RERUN}")
     json_read = json_path.is_file() and (json_bytes is None or (json_bytes >= 0 and json_path.stat().st_size != json_bytes))
-    if json_read and run.get(K_FINGERPRINT):
-        written = run.get(K_INFLUENCE_JSON)
-        actual = file_record(json_path) if isinstance(written, Mapping) else None
-        if actual is None or (written.get("bytes"), written.get("sha256")) != (actual["bytes"], actual["sha256"]):
+    if json_read and run.fingerprint:
+        written = run.influence_json
+        actual = FileIdentity.of(json_path) if written is not None else None
+        if actual is None or (written.bytes, written.sha256) != (actual.bytes, actual.sha256):
             raise ValueError(
                 f"{json_path} is not the influence JSON that {describe_run(run, fp)} wrote (see {run_path}): it was"
                 f" rewritten by another tool or an interrupted compute; {RERUN} (or, to use this JSON as it is,"
@@ -129,17 +94,17 @@ def check_influence_files(json_path: str | Path, run: dict | None = None,
 
 def check_sample_metadata(
     json_path: str | Path, records: Mapping[str, Mapping[str, Any]] | None, sample_ids: Iterable[str],
-    metadata_path: str | Path = "the sample metadata", run: dict | None = None,
+    metadata_path: str | Path = "the sample metadata", run: InfluenceRun | None = None,
 ) -> None:
     """Refuse (one line) sample metadata whose records of `sample_ids` were written by another
     compute run than the influence files beside it (or by several). `run`: the run file, already read."""
     if not records:
         return
     json_path = Path(json_path)
-    run = _run_file(influence_run_path_for(json_path)) if run is None else run
+    run = InfluenceRun.read(influence_run_path_for(json_path)) if run is None else run
     found = {records[s][K_TRACIN_RUN] for s in sample_ids
              if isinstance(records.get(s), Mapping) and isinstance(records[s].get(K_TRACIN_RUN), str)}
-    reference = run.get(K_FINGERPRINT)
+    reference = run.fingerprint
     if not found or not reference:
         return
     if len(found) > 1:

@@ -4,7 +4,7 @@ Into the metadata folder, in this order (after a dated backup of the sample meta
 run file last:
   {m}_{f}_influence_metadata.json   the nested JSON (unless --no-json; every standardised
                                     score when the matrix is dense, else the harmful pairs)
-  {m}_{f}_influence_matrix.npz      the scores and summaries (influence.io); its info holds the fingerprint
+  {m}_{f}_influence_matrix.npz      the scores and summaries (influence.npz); its info holds the fingerprint
   {m}_{f}_metadata.json             sample records: split, self-influence, `tracin_run` = fingerprint
                                     (the previous file kept as a dated backup, `utils.backups`)
   {m}_{f}_influence_distribution.png
@@ -35,14 +35,15 @@ import torch
 
 from datasets.metadata import MetadataStore
 from influence.config import InfluenceConfig
-from influence.fingerprint import K_FINGERPRINT, K_INFLUENCE_JSON, file_record
-from influence.io import NESTED_FULL, NESTED_HARMFUL, InfluenceData, save_influence
+from influence.harm import describe_rule
+from influence.data import InfluenceData
+from influence.io import save_influence
+from influence.nested_json import NESTED_FULL, NESTED_HARMFUL
+from influence.records import ColumnsScored, FileIdentity, InfluenceRun, InfluenceSummary
 from influence.plots import plot_influence_distribution
 from utils.atomic_io import write_json_atomic
 from utils.backups import new_backup_path, prune_backups
 from utils.constants import (
-    DEFAULT_MIN_OCCURRENCES,
-    DEFAULT_THRESHOLD,
     K_SELF_INFLUENCE,
     K_SPLIT,
     K_TRACIN_INFO,
@@ -80,9 +81,10 @@ class OutputPlan:
     seed: int
     keep_lowest: int
 
-    def describe_columns(self, total: int) -> dict[str, Any]:
+    def describe_columns(self, total: int) -> ColumnsScored:
+        """What the run file says of the validation pairs scored, of `total`."""
         scored = total if self.columns is None else len(self.columns)
-        return {"scored": scored, "of": total, "sample": self.columns is not None}
+        return ColumnsScored(scored, total, self.columns is not None)
 
 
 def _gb(n: float) -> str:
@@ -156,53 +158,58 @@ class ScratchMatrices:
             path.unlink(missing_ok=True)
 
 
-def summarize(data: InfluenceData, terms: Sequence[Any], cfg: InfluenceConfig) -> dict[str, Any]:
+def summarize(data: InfluenceData, terms: Sequence[Any]) -> InfluenceSummary:
     """What compute prints: sizes, pairs without gradient, harmful pairs under the default rule, quantiles."""
     train_zero = int(torch.stack([t.train_deriv == 0 for t in terms]).all(dim=0).sum())
     test_zero = int(torch.stack([t.test_deriv == 0 for t in terms]).all(dim=0).sum())
-    summary: dict[str, Any] = {
-        "train_pairs": len(data.train_pairs),
-        "validation_pairs": data.n_validation_pairs,
-        "training_recordings": len(data.recordings),
-        "train_pairs_without_gradient_at_every_checkpoint": train_zero,
-        "validation_pairs_without_gradient_at_every_checkpoint": test_zero,
-    }
-    if data.pair_low_z.shape[1]:
-        k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
-        fifth = data.pair_low_z[:, k - 1].astype(np.float64)
-        qs = (0.0, 0.01, 0.05, 0.25, 0.5)
-        summary["harmful_pairs_at_default_rule"] = int(np.count_nonzero(fifth < DEFAULT_THRESHOLD))
-        summary[f"quantiles_of_each_pairs_{k}th_lowest_z"] = {f"{q:g}": float(np.quantile(fifth, q)) for q in qs}
+    summary = InfluenceSummary(len(data.train_pairs), data.n_validation_pairs, len(data.recordings), train_zero, test_zero)
+    scores = data.pair_scores()
+    if scores.k:
+        deciding, summary.quantile_rank = scores.deciding_scores()
+        summary.harmful_pairs = int(np.count_nonzero(scores.harmful()))
+        summary.quantiles = {f"{q:g}": float(np.quantile(deciding, q)) for q in (0.0, 0.01, 0.05, 0.25, 0.5)}
     return summary
 
 
-def report_lines(info: Mapping[str, Any], with_pairs: bool) -> list[str]:
-    """What compute_tracin_influence.py prints, from the run file's contents."""
-    s = info["summary"]
+@dataclass
+class WrittenFiles:
+    """The files one compute run wrote (`write_influence_outputs`); None: not written."""
+
+    influence_file: Path
+    matrix: Path
+    metadata: Path
+    run: Path
+    json: Path | None = None
+    picture: Path | None = None
+    metadata_backup: Path | None = None
+    """The dated backup of the sample metadata this run replaced."""
+
+
+def report_lines(info: InfluenceRun, written: WrittenFiles, with_pairs: bool) -> list[str]:
+    """What compute_tracin_influence.py prints: the run (as its run file says) and the files it wrote."""
+    s = info.summary
     lines = [
-        f"run fingerprint: {info[K_FINGERPRINT]} ({info['processes']} process(es))",
-        "checkpoints (epoch:learning rate): " + ", ".join(f"{c['epoch']}:{c['eta']:.3g}" for c in info["checkpoints"]),
-        f"{s['train_pairs']} training pairs, {s['validation_pairs']} validation pairs, {s['training_recordings']} "
-        f"training recordings; measurement {info['measurement']}; done in {s['seconds']} s"
-        + (f" (TracIn {s['seconds_tracin']} s)" if "seconds_tracin" in s else ""),
-        f"pairs with no gradient at any checkpoint: {s['train_pairs_without_gradient_at_every_checkpoint']} training "
-        f"(beyond the margin), {s['validation_pairs_without_gradient_at_every_checkpoint']} validation",
+        f"run fingerprint: {info.fingerprint} ({info.processes} process(es))",
+        "checkpoints (epoch:learning rate): " + ", ".join(f"{c.epoch}:{c.eta:.3g}" for c in info.checkpoints),
+        f"{s.train_pairs} training pairs, {s.validation_pairs} validation pairs, {s.training_recordings} "
+        f"training recordings; measurement {info.measurement}; done in {s.seconds} s"
+        + (f" (TracIn {s.seconds_tracin} s)" if s.seconds_tracin is not None else ""),
+        f"pairs with no gradient at any checkpoint: {s.train_pairs_without_gradient} training "
+        f"(beyond the margin), {s.validation_pairs_without_gradient} validation",
     ]
     if with_pairs:
-        cols = info["validation_pairs_scored"]
-        if cols["sample"]:
-            lines.append(f"pair scores count on a seeded sample of {cols['scored']} of {cols['of']} validation pairs")
-        quant = next(v for k, v in s.items() if k.startswith("quantiles_of"))
+        cols = info.validation_pairs_scored
+        if cols.sample:
+            lines.append(f"pair scores count on a seeded sample of {cols.scored} of {cols.of} validation pairs")
         lines += [
-            f"scale: {info['scale']}",
-            f"harmful under the tutorial's rule (below -3 on 5 or more validation pairs): "
-            f"{s['harmful_pairs_at_default_rule']} training pairs; 5th lowest z quantiles: "
-            + ", ".join(f"{q}: {v:.3g}" for q, v in quant.items()),
-            f"picture: {info['picture']}",
+            f"scale: {info.scale}",
+            f"harmful under the tutorial's rule ({describe_rule()}): {s.harmful_pairs} training pairs; "
+            f"{s.quantile_rank}th lowest z quantiles: " + ", ".join(f"{q}: {v:.3g}" for q, v in s.quantiles.items()),
+            f"picture: {written.picture}",
         ]
-    lines.append(f"influence file: {info['influence_file']} (nested JSON: {info['nested_json'] or 'not written'})")
-    if info.get("metadata_backup"):
-        lines.append(f"previous sample metadata kept as {info['metadata_backup']}")
+    lines.append(f"influence file: {written.influence_file} (nested JSON: {info.nested_json or 'not written'})")
+    if written.metadata_backup is not None:
+        lines.append(f"previous sample metadata kept as {written.metadata_backup}")
     return lines
 
 
@@ -245,52 +252,37 @@ def _keep_reasons_under_their_run(record: dict[str, Any]) -> None:
         info[K_TRACIN_RUN] = record[K_TRACIN_RUN]
 
 
-def write_influence_outputs(
-    json_path: Path,
-    data: InfluenceData,
-    info: dict[str, Any],
-    store: MetadataStore,
-    with_pairs: bool = True,
-    write_json: bool = True,
-) -> dict[str, Path]:
-    """Write the outputs listed in the module docstring as one change; return them by kind.
-
-    `info` (the run file's contents, also `data.info`) gets the nested JSON's identity.
-    """
-    json_path = Path(json_path)
-    written: dict[str, Path] = {}
+def write_influence_outputs(json_path: Path, data: InfluenceData, store: MetadataStore, with_pairs: bool = True,
+                            write_json: bool = True) -> WrittenFiles:
+    """Write the outputs listed in the module docstring as one change, `data.info` as the run file (it gets
+    what the nested JSON holds and its identity); return them."""
+    json_path, info = Path(json_path), data.info
     write_json = write_json and with_pairs
+    written = WrittenFiles(json_path, matrix_path_for(json_path), store.path, influence_run_path_for(json_path),
+                           json=json_path if write_json else None,
+                           picture=influence_plot_path_for(json_path) if with_pairs else None)
     with StagedFiles() as staged:
         backup = new_backup_path(store.path) if store.path.is_file() and store.changed else None
         if backup is not None:  # a file people edit: its previous version is kept (renamed first, like every backup)
             shutil.copy2(store.path, staged.path(backup))
         if write_json:
-            written["json"] = json_path
             staged.path(json_path)
-        written["matrix"] = matrix_path_for(json_path)
-        npz_tmp = staged.path(written["matrix"])
-        written["metadata"] = store.path
-        meta_tmp = staged.path(store.path)
-        if with_pairs:
-            written["picture"] = influence_plot_path_for(json_path)
-            png_tmp = staged.path(written["picture"])
-        written["run"] = influence_run_path_for(json_path)
-        run_tmp = staged.path(written["run"])
-
+        npz_tmp, meta_tmp = staged.path(written.matrix), staged.path(store.path)
+        png_tmp = staged.path(written.picture) if with_pairs else None
+        run_tmp = staged.path(written.run)
         json_tmp = npz_tmp.parent / json_path.name  # save_influence names the matrix after it
-        info["nested_json"] = (NESTED_FULL if data.influence_z is not None else NESTED_HARMFUL) if write_json else None
-        info[K_INFLUENCE_JSON] = None
-        data.info = info
+        info.nested_json = (NESTED_FULL if data.influence_z is not None else NESTED_HARMFUL) if write_json else None
+        info.influence_json = None
         save_influence(json_tmp, data, write_json=write_json)
         if write_json:
-            info[K_INFLUENCE_JSON] = file_record(json_tmp)
+            info.influence_json = FileIdentity.of(json_tmp)
         if with_pairs:
             plot_influence_distribution(data, png_tmp)
         write_json_atomic(meta_tmp, store.records)
-        write_json_atomic(run_tmp, info)
+        write_json_atomic(run_tmp, info.to_dict())
         staged.commit()
     store.mark_saved()
     if backup is not None:
-        written["metadata_backup"] = backup
+        written.metadata_backup = backup
         prune_backups(store.path)
     return written

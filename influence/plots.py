@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from influence.io import InfluenceData
-from utils.constants import DEFAULT_MIN_OCCURRENCES, DEFAULT_THRESHOLD
+from influence.config import DEFAULT_THRESHOLD
+from influence.harm import describe_rule
+from influence.data import InfluenceData
 from utils.figures import figure, save_figure
 
 
@@ -16,14 +17,15 @@ def plot_influence_distribution(data: InfluenceData, path: str | Path, threshold
     --min-occurrences 5`). Right: each training recording's self-influence, sorted."""
     fig = figure(figsize=(11, 3.8))
     ax1, ax2 = fig.subplots(1, 2)
-    k = min(DEFAULT_MIN_OCCURRENCES, data.pair_low_z.shape[1])
-    if k:
-        values = data.pair_low_z[:, k - 1].astype(np.float64)
+    scores = data.pair_scores()
+    k = 0
+    if scores.k:
+        values, k = scores.deciding_scores()
         ax1.hist(values, bins=80, color="tab:blue", log=True)
         ax1.axvline(threshold, color="tab:red", linestyle="--", label=f"threshold {threshold:g}")
         ax1.legend()
-        harmful = int(np.count_nonzero(values < threshold))
-        ax1.set_title(f"{len(values)} training pairs; {harmful} below {threshold:g} on {k}+ validation pairs")
+        harmful = int(np.count_nonzero(scores.harmful(threshold)))
+        ax1.set_title(f"{len(values)} training pairs; {harmful} {describe_rule(threshold)}")
     ax1.set_xlabel(f"{k}th lowest standardised score of each training pair (robust z)")
     ax1.set_ylabel("training pairs")
     if data.rec_self_influence is not None:

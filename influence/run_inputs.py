@@ -13,30 +13,30 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from influence.records import CheckpointUse
 from training.checkpoints import checkpoint_learning_rate, list_checkpoints, load_checkpoint
-from utils.atomic_io import read_json
-from utils.constants import K_RUN_COMPLETE, RUN_FILE, SUMMARY_FILE
+from training.records import CheckpointRecord, TrainingRun
+from utils.constants import RUN_FILE, SUMMARY_FILE
 from utils.hashing import bytes_digest
 
 log = logging.getLogger(__name__)
 
-SAME_IN_EVERY_CHECKPOINT = ("model_class", "model_kwargs", "split", "excluded_ids")
-
-
 @dataclass
 class LoadedCheckpoint:
+    """One checkpoint TracIn uses: its contents, the learning rate it is weighed by, and its file's identity."""
+
     epoch: int
     path: Path
-    data: dict[str, Any]
+    data: CheckpointRecord
     eta: float
     size: int = 0
     sha256: str = ""
 
-    def record(self) -> dict[str, Any]:
+    def use(self) -> CheckpointUse:
         """As the influence run file lists it (and as the run fingerprint covers it, less the path)."""
-        return {"epoch": self.epoch, "path": str(self.path), "eta": self.eta, "bytes": self.size, "sha256": self.sha256}
+        return CheckpointUse(self.epoch, str(self.path), self.eta, self.size, self.sha256)
 
 
 def select_checkpoints(
@@ -73,12 +73,12 @@ def check_run_complete(folder: str | Path, found: Sequence[tuple[int, Path]], al
     planned = None
     run_file = folder / RUN_FILE
     if run_file.is_file():
-        info = read_json(run_file, "run file")
-        info = info if isinstance(info, dict) else {}
-        planned = (info.get("config") or {}).get("epochs") if isinstance(info.get("config"), dict) else None
-        complete = info[K_RUN_COMPLETE] is True if K_RUN_COMPLETE in info else (folder / SUMMARY_FILE).is_file()
+        info = TrainingRun.read(folder)
+        planned = info.config.epochs if info.config is not None else None
+        complete = info.complete if info.complete is not None else (folder / SUMMARY_FILE).is_file()
     else:
-        planned = (load_checkpoint(last_path).get("config") or {}).get("epochs")
+        config = load_checkpoint(last_path).config
+        planned = config.epochs if config is not None else None
         complete = True
     if isinstance(planned, int) and last_epoch < planned:
         complete = False
@@ -114,15 +114,15 @@ def load_run_checkpoints(
         except OSError as exc:
             raise ValueError(f"{path}: cannot read the checkpoint ({exc.strerror})") from None
         data = load_checkpoint(path, raw)
-        if data.get("epoch") != epoch:
-            raise ValueError(f"{path}: its name says epoch {epoch}, its contents say epoch {data.get('epoch')!r}")
+        if data.epoch != epoch:
+            raise ValueError(f"{path}: its name says epoch {epoch}, its contents say epoch {data.epoch!r}")
         eta = checkpoint_learning_rate(data, path, assume_learning_rate)
         loaded.append(LoadedCheckpoint(epoch, path, data, eta, len(raw), bytes_digest(raw)))
-    first = loaded[0].data
+    first = loaded[0].data.same_run_fields()
     for ck in loaded[1:]:
-        for key in SAME_IN_EVERY_CHECKPOINT:
-            if ck.data.get(key) != first.get(key):
+        for key, value in ck.data.same_run_fields().items():
+            if value != first[key]:
                 raise ValueError(f"{ck.path} differs from {loaded[0].path} in {key}: checkpoints of different runs?")
-    if "split" not in first:
+    if loaded[0].data.split is None:
         raise ValueError(f"{loaded[0].path} stores no train/validation split; retrain with this toolkit's train.py")
     return loaded

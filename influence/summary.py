@@ -20,7 +20,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from influence.io import InfluenceData, angles_of
+from influence.harm import LowScores
+from influence.records import InfluenceRun
+from influence.data import InfluenceData, angles_of
 from influence.standardize import (
     angle_pair_keys,
     column_stats,
@@ -43,15 +45,6 @@ block of 64 MB or more is new pages from the system each time, and filling it co
 DenseSink = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
-@dataclass
-class LowestScores:
-    """Per row (training pair or recording): the k lowest z (ascending), their validation pair indices, the mean z."""
-
-    low_z: torch.Tensor  # (n, k) float32
-    low_idx: torch.Tensor  # (n, k) int32 (validation pair indices)
-    mean_z: torch.Tensor  # (n,) float64
-
-
 def _rows_per_block(width: int, budget: int, bytes_per_value: int = 8, copies: int = 6) -> int:
     return max(1, budget // max(1, width * bytes_per_value * copies))
 
@@ -67,11 +60,12 @@ def pair_scores(
     columns: torch.Tensor | None = None,
     dense: DenseSink | None = None,
     progress: Callable[[int], None] | None = None,
-) -> LowestScores:
+) -> LowScores:
     """Standardised pair scores, summarised per training pair.
 
     angles (M,): the angle of each input the engine uses (its local order). `columns`: the
-    validation pairs to score (default: all). -> LowestScores over the P training pairs.
+    validation pairs to score (default: all). -> LowScores over the P training pairs (low float32,
+    index int32, mean float64).
     """
     train_local = engine.train_local.cpu()
     groups, keys = group_labels(angle_pair_keys(angles.cpu(), train_local))
@@ -111,15 +105,15 @@ def pair_scores(
             mean_z[rows] = z.sum(dim=1).double() / z.shape[1]  # a float32 cascade sum; a float64 one was 40x slower
             if progress is not None:
                 progress(len(rows))
-    return LowestScores(low_z, low_idx, mean_z)
+    return LowScores(low_z.numpy(), low_idx.numpy(), mean_z.numpy(), n_cols)
 
 
 @dataclass
-class RecordingScores(LowestScores):
+class RecordingScores(LowScores):
     """Per training recording, over its recording-level influence (the sum of its pairs' rows)."""
 
-    total: torch.Tensor  # (R,) raw influence summed over every validation pair
-    self_influence: torch.Tensor  # (R,)
+    total: np.ndarray  # (R,) raw influence summed over every validation pair
+    self_influence: np.ndarray  # (R,)
 
 
 def recording_scores(
@@ -156,14 +150,15 @@ def recording_scores(
         z_sum += z.sum(dim=1)
     low_z, low_idx = best if best is not None else (torch.zeros(R, 0), torch.zeros(R, 0, dtype=torch.long))
     total = engine.recording_totals(parts).to(torch.float64)
-    return RecordingScores(low_z.float(), low_idx.int(), z_sum / max(len(all_cols), 1), total, self_infl.double())
+    return RecordingScores(low_z.float().numpy(), low_idx.int().numpy(), (z_sum / max(len(all_cols), 1)).numpy(),
+                           len(all_cols), total.numpy(), self_infl.double().numpy())
 
 
 def summarize_dense(
     train_pairs: Sequence[tuple[str, str]],
     val_pairs: Sequence[tuple[str, str]],
     matrix: np.ndarray,
-    info: dict,
+    info: InfluenceRun,
     rec_self_by_id: Mapping[str, float] | None = None,
     pair_self: np.ndarray | None = None,
     standardised: bool = False,

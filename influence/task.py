@@ -29,6 +29,7 @@ from torch.nn import functional as F
 from tracin import CheckpointSpec, PairSet
 from tracin.engine import Derivative
 from tracin.reference import ReferenceCheckpoint
+from training.records import CheckpointRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ class LossSettings:
     use_saved_state: bool
 
 
-def resolve_loss_settings(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> LossSettings:
+def resolve_loss_settings(ckpt: CheckpointRecord, cfg: InfluenceConfig) -> LossSettings:
     """Read the loss from a checkpoint and apply the flags' overrides, warning once for each."""
-    saved_type = ckpt.get("loss_type") or ckpt.get("config", {}).get("loss_type", DEFAULT_LOSS_TYPE)
-    loss_type, config = saved_type, dict(ckpt.get("loss_config") or {})
+    saved_type = ckpt.saved_loss_type or DEFAULT_LOSS_TYPE
+    loss_type, config = saved_type, dict(ckpt.loss_config)
     if cfg.loss_type is not None and cfg.loss_type != saved_type:
         log.warning("--loss-type %s overrides the checkpoints' %s", cfg.loss_type, saved_type)
         loss_type, config = cfg.loss_type, {}
@@ -56,15 +57,15 @@ def resolve_loss_settings(ckpt: Mapping[str, Any], cfg: InfluenceConfig) -> Loss
             log.warning("--%s overrides the checkpoints' value: %s -> %s", flag, config.get(key, "(default)"), value)
             config[key] = value
     # Saved GHM densities only fit the loss they were accumulated for.
-    same = loss_type == saved_type and config.get("bins") == (ckpt.get("loss_config") or {}).get("bins")
+    same = loss_type == saved_type and config.get("bins") == ckpt.loss_config.get("bins")
     return LossSettings(loss_type, config, use_saved_state=same)
 
 
-def loss_for_checkpoint(ckpt: Mapping[str, Any], settings: LossSettings) -> PairLoss:
+def loss_for_checkpoint(ckpt: CheckpointRecord, settings: LossSettings) -> PairLoss:
     """The loss of `settings` with the checkpoint's saved running state (GHM densities) when it fits."""
     loss = loss_from_config(settings.loss_type, settings.config)
-    if settings.use_saved_state and ckpt.get("loss_state"):
-        loss.load_state_dict(ckpt["loss_state"])
+    if settings.use_saved_state and ckpt.loss_state:
+        loss.load_state_dict(ckpt.loss_state)
     return loss
 
 

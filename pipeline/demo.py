@@ -39,37 +39,40 @@ from datasets.acoustics import GENERATORS
 from datasets.exclusions import load_exclusions, tool_notes
 from datasets.faults import is_mislabel
 from datasets.relabels import load_relabels, relabel_path_for
+from datasets.sample_id import angle_of
+from exclusion.config import TUTORIAL_FLAGS
 from exclusion.criteria import CRITERIA, DEFAULT_CRITERION
 from influence.config import DEFAULT_MEASUREMENT, MEASUREMENTS
 from pipeline.evaluate import clean_holdout_score, detection_score
 from pipeline.report import write_seed_report
 from pipeline.steps import StepFailed, StepRunner
 from training.config import TrainConfig
+from training.records import TrainingRun
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
 from utils.cli import add_execution_args, make_parser, run_cli, setup_logging
 from utils.constants import (
     CHECKPOINT_PREFIX,
+    CHECKPOINTS_DIR,
     DEFAULT_ANGLES,
     DEFAULT_FREQUENCY,
     DEFAULT_MATERIAL,
     FREQUENCIES,
     EXCLUSIONS_DIR,
     METADATA_DIR,
-    RUN_FILE,
-    angle_of,
     exclusions_file_name,
     influence_file_name,
 )
+from utils.numerics import environment
 from utils.threads import apply_threads
 
 DEFAULT_FAULTS = ("mislabel-far=3", "mislabel-near=2", "dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
-TUTORIAL_FLAGS = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples")
-"""The tutorial's step-2 command, to the letter (users-tutorial.zh-TW.md)."""
 TUTORIAL, DEFAULT, RANDOM, ORACLE = "tutorial", "default", "random", "oracle"
 EXCLUDE, ACT, ORACLE_RELABEL = "exclude", "act", "oracle-relabel"
 ACTIONS = (EXCLUDE, ACT, RANDOM, ORACLE, ORACLE_RELABEL)
 """What is retrained, each with every training seed (the module docstring); the lists of the single criteria are only scored."""
 OTHER_FAULTS = ("dropout", "wrong-frequency", "noise-burst", "dc-offset", "clip")
+NATIVE, PORTABLE = "native", "portable"
+NUMERICS = (NATIVE, PORTABLE)
 FAR_SHARE = 0.6
 """Of the mislabels a --mislabel-rate plants, this share is far (two or more angle steps), the rest near."""
 
@@ -101,6 +104,8 @@ class DemoConfig:
     retrain: bool = True
     mislabel_rate: float | None = None
     extra_train_args: list[str] = field(default_factory=list)
+    numerics: str = NATIVE
+    """`portable`: every step with the same CPU kernels on any machine (`utils.numerics`); `native`: the machine's."""
 
     def __post_init__(self) -> None:
         if self.mislabel_rate is not None:
@@ -109,6 +114,8 @@ class DemoConfig:
             self.faults = faults_at_rate(self.mislabel_rate, self.takes, len(self.angles or DEFAULT_ANGLES))
         if self.training_seeds < 1:
             raise ValueError("--training-seeds must be at least 1")
+        if self.numerics not in NUMERICS:
+            raise ValueError(f"unknown --numerics {self.numerics!r}: choose one of {', '.join(NUMERICS)}")
         if self.generator not in GENERATORS:
             raise ValueError(f"unknown --generator {self.generator!r}: choose one of {', '.join(GENERATORS)}")
 
@@ -154,12 +161,14 @@ class Demo:
         self.data = self.dir / "data"
         lists = 2 + (len(CRITERIA) - 1 if cfg.compare_criteria else 0)
         actions = (len(ACTIONS) if cfg.controls else 2) if cfg.retrain else 0
-        self.steps = StepRunner(self.dir / "logs", 2 + lists + cfg.training_seeds * (1 + actions))
+        self.steps = StepRunner(self.dir / "logs", 2 + lists + cfg.training_seeds * (1 + actions),
+                                env=environment(cfg.numerics == PORTABLE))
         self.lists: dict[str, Path] = {}
         self.actions: dict[str, tuple[Path, Path | None]] = {}
         """action -> (exclusions file, relabel file or None)."""
         self.runs: dict[str, list[Path]] = {}
-        self._trained: dict[tuple, list[Path]] = {}
+        self._trained: dict[tuple, tuple[str, list[Path]]] = {}
+        """(takes excluded, takes relabelled) -> (the action first trained on them, its runs)."""
 
     def train_args(self, seed: int) -> list[str]:
         c = self.cfg
@@ -181,11 +190,13 @@ class Demo:
     def baselines(self) -> Path:
         """Train the baseline with every training seed; return the first run's folder (TracIn reads it)."""
         runs = []
+        # The first is the run train.py names by default (the tutorial's --checkpoint-dir); the others are named.
+        default = TrainConfig(self.cfg.frequency, self.cfg.material, data_root=self.data).default_run_name()
         for k, seed in enumerate(self.cfg.train_seeds()):
-            name = f"{self.cfg.material}_{self.cfg.frequency}_standard" if k == 0 else f"baseline_seed{seed}"
+            name = default if k == 0 else f"baseline_seed{seed}"
             extra = [] if k == 0 else ["--run-name", name]
             self.steps.run(f"train baseline, seed {seed}", [*self.train_args(seed), *extra])
-            runs.append(self.data / "checkpoints" / name)
+            runs.append(self.data / CHECKPOINTS_DIR / name)
         self.runs["baseline"] = runs
         return runs[0]
 
@@ -249,20 +260,27 @@ class Demo:
         moved = tuple(sorted(load_relabels(relabels).items())) if relabels is not None else ()
         key = (tuple(sorted(set(load_exclusions(exclusions).ids) - {s for s, _ in moved})), moved)
         if key in self._trained:
-            self.runs[action] = self._trained[key]
+            first, self.runs[action] = self._trained[key]
+            for seed in self.cfg.train_seeds():
+                self.steps.skip(f"retrain: {action}, seed {seed}", f"it changes the same takes as {first}: its run reused")
             return
         runs = []
         for seed in self.cfg.train_seeds():
             name = f"retrain_{action}_seed{seed}"
             extra = ["--exclusions-file", str(exclusions)] + ([] if relabels is None else ["--relabel-file", str(relabels)])
             self.steps.run(f"retrain: {action}, seed {seed}", [*self.train_args(seed), *extra, "--run-name", name])
-            runs.append(self.data / "checkpoints" / name)
-        self.runs[action] = self._trained[key] = runs
+            runs.append(self.data / CHECKPOINTS_DIR / name)
+        self.runs[action] = runs
+        self._trained[key] = (action, runs)
 
 
 def config_record(cfg: DemoConfig) -> dict[str, Any]:
-    """The settings a seed's results.json records (JSON-ready)."""
-    return json_safe({k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()})
+    """The settings a seed's results.json records (JSON-ready); `numerics` only when portable (results of
+    earlier versions, all native, have none)."""
+    record = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+    if cfg.numerics == NATIVE:
+        del record["numerics"]
+    return json_safe(record)
 
 
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
@@ -274,8 +292,8 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     demo.generate_data()
     baseline = demo.baselines()
     demo.make_lists(demo.compute(baseline))
-    run_info = read_json(baseline / RUN_FILE, "run file")
-    train_ids = sorted(run_info["split"]["train"])
+    run_info = TrainingRun.read(baseline)
+    train_ids = sorted(run_info.split["train"])
     # Only from here on is the truth file read: to build the oracle and to score.
     faults = read_json(demo.dir / "truth.json", "truth file")["faults"]
     demo.plan_actions(train_ids, faults)
@@ -291,9 +309,9 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "seed": cfg.seed,
         "config": config_record(cfg),
         "training_seeds": cfg.train_seeds(),
-        "split_counts": {k: len(v) for k, v in run_info["split"].items()},
+        "split_counts": {k: len(v) for k, v in run_info.split.items()},
         "faults": faults,
-        "fault_split": {s: next((n for n, ids in run_info["split"].items() if s in ids), "?") for s in faults},
+        "fault_split": {s: next((n for n, ids in run_info.split.items() if s in ids), "?") for s in faults},
         "lists": {label: load_exclusions(path).ids for label, path in demo.lists.items()},
         "detection": {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults, suggestions_of(path)))
                       for label, path in demo.lists.items()},
@@ -327,6 +345,9 @@ def add_demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-controls", action="store_true", help="skip the random and oracle retrains")
     p.add_argument("--no-retrain", action="store_true", help="score the lists only: no retrain (detection studies)")
     p.add_argument("--no-compare", action="store_true", help="skip the lists of the single criteria")
+    p.add_argument("--numerics", choices=NUMERICS, default=d.numerics,
+                   help="portable: every step with the same CPU kernels on any machine, so its figures are the docs' "
+                   "(make demo; utils/numerics.py); native: the fastest this machine has")
     add_execution_args(p)  # --threads: this process and every step it runs (they inherit it)
 
 
@@ -336,7 +357,7 @@ def config_from_args(args: argparse.Namespace, seed: int) -> DemoConfig:
         faults=list(args.faults), epochs=args.epochs, checkpoint_interval=args.checkpoint_interval,
         training_seeds=args.training_seeds, measurement=args.measurement, compare_criteria=not args.no_compare,
         controls=not args.no_controls, retrain=not args.no_retrain, frequency=args.frequency,
-        mislabel_rate=args.mislabel_rate,
+        mislabel_rate=args.mislabel_rate, numerics=args.numerics,
     )
 
 

@@ -6,13 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from datasets.faults import MISLABEL_FAR, MISLABEL_NEAR, is_mislabel
-from datasets.pairs import make_pairs
-from training.metrics import pairwise_accuracy, spearman
+from training.metrics import ranking_quality
+from training.records import TrainingRun
 from utils.atomic_io import read_json
-from utils.constants import RUN_FILE, SCORES_FILE, angle_of
+from utils.constants import SCORES_FILE
 
 
 @dataclass
@@ -31,22 +30,12 @@ def clean_holdout_score(run_dir: Path, faults: dict[str, Any]) -> HoldoutScore:
     stored angle (which is their true angle). The holdout split is fixed before any
     exclusion, and TracIn never sees it.
     """
-    run = read_json(run_dir / RUN_FILE, "run file")
+    run = TrainingRun.read(run_dir)
     scores_by_id = read_json(run_dir / SCORES_FILE, "scores file")
-    holdout = sorted(run["split"]["holdout"])
+    holdout = sorted(run.split["holdout"])
     clean = [s for s in holdout if s not in faults]
-    ids = sorted(scores_by_id)
-    index = {s: i for i, s in enumerate(ids)}
-    scores = np.asarray([scores_by_id[s] for s in ids], dtype=np.float64)
-    angles = np.asarray([angle_of(s) for s in ids], dtype=np.float64)
-
-    def quality(members: list[str]) -> tuple[float, float, int]:
-        idx = [index[s] for s in members]
-        pairs, targets = make_pairs(idx, angles)
-        return pairwise_accuracy(scores, pairs, targets), spearman(scores[idx], angles[idx]), len(pairs)
-
-    acc, rho, n = quality(clean)
-    acc_all, rho_all, _ = quality(holdout)
+    acc, rho, n = ranking_quality(scores_by_id, clean)
+    acc_all, rho_all, _ = ranking_quality(scores_by_id, holdout)
     return HoldoutScore(acc, rho, n, acc_all, rho_all)
 
 

@@ -32,8 +32,9 @@ def slug(name: str) -> str:
 class StepRunner:
     """Runs scripts in order, numbering them `[k/total]`; `seconds` keeps each step's wall time."""
 
-    def __init__(self, log_dir: Path, total: int, live: bool | None = None):
+    def __init__(self, log_dir: Path, total: int, live: bool | None = None, env: dict[str, str] | None = None):
         self.log_dir = log_dir
+        self.env = env  # the steps' environment (None: this process's)
         self.total = total
         self.done = 0
         self.seconds: dict[str, float] = {}
@@ -45,13 +46,19 @@ class StepRunner:
         """What the scripts are given: their progress bars only when someone watches them."""
         return [] if self.live else ["--no-progress"]
 
+    def skip(self, name: str, why: str) -> None:
+        """Count a step that needs no run (`why` says so), so that the numbers reach the total announced."""
+        self.done += 1
+        print(f"[{self.done}/{self.total}] {name}: not run, {why}", flush=True)
+
     def run(self, name: str, argv: list[str]) -> str:
+        """Run one script (`argv` after `python`), numbered; its stdout. A non-zero exit raises StepFailed."""
         self.done += 1
         shown = " ".join(argv)
         print(f"[{self.done}/{self.total}] {name}: python {shown}", flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, *argv], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+                                text=True, env=self.env)
         err_parts: list[str] = []
         reader = threading.Thread(target=self._follow, args=(proc, err_parts), daemon=True)
         reader.start()

@@ -27,7 +27,8 @@ import torch
 from datasets.demo_data import DemoDataConfig, generate
 from models import SimpleCNNAudioRanker
 from utils.cli import run_cli
-from utils.constants import DEFAULT_ANGLES, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import DEFAULT_ANGLES
 
 os.environ["OMP_NUM_THREADS"] = "1"
 
@@ -158,7 +159,7 @@ class Scored:
     loud: str = "plastic_deg108_500hz_02"
 
     def data(self, info: dict | None = None):
-        from influence.io import InfluenceData, angles_of
+        from influence.data import InfluenceData, angles_of
 
         sample_ids = sorted(self.ids + self.val_ids)
         index = {s: i for i, s in enumerate(sample_ids)}

@@ -12,7 +12,7 @@ import torch
 from datasets import AudioSpectrumDataset, DatasetConfig
 from datasets.audio import log_spectrogram, read_mono
 from datasets.config import SpectrogramParams
-from datasets.demo_data import sample_id
+from datasets.sample_id import SampleId
 from utils.constants import CACHE_DIR, SAMPLE_RATE
 
 PARAMS = SpectrogramParams()
@@ -21,7 +21,7 @@ BINS = PARAMS.n_fft // 2 + 1
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def wav_path(root: Path, angle: int, take: int) -> Path:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from datasets.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate, sample_id
+from datasets.demo_data import MIN_MISLABEL_OFFSET_DEG, DemoDataConfig, generate
+from datasets.sample_id import SampleId
 from datasets.demo_data import main as demo_main
 from datasets.acoustics import SpeakerModel
 from datasets.faults import FAULT_KINDS, parse_fault_counts
@@ -25,7 +26,7 @@ def wav_bytes(root: Path) -> dict[str, bytes]:
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def wav_path(root: Path, angle: int, take: int) -> Path:

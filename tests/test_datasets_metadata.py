@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from datasets import AudioSpectrumDataset, DatasetConfig
-from datasets.demo_data import sample_id
+from datasets.sample_id import SampleId
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def dataset(root: Path, **kw) -> AudioSpectrumDataset:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from datasets import AudioSpectrumDataset, DatasetConfig, make_pairs, pair_id, stratified_split
-from datasets.demo_data import sample_id
+from datasets.sample_id import SampleId
 from datasets.pairs import SPLIT_NAMES
 from utils.constants import DEFAULT_ANGLES
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def dataset(root: Path, **kw) -> AudioSpectrumDataset:

@@ -9,6 +9,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 from pipeline.demo import DemoConfig, run_demo
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,6 +29,7 @@ def test_both_docs_quote_the_seed0_block():
     assert names == {"README.md": ["seed0"], "tutorial.zh-TW.md": ["seed0-zh"]}
 
 
+@pytest.mark.slow
 def test_docs_figures_follow_a_fresh_demo_run(tmp_path):
     results = run_demo(DemoConfig(output_dir=tmp_path / "demo", seed=0, takes=6, faults=["mislabel-far=2", "clip"],
                                   epochs=3, training_seeds=1, compare_criteria=False, controls=False))

@@ -39,7 +39,7 @@ def test_returns_the_selection_and_the_report_lines(tmp_path, scored):
 def test_auto_threshold_is_reported(tmp_path, scored):
     path = write_influence(tmp_path, scored)
     result = generate_exclusions(ExclusionConfig(metadata_file=path, threshold="auto"))
-    assert result.config.threshold_value == -3.0
+    assert result.config.threshold == -3.0 and result.config.auto_threshold
     assert result.lines()[1] == "threshold auto: -3 (the same on every run: scores are scale-free)"
 
 

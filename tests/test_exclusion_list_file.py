@@ -5,11 +5,20 @@ from __future__ import annotations
 import pytest
 
 from datasets.exclusions import load_exclusions, read_layout, tool_notes
-from exclusion.list_file import plan_exclusion_file, render_exclusion_file, update_exclusion_file
-from utils.backups import list_backups
+from exclusion.list_file import ExclusionFileUpdate, list_output, plan_exclusion_file, render_exclusion_file
+from utils.backups import list_backups, write_together
 
 A, B, C, D = "plastic_deg000_500hz_01", "plastic_deg036_500hz_01", "plastic_deg072_500hz_01", "plastic_deg108_500hz_02"
 NOTES = {A: "pairs+misfit; suggested angle 180", B: "misfit", C: "pairs"}
+
+
+def update_exclusion_file(path, header, ids, date, notes) -> ExclusionFileUpdate:
+    """Plan the list, then write it as generate does (the old list kept as a dated backup)."""
+    plan = plan_exclusion_file(path, header, ids, date, notes)
+    if plan.text is not None:
+        plan.update.backup = write_together([list_output(plan)]).get(plan.update.path)
+        plan.update.written = True
+    return plan.update
 
 
 def original_reader(path) -> list[str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from exclusion.config import RuleParams
 from exclusion.label_noise import ProfileFeatures
 from exclusion.report import reason
-from exclusion.rules import Exclusion, LowScores, Profiles, RuleInputs, Selection, select_exclusions
+from exclusion.rules import Exclusion, Profiles, RuleInputs, Selection, select_exclusions
+from influence.harm import LowScores
 
 
 def _exclusion(**kw) -> Exclusion:
@@ -19,7 +21,7 @@ def _exclusion(**kw) -> Exclusion:
 
 def test_each_clause_quotes_its_own_number():
     sel = Selection("combined", -3.0, 5, [], 0)
-    text = reason(_exclusion(), sel, 5, 135)
+    text = reason(_exclusion(), sel, 135)
     assert "in 30 harmful training pair(s)" in text and "5.4 robust SD more than a typical recording" in text
     assert "lands among the 180 degree recordings (misfit 25.7 robust SD)" in text
     assert "25.7 robust SD more than" not in text  # the strength (the larger number) never stands in for pairs
@@ -27,11 +29,11 @@ def test_each_clause_quotes_its_own_number():
 
 def test_a_profile_listing_quotes_its_probabilities_and_tracin_explains_it():
     e = _exclusion(rules=("profile",), p_wrong=0.97, p_broken=0.01, suggested_angle=144.0, suggestion_probability=0.93)
-    text = reason(e, Selection("profile", None, 5, [], 0), 5, 135)
+    text = reason(e, Selection("profile", None, 5, [], 0), 135)
     assert "stored angle is wrong (p=0.97)" in text and "sounds like 144 degrees (p=0.93)" in text
     assert text.endswith("TracIn: in 30 harmful training pair(s) (below -3 on at least 5 of 135 validation pairs; "
                          "5.4 robust SD more than a typical recording)")
-    broken = reason(_exclusion(rules=("profile",), p_wrong=1.0, p_broken=0.99), Selection("profile", None, 5, [], 0), 5, 135)
+    broken = reason(_exclusion(rules=("profile",), p_wrong=1.0, p_broken=0.99), Selection("profile", None, 5, [], 0), 135)
     assert broken.startswith("its harmonic profile fits no angle (broken take, p=0.99)")
 
 
@@ -54,7 +56,7 @@ def _profile_inputs() -> RuleInputs:
 
 def test_the_profile_criterion_lists_the_mislabel_and_the_broken_take():
     inputs = _profile_inputs()
-    sel = select_exclusions("profile", inputs, -3.0, 5, 30)
+    sel = select_exclusions("profile", inputs, RuleParams(-3.0, 5, 30))
     assert sorted(sel.ids) == sorted([inputs.recording_ids[0], inputs.recording_ids[1]])
     by_id = {e.sample_id: e for e in sel.exclusions}
     mislabel, broken = by_id[inputs.recording_ids[0]], by_id[inputs.recording_ids[1]]
@@ -65,4 +67,4 @@ def test_the_profile_criterion_lists_the_mislabel_and_the_broken_take():
     for e in sel.exclusions:  # the numbers the review sheet's columns show are the listing's own
         r = inputs.recording_ids.index(e.sample_id)
         assert e.numbers["profile"] == sel.evidence["profile"][r] == e.p_wrong
-    assert select_exclusions("profile", inputs, -3.0, 5, 1).capped == 1
+    assert select_exclusions("profile", inputs, RuleParams(-3.0, 5, 1)).capped == 1

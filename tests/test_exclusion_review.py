@@ -15,9 +15,8 @@ def sid(angle: int, take: int) -> str:
 
 
 def test_ranks_by_hand():
-    assert ranks(np.array([3.0, 9.0, 1.0]), higher_is_worse=True).tolist() == [2, 1, 3]
-    assert ranks(np.array([1.0, 0.0, 3.0]), higher_is_worse=False).tolist() == [2, 1, 3]
-    assert ranks(np.array([np.nan, 1.0]), higher_is_worse=True).tolist() == [2, 1]
+    assert ranks(np.array([3.0, 9.0, 1.0])).tolist() == [2, 1, 3]
+    assert ranks(np.array([np.nan, 1.0])).tolist() == [2, 1]
 
 
 def test_typical_is_the_median_scoring_unlisted_recording_of_the_angle():

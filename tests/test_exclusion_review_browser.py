@@ -15,11 +15,12 @@ import generate_tracin_exclusions as gen
 import train as train_script
 from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels
+from exclusion.config import TUTORIAL_FLAGS
 from exclusion.review import write_review
 from utils.constants import LIST_DATA_ROOT_LINE
 
-TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",
-            "--verbose", "--update-metadata")
+pytestmark = pytest.mark.slow  # headless Chromium, real training
+TUTORIAL = (*TUTORIAL_FLAGS, "--verbose", "--update-metadata")
 ONE_EPOCH = ["--epochs", "1", "--checkpoint-interval", "1", "--device", "cpu", "--no-progress"]
 
 

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from exclusion.misfit import first_ranking_checkpoint, misfit
-from exclusion.rules import LowScores, RuleInputs, rank_harmful_pairs, select_exclusions
+from exclusion.config import RuleParams
+from exclusion.rules import RuleInputs, rank_harmful_pairs, select_exclusions
+from influence.harm import LowScores
 from influence.stats import MAD_SCALE
 
 N = 12
@@ -43,7 +45,7 @@ def test_harmful_pairs_are_ranked_by_occurrences_then_mean():
 def test_explaining_away_lists_the_hub_and_not_its_partners():
     # Harmful-pair counts: r00 11, r01..r04 2, r05..r11 1 -> median 1, MAD 0 (floored to 1 pair):
     # r00 is (11 - 1) / 1.4826 = 6.7 robust SD out; once its pairs are explained, r01..r04 have 1 each.
-    sel = select_exclusions("pairs", inputs(), -3.0, 5, 30, consider_both=True)
+    sel = select_exclusions("pairs", inputs(), RuleParams(-3.0, 5, 30, True))
     assert sel.ids == ["r00"]
     assert sel.qualifying == 13
     e = sel.exclusions[0]
@@ -53,23 +55,23 @@ def test_explaining_away_lists_the_hub_and_not_its_partners():
     assert sel.evidence["pairs"][0] == pytest.approx(10 / MAD_SCALE)
     # Without --consider-both-samples each harmful pair counts for its more harmful recording:
     # r00 gets 11, (r01, r02) goes to r01 (tie on count and sum: the smaller id), (r03, r04) to r03.
-    assert select_exclusions("pairs", inputs(), -3.0, 5, 30).ids == ["r00"]
+    assert select_exclusions("pairs", inputs(), RuleParams(-3.0, 5, 30)).ids == ["r00"]
 
 
 def test_a_second_bad_recording_and_the_cap_and_forbidden_ids():
     harmful = HARMFUL | {tuple(p) for p in PAIRS.tolist() if 11 in p}
-    assert select_exclusions("pairs", inputs(harmful), -3.0, 5, 30, consider_both=True).ids == ["r00", "r11"]
-    assert select_exclusions("pairs", inputs(harmful), -3.0, 5, 1, consider_both=True).ids == ["r00"]
+    assert select_exclusions("pairs", inputs(harmful), RuleParams(-3.0, 5, 30, True)).ids == ["r00", "r11"]
+    assert select_exclusions("pairs", inputs(harmful), RuleParams(-3.0, 5, 1, True)).ids == ["r00"]
     # A recording commented out by hand is never listed and still explains its pairs away.
-    sel = select_exclusions("pairs", inputs(harmful), -3.0, 5, 30, consider_both=True, forbidden={"r00"})
+    sel = select_exclusions("pairs", inputs(harmful), RuleParams(-3.0, 5, 30, True, frozenset({"r00"})))
     assert sel.ids == ["r11"] and sel.vetoed == ["r00"]
 
 
 def test_nothing_qualifies_and_min_occurrences_beyond_the_kept_scores():
-    nothing = select_exclusions("pairs", inputs(), -100.0, 5, 30, consider_both=True)
+    nothing = select_exclusions("pairs", inputs(), RuleParams(-100.0, 5, 30, True))
     assert nothing.ids == [] and nothing.qualifying == 0
     with pytest.raises(ValueError, match="--keep-lowest 7"):
-        select_exclusions("pairs", inputs(), -3.0, 7, 30)
+        select_exclusions("pairs", inputs(), RuleParams(-3.0, 7, 30))
 
 
 MISFIT_ANGLES = [0] * 6 + [36] * 6
@@ -102,26 +104,26 @@ def test_the_suggested_angle_comes_from_the_first_checkpoint_that_ranks_the_angl
 
 def test_criteria_misfit_self_influence_and_combined():
     data = inputs(checkpoint_scores=MISFIT_SCORES, angles=MISFIT_ANGLES)
-    assert select_exclusions("misfit", data, -3.0, 5, 30).ids == ["r03"]
+    assert select_exclusions("misfit", data, RuleParams(-3.0, 5, 30)).ids == ["r03"]
     # Self-influence: r11's 9.0 is far above median 1.0 + 3 x 1.4826 x MAD 0.05.
-    si = select_exclusions("self-influence", data, -3.0, 5, 30)
+    si = select_exclusions("self-influence", data, RuleParams(-3.0, 5, 30))
     assert si.ids == ["r11"] and si.cut == pytest.approx(1.0 + 3 * MAD_SCALE * 0.05)
-    combined = select_exclusions("combined", data, -3.0, 5, 30, consider_both=True)
+    combined = select_exclusions("combined", data, RuleParams(-3.0, 5, 30, True))
     assert sorted(combined.ids) == ["r00", "r03"]
     rules = {e.sample_id: e.rule for e in combined.exclusions}
     assert rules == {"r00": "pairs", "r03": "misfit"}
     assert {e.sample_id: e.suggested_angle for e in combined.exclusions} == {"r00": 0, "r03": 36}
     both = select_exclusions("combined", inputs(HARMFUL | {tuple(p) for p in PAIRS.tolist() if 3 in p},
-                                                MISFIT_SCORES, MISFIT_ANGLES), -3.0, 5, 30, consider_both=True)
+                                                MISFIT_SCORES, MISFIT_ANGLES), RuleParams(-3.0, 5, 30, True))
     assert both.exclusions[0].sample_id == "r03" and both.exclusions[0].rule == "pairs+misfit"  # both parts come first
     with pytest.raises(ValueError, match="scores at each checkpoint"):
-        select_exclusions("misfit", inputs(), -3.0, 5, 30)
+        select_exclusions("misfit", inputs(), RuleParams(-3.0, 5, 30))
 
 
 def test_the_last_training_recording_of_an_angle_stays():
     # Angles: r00 alone at 36 degrees; the hub r00 would empty its angle, so it stays (and says so).
     data = inputs(angles=[36] + [0] * (N - 1))
-    sel = select_exclusions("pairs", data, -3.0, 5, 30, consider_both=True)
+    sel = select_exclusions("pairs", data, RuleParams(-3.0, 5, 30, True))
     assert sel.ids == [] and sel.kept_for_angle == ["r00"]
 
 
@@ -132,5 +134,5 @@ def test_the_cut_grows_with_the_recordings_tested():
     assert size_cut(1000) == pytest.approx(3.72, abs=0.01) and size_cut(10_000) == pytest.approx(4.26, abs=0.01)
     for n in (1000, 10_000, 100_000):
         assert expected_false(n, size_cut(n)) == pytest.approx(0.1, rel=1e-6)
-    sel = select_exclusions("pairs", inputs(), -3.0, 5, 30, consider_both=True)
+    sel = select_exclusions("pairs", inputs(), RuleParams(-3.0, 5, 30, True))
     assert sel.cut == 3.0 and sel.expected_false == pytest.approx(N * (1 - 0.99865), rel=1e-3)

@@ -23,7 +23,8 @@ from models import build_model
 from training.config import TrainConfig
 from training.trainer import train
 from utils.constants import CHECKPOINT_PREFIX as PREFIX
-from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, angle_of, matrix_path_for
+from datasets.sample_id import angle_of
+from utils.constants import INFLUENCE_KEY_PREFIX, K_SELF_INFLUENCE, K_SPLIT, matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -232,7 +233,7 @@ def test_matrix_streams_through_a_scratch_file_that_is_removed(run, tmp_path):
     meta = tmp_path / "meta"
     cfg = InfluenceConfig(frequency="500hz", material="plastic", checkpoint_dir=run["dir"],
                           metadata_dir=meta, memory_mb=1, device="cpu", progress=False)
-    data, _ = compute_influence(cfg)
+    data = compute_influence(cfg).data
     reference = load_influence(run["meta"] / "plastic_500hz_influence_metadata.json")
     assert np.allclose(np.asarray(data.influence), reference.influence, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(data.pair_low_z, reference.pair_low_z, rtol=1e-5, atol=1e-5)

@@ -126,6 +126,7 @@ def test_truncated_matrix_is_one_line(two_runs, tmp_path, cli, one_error_line):
     assert snapshot(meta) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("at", range(len(NAMES)))
 def test_sigint_at_each_rename_leaves_the_new_complete_set(two_runs, baseline, tmp_path, at, monkeypatch, cli,
                                                            ctrl_c_raises):
@@ -184,6 +185,7 @@ sys.exit(compute_tracin_influence.main(sys.argv[2:]))
 """
 
 
+@pytest.mark.slow
 def test_sigkill_between_renames_is_finished_by_the_next_writer(two_runs, baseline, tmp_path, cli, one_error_line):
     meta = fresh(two_runs["A"], tmp_path / "metadata")
     # Renames: the metadata's backup, the JSON, the matrix, then (killed) the metadata, picture, run file.
@@ -232,6 +234,7 @@ def test_a_held_metadata_folder_is_refused_naming_the_holder(two_runs, baseline,
     assert snapshot(meta) == before and not (tmp_path / "l.txt").exists()
 
 
+@pytest.mark.slow
 def test_two_computes_at_once_write_one_complete_set(two_runs, baseline, tmp_path):
     """Two real processes on one metadata folder: the second waits for the first; whichever
     finishes last, every output carries one fingerprint."""

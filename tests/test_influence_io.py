@@ -4,7 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from influence.io import NESTED_FULL, InfluenceData, load_influence, save_influence, split_pair_id
+from influence.data import InfluenceData
+from influence.io import load_influence, save_influence
+from influence.nested_json import NESTED_FULL
+from influence.pair_ids import split_pair_id
 from influence.summary import summarize_dense
 from utils.constants import K_SELF_INFLUENCE, matrix_path_for
 
@@ -16,7 +19,7 @@ RAW = np.array([[-1.5, 0.25], [2.0, -3.0], [0.1 + 0.2, 0.0], [1.0, 1.5], [-2.0, 
 
 
 def _data() -> InfluenceData:
-    return summarize_dense(TRAIN, VAL, RAW, {"seed": 7, "learning_rates": [0.1, 0.05]},
+    return summarize_dense(TRAIN, VAL, RAW, {"seed": 7, "measurement": "margin"},
                            rec_self_by_id={A: 4.0, B: 5.0, C: 6.0, D: 7.0}, pair_self=np.arange(5.0))
 
 
@@ -47,7 +50,7 @@ def test_round_trip_through_npz(tmp_path):
                  "rec_low_z", "rec_mean_z", "rec_total", "rec_self_influence", "pair_self_influence", "influence"):
         np.testing.assert_allclose(getattr(loaded, name), getattr(original, name), rtol=1e-6, err_msg=name)
     assert loaded.sample_ids == original.sample_ids
-    assert loaded.info == {"seed": 7, "learning_rates": [0.1, 0.05]}
+    assert loaded.info == original.info and (loaded.info.seed, loaded.info.measurement) == (7, "margin")
     assert loaded.val_pair_ids == [f"{V1}_{V2}", f"{V2}_{V1}"]
 
 
@@ -118,7 +121,7 @@ def test_format_1_matrix_is_read(tmp_path):
         np.savez(handle, **arrays)
     data = load_influence(path)
     np.testing.assert_allclose(data.influence_z, _data().influence_z)
-    assert data.info == {"seed": 1}
+    assert data.info.seed == 1
 
 
 def test_stale_matrix_falls_back_to_json(tmp_path, caplog):

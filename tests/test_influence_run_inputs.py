@@ -28,11 +28,12 @@ def test_select_by_epochs_or_every_kth_from_the_last():
 
 
 @pytest.mark.parametrize("run, summary, complete", [
-    ({"complete": True, "config": {"epochs": 30}}, False, True),
-    ({"complete": False, "config": {"epochs": 30}}, True, False),
-    ({"complete": True, "config": {"epochs": 40}}, True, False),  # the last checkpoint is not the last epoch
-    ({"config": {"epochs": 30}}, True, True),  # written before the flag existed: its summary says it finished
-    ({"config": {"epochs": 30}}, False, False),
+    ({"complete": True, "config": {"frequency": "500hz", "epochs": 30}}, False, True),
+    ({"complete": False, "config": {"frequency": "500hz", "epochs": 30}}, True, False),
+    ({"complete": True, "config": {"frequency": "500hz", "epochs": 40}}, True, False),  # the last checkpoint is not the last
+    ({"config": {"frequency": "500hz", "epochs": 30}}, True, True),  # before the flag existed: its summary says it finished
+    ({"config": {"frequency": "500hz", "epochs": 30}}, False, False),
+    ({"complete": True}, False, True),  # no configuration: the flag decides
 ])
 def test_complete_runs(tmp_path, run, summary, complete):
     (tmp_path / "run.json").write_text(json.dumps(run))

@@ -59,9 +59,9 @@ def test_pair_scores_match_the_matrix(engine_terms):
     seen = []
     scores = pair_scores(engine, terms, angles, k=4, memory_budget=2000, dense=lambda r, raw, zz: seen.append((r, raw, zz)))
     order = np.sort(z, axis=1)[:, :4]
-    assert np.allclose(scores.low_z.numpy(), order, atol=1e-5)
-    assert np.allclose(np.take_along_axis(z, scores.low_idx.numpy(), axis=1), order, atol=1e-5)
-    assert np.allclose(scores.mean_z.numpy(), z.mean(axis=1), atol=1e-9)
+    assert np.allclose(scores.low, order, atol=1e-5)
+    assert np.allclose(np.take_along_axis(z, scores.index, axis=1), order, atol=1e-5)
+    assert np.allclose(scores.mean, z.mean(axis=1), atol=1e-9)
     # The dense callback saw every row once, with the same raw scores and z.
     rows = torch.cat([r for r, _, _ in seen]).numpy()
     assert sorted(rows.tolist()) == list(range(len(full))) and len(seen) > 1
@@ -70,8 +70,8 @@ def test_pair_scores_match_the_matrix(engine_terms):
     cols = torch.tensor([5, 0, 7, 2])
     sub = pair_scores(engine, terms, angles, k=2, columns=cols)
     zc = robust_z_by_hand(full[:, cols.numpy()], groups)
-    assert np.allclose(sub.low_z.numpy(), np.sort(zc, axis=1)[:, :2], atol=1e-5)
-    assert set(sub.low_idx.unique().tolist()) <= set(cols.tolist())
+    assert np.allclose(sub.low, np.sort(zc, axis=1)[:, :2], atol=1e-5)
+    assert set(np.unique(sub.index).tolist()) <= set(cols.tolist()) and sub.columns == 4
 
 
 def test_recording_scores_match_the_matrix(engine_terms):
@@ -81,10 +81,10 @@ def test_recording_scores_match_the_matrix(engine_terms):
     z = robust_z_by_hand(rec_raw.numpy(), np.asarray(TRAIN_ANGLES))
     scores = recording_scores(engine, terms, recordings, torch.tensor(TRAIN_ANGLES, dtype=torch.float64), k=3,
                               memory_budget=500)
-    assert np.allclose(scores.low_z.numpy(), np.sort(z, axis=1)[:, :3], atol=1e-5)
-    assert np.allclose(scores.mean_z.numpy(), z.mean(axis=1), atol=1e-9)
-    assert np.allclose(scores.total.numpy(), rec_raw.numpy().sum(axis=1), rtol=1e-10)
-    assert np.allclose(scores.self_influence.numpy(), rec_self.numpy(), rtol=1e-12)
+    assert np.allclose(scores.low, np.sort(z, axis=1)[:, :3], atol=1e-5)
+    assert np.allclose(scores.mean, z.mean(axis=1), atol=1e-9)
+    assert np.allclose(scores.total, rec_raw.numpy().sum(axis=1), rtol=1e-10)
+    assert np.allclose(scores.self_influence, rec_self.numpy(), rtol=1e-12)
 
 
 def test_statistics_by_hand():

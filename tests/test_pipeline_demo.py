@@ -32,6 +32,7 @@ def demo(tmp_path_factory) -> tuple[Path, dict]:
     return tmp_path, run_demo(cfg)
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_reports(demo):
     tmp_path, results = demo
     seed_dir = tmp_path / "seed_1"
@@ -51,8 +52,9 @@ def test_demo_runs_every_step_and_reports(demo):
         h = results["holdout"][run]
         assert len(h["runs"]) == 2 and 0.0 <= h["clean_pairwise_accuracy"] <= 1.0
         assert h["clean_pairwise_accuracy"] == pytest.approx(sum(r["clean_pairwise_accuracy"] for r in h["runs"]) / 2)
-    for seed, run in zip((1, 1001), results["runs"]["oracle"]):  # an action equal to one already trained reuses it
-        excluded = json.loads((Path(run) / "run.json").read_text())
+    # An action that changes the same takes as one trained before reuses its runs (the oracle's may be the list's).
+    for seed, run_dir in zip((1, 1001), results["runs"]["oracle"]):
+        excluded = json.loads((Path(run_dir) / "run.json").read_text())
         assert excluded["excluded_ids"] == sorted(oracle) and excluded["config"]["seed"] == seed
     # Acting on a list without relabel suggestions is excluding it: trained once and reused.
     relabel = seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions_relabel.txt"
@@ -83,6 +85,7 @@ def test_demo_runs_every_step_and_reports(demo):
     assert (tmp_path / "multi_seed_report.md").exists() and (tmp_path / "multi_seed_gains.png").exists()
 
 
+@pytest.mark.slow
 def test_the_review_page_of_the_tutorials_list_in_a_browser(demo, browser):
     """The issue's check: the page opens with no console error, plays every listed take, names every listed id."""
     exclusions = demo[0] / "seed_1" / "data" / "exclusions"

@@ -68,6 +68,7 @@ def first_set(baseline, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_generate_on_a_full_disk_writes_everything_or_nothing(first_set, tmp_path, cli):
     outcomes = {}
     for kb in FREE_KB:

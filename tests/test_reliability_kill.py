@@ -87,6 +87,7 @@ def renames(make_root, tmp_path, monkeypatch) -> list[str]:
     return names
 
 
+@pytest.mark.slow
 def test_a_kill_between_any_two_renames_is_accepted_as_one_run_or_refused_then_finished(
         make_root, tmp_path, renames, cli, one_error_line):
     assert len(renames) >= 8 and renames[-3:] == ["plastic_500hz_tracin_exclusions_review.csv",

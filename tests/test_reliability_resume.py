@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import compute_tracin_influence as cti
@@ -27,7 +28,7 @@ import training.trainer as trainer
 real = trainer.save_checkpoint
 def save_then_die(ckpt, path):
     real(ckpt, path)
-    if ckpt["epoch"] == 2:
+    if ckpt.epoch == 2:
         os.kill(os.getpid(), signal.SIGKILL)
 trainer.save_checkpoint = save_then_die
 import train
@@ -56,6 +57,7 @@ def assert_same(a, b, where: str = "checkpoint") -> None:
         assert a == b or (a != a and b != b), f"{where}: {a!r} != {b!r}"  # NaN equals NaN here
 
 
+@pytest.mark.slow
 def test_killed_run_is_refused_then_resumed_bit_for_bit(data_root, tmp_path, cli, one_error_line):
     whole = train(TrainConfig(frequency="500hz", data_root=data_root, run_name="resume_whole", epochs=4,
                               checkpoint_interval=2, loss_type="ghm", device="cpu", progress=False)).run_dir

@@ -16,13 +16,14 @@ import pytest
 import generate_tracin_exclusions as gen
 from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels
+from exclusion.config import TUTORIAL_FLAGS
 from influence.io import save_influence
 from utils.backups import list_backups
-from utils.constants import angle_of, matrix_path_for
+from datasets.sample_id import angle_of
+from utils.constants import matrix_path_for
 
 REPO = Path(__file__).resolve().parent.parent
-TUTORIAL = ("--threshold", "-3.0", "--min-occurrences", "5", "--max-exclusions", "30", "--consider-both-samples",
-            "--verbose", "--update-metadata")
+TUTORIAL = (*TUTORIAL_FLAGS, "--verbose", "--update-metadata")
 
 
 @pytest.fixture
@@ -274,6 +275,7 @@ def test_bad_flag_values(tmp_path, make_root, run):
         assert code == 1 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_bad_inputs_in_a_real_process(tmp_path, make_root):
     """Missing / non-JSON influence file and malformed sample metadata: exit 1, one line, nothing overwritten."""
     root = make_root(tmp_path)

@@ -12,10 +12,11 @@ import pytest
 import torch
 
 import train as train_script
-from datasets.demo_data import sample_id
+from datasets.sample_id import SampleId
 from training.config import TrainConfig
 from training.trainer import train
-from utils.constants import DATA_ROOT_ENV, LIST_DATA_ROOT_LINE, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import DATA_ROOT_ENV, LIST_DATA_ROOT_LINE
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-progress"]
@@ -26,7 +27,7 @@ def read(path: Path):
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def write_exclusions(path: Path, ids: list[str]) -> Path:
@@ -91,6 +92,7 @@ def test_exclusion_errors(baseline, data_root, tmp_path, cli, one_error_line):
     assert run["excluded_ids"] == [sid(0, 1)] and run["unknown_excluded_ids"] == [typo]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
 def test_device_cuda_without_gpu_is_one_line(data_root, one_error_line):
     proc = subprocess.run(

@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from influence.io import load_influence
 
+pytestmark = pytest.mark.slow  # torchrun: two real processes
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +35,7 @@ def test_two_processes_give_the_scores_of_one(baseline, tmp_path):
     a = load_influence(tmp_path / "one" / "plastic_500hz_influence_metadata.json")
     for other in ("two", "spilled"):
         b = load_influence(tmp_path / other / "plastic_500hz_influence_metadata.json")
-        assert (a.info["processes"], b.info["processes"]) == (1, 2) and a.info["fingerprint"] == b.info["fingerprint"]
+        assert (a.info.processes, b.info.processes) == (1, 2) and a.info.fingerprint == b.info.fingerprint
         for name in ("influence", "pair_mean_z", "rec_total", "rec_self_influence", "pair_self_influence",
                      "checkpoint_scores"):
             x, y = np.asarray(getattr(a, name), float), np.asarray(getattr(b, name), float)

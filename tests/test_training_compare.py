@@ -15,7 +15,7 @@ SPLIT = {"train": [T], "validation": [], "holdout": [A, B, C]}
 def run(folder, scores, excluded=(), split=SPLIT, epochs=3):
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps({"split": split, "excluded_ids": list(excluded),
-                                                 "config": {"epochs": epochs}}))
+                                                 "config": {"frequency": "500hz", "epochs": epochs}}))
     (folder / "scores.json").write_text(json.dumps(scores))
     return folder
 

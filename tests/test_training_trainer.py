@@ -11,12 +11,13 @@ import torch
 
 import train as train_script
 from datasets import AudioSpectrumDataset, DatasetConfig
-from datasets.demo_data import sample_id
+from datasets.sample_id import SampleId
 from datasets.pairs import SPLIT_NAMES
 from models import build_model
 from training.config import TrainConfig
 from training.trainer import train
-from utils.constants import DEFAULT_ANGLES, SAMPLE_RATE, angle_of
+from datasets.sample_id import angle_of
+from utils.constants import DEFAULT_ANGLES, SAMPLE_RATE
 
 TAKES = 4  # conftest's data_root
 FAST = ["--epochs", "3", "--checkpoint-interval", "2", "--device", "cpu", "--no-progress"]
@@ -37,7 +38,7 @@ def load(path: Path) -> dict:
 
 
 def sid(angle: int, take: int) -> str:
-    return sample_id("plastic", angle, "500hz", take)
+    return str(SampleId.of("plastic", angle, "500hz", take))
 
 
 def write_exclusions(path: Path, ids: list[str]) -> Path:

@@ -1,4 +1,5 @@
-"""Finding, loading and checking training checkpoints (never executing code from them)."""
+"""Finding, loading and checking training checkpoints (never executing code from them); what a
+checkpoint holds is `training.records.CheckpointRecord`."""
 from __future__ import annotations
 
 import io
@@ -8,19 +9,15 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
-
 import torch
 from torch import nn
 
 from models import build_model
+from training.records import CheckpointRecord
 from utils.atomic_io import write_with_atomic
 from utils.constants import CHECKPOINT_PREFIX
 
 log = logging.getLogger(__name__)
-
-CHECKPOINT_FORMAT = 1
-REQUIRED_KEYS = ("model_state", "epoch", "model_class", "model_kwargs")
 
 
 def list_checkpoints(folder: str | Path, prefix: str = CHECKPOINT_PREFIX) -> list[tuple[int, Path]]:
@@ -41,9 +38,9 @@ def list_checkpoints(folder: str | Path, prefix: str = CHECKPOINT_PREFIX) -> lis
     return found
 
 
-def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> None:
-    """Write a checkpoint dict atomically (temp file + rename): a crash never leaves half a file."""
-    write_with_atomic(path, lambda handle: torch.save(ckpt, handle), binary=True)
+def save_checkpoint(ckpt: CheckpointRecord, path: str | Path) -> None:
+    """Write a checkpoint atomically (temp file + rename): a crash never leaves half a file."""
+    write_with_atomic(path, lambda handle: torch.save(ckpt.to_dict(), handle), binary=True)
 
 
 _FORBIDDEN_GLOBAL_RE = re.compile(r"GLOBAL\s+([\w.]+)", re.IGNORECASE)
@@ -64,8 +61,8 @@ def _load_error(path: Path, exc: BaseException) -> ValueError:
     return ValueError(f"{path}: not a readable checkpoint (truncated, corrupt or unsafe: {type(exc).__name__}: {first})")
 
 
-def load_checkpoint(path: str | Path, data: bytes | None = None) -> dict[str, Any]:
-    """Load a checkpoint dict with `weights_only=True`; corrupt or foreign files give a one-line error.
+def load_checkpoint(path: str | Path, data: bytes | None = None) -> CheckpointRecord:
+    """Load a checkpoint with `weights_only=True`; corrupt or foreign files give a one-line error.
 
     `data`, when given, are the file's bytes already read (hashed by the caller): the
     checkpoint is loaded from them, so what was hashed is what was loaded.
@@ -79,31 +76,28 @@ def load_checkpoint(path: str | Path, data: bytes | None = None) -> dict[str, An
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError, KeyError,
             AttributeError) as exc:
         raise _load_error(path, exc) from None
-    if not isinstance(ckpt, dict) or any(k not in ckpt for k in REQUIRED_KEYS):
-        missing = [k for k in REQUIRED_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
-        raise ValueError(f"{path}: not a checkpoint of this toolkit (missing {', '.join(missing)})")
-    return ckpt
+    return CheckpointRecord.from_dict(ckpt, path)
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "checkpoint") -> nn.Module:
+def model_from_checkpoint(ckpt: CheckpointRecord, path: str | Path = "checkpoint") -> nn.Module:
     """Rebuild the model a checkpoint describes and load its weights (strict)."""
-    model = build_model(ckpt["model_class"], ckpt["model_kwargs"])
+    model = build_model(ckpt.model_class, ckpt.model_kwargs)
     try:
-        model.load_state_dict(ckpt["model_state"], strict=True)
+        model.load_state_dict(ckpt.model_state, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         detail = first[1].strip() if len(first) > 1 else first[0]
-        raise ValueError(f"{path}: weights do not fit {ckpt['model_class']} (different architecture: {detail[:200]})") from None
+        raise ValueError(f"{path}: weights do not fit {ckpt.model_class} (different architecture: {detail[:200]})") from None
     return model
 
 
-def checkpoint_learning_rate(ckpt: dict[str, Any], path: str | Path, assume: float | None = None) -> float:
+def checkpoint_learning_rate(ckpt: CheckpointRecord, path: str | Path, assume: float | None = None) -> float:
     """The learning rate in force for the checkpoint's epoch (TracIn weighs the checkpoint by it).
 
     A checkpoint without one is an error naming the file, unless `assume` (--assume-learning-rate)
     gives the value to use; a stored rate that is not a finite positive number is always an error.
     """
-    lr = ckpt.get("learning_rate")
+    lr = ckpt.learning_rate
     if lr is None:
         if assume is None:
             raise ValueError(

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from datasets.pairs import make_pairs
 from training.config import TrainConfig
-from training.metrics import pairwise_accuracy, spearman
+from training.metrics import ranking_quality
+from training.records import TrainingRun
 from utils.atomic_io import read_json
-from utils.constants import RUN_FILE, SCORES_FILE, angle_of
+from utils.constants import RUN_FILE, SCORES_FILE
 
 # Settings that change how a run learns; the comparison names any the two runs do not share.
 LEARNING_SETTINGS = ("epochs", "learning_rate", "lr_schedule", "weight_decay", "batch_size", "seed", "margin",
@@ -68,40 +67,31 @@ def baseline_dir(cfg: TrainConfig) -> Path:
     return replace(cfg, exclusions_file=None, relabel_file=None, run_name=None).run_dir
 
 
-def _quality(scores: dict[str, float], ids: list[str]) -> tuple[float, float, int]:
-    """Pairwise accuracy over every cross-angle pair of `ids`, Spearman of score with angle, pair count."""
-    angles = np.asarray([angle_of(s) for s in ids], dtype=np.float64)
-    values = np.asarray([scores[s] for s in ids], dtype=np.float64)
-    pairs, targets = make_pairs(range(len(ids)), angles)
-    return pairwise_accuracy(values, pairs, targets), spearman(values, angles), len(pairs)
-
-
 def compare_runs(baseline: Path, retrain: Path) -> Comparison:
     """Compare two run folders on their holdout split (see the module docstring)."""
     if not (baseline / RUN_FILE).is_file() or not (baseline / SCORES_FILE).is_file():
         return Comparison(baseline, reason=f"no finished baseline run at {baseline} (train one without --exclusions-file)")
-    base_run: dict[str, Any] = read_json(baseline / RUN_FILE, "run file")
-    new_run: dict[str, Any] = read_json(retrain / RUN_FILE, "run file")
-    if base_run.get("split") != new_run.get("split"):
+    base_run, new_run = TrainingRun.read(baseline), TrainingRun.read(retrain)
+    if base_run.split != new_run.split:
         return Comparison(baseline, reason=f"the baseline {baseline} has another split (another --split-seed or other"
                                            " recordings), so its holdout is not the same")
     base_scores = read_json(baseline / SCORES_FILE, "scores file")
     new_scores = read_json(retrain / SCORES_FILE, "scores file")
-    holdout = sorted(new_run["split"]["holdout"])
-    base_excl, new_excl = set(base_run.get("excluded_ids", [])), set(new_run.get("excluded_ids", []))
+    holdout = sorted(new_run.split["holdout"])
+    base_excl, new_excl = set(base_run.excluded_ids), set(new_run.excluded_ids)
     own = {name: [s for s in holdout if s not in excl] for name, excl in (("base", base_excl), ("new", new_excl))}
     shared = [s for s in holdout if s not in base_excl | new_excl]
-    b_acc, b_rho, b_pairs = _quality(base_scores, own["base"])
-    n_acc, n_rho, n_pairs = _quality(new_scores, own["new"])
-    s_base, s_new = _quality(base_scores, shared), _quality(new_scores, shared)
+    b_acc, b_rho, b_pairs = ranking_quality(base_scores, own["base"])
+    n_acc, n_rho, n_pairs = ranking_quality(new_scores, own["new"])
+    s_base, s_new = ranking_quality(base_scores, shared), ranking_quality(new_scores, shared)
     rows = [
         ("holdout pairwise accuracy", b_acc, n_acc, f"each run's holdout pairs ({b_pairs} / {n_pairs})"),
         ("holdout Spearman", b_rho, n_rho, f"each run's holdout recordings ({len(own['base'])} / {len(own['new'])})"),
         ("shared holdout pairs: pairwise accuracy", s_base[0], s_new[0], f"{s_new[2]} pairs both runs kept"),
         ("shared holdout recordings: Spearman", s_base[1], s_new[1], f"{len(shared)} recordings both runs kept"),
     ]
-    base_cfg, new_cfg = base_run.get("config", {}), new_run.get("config", {})
-    differing = [k for k in LEARNING_SETTINGS if base_cfg.get(k) != new_cfg.get(k)]
+    base_cfg, new_cfg = base_run.config, new_run.config
+    differing = [k for k in LEARNING_SETTINGS if getattr(base_cfg, k, None) != getattr(new_cfg, k, None)]
     return Comparison(baseline, rows, differing=differing, shared_pairs=s_new[2])
 
 

@@ -31,7 +31,7 @@ from losses.config import (
 from models.presets import DEFAULT_MODEL, MODEL_PRESETS
 from utils.atomic_io import json_safe
 from utils.constants import CHECKPOINTS_DIR, DEFAULT_MATERIAL
-from utils.locking import DEFAULT_LOCK_TIMEOUT
+from utils.locking import DEFAULT_LOCK_TIMEOUT, check_lock_timeout
 
 LR_SCHEDULES = ("cosine", "constant")
 MAX_EPOCHS = 100_000
@@ -112,7 +112,7 @@ class TrainConfig:
         number("margin", self.margin, 0.0)
         number("ghm-alpha", self.ghm_alpha, 0.0)
         number("ghm-momentum", self.ghm_momentum, 0.0, 1.0, high_open=True)
-        number("lock-timeout", self.lock_timeout, 0.0)
+        check_lock_timeout(self.lock_timeout)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown --lr-schedule {self.lr_schedule!r}: choose one of {', '.join(LR_SCHEDULES)}")
         if self.resume and self.overwrite:

@@ -1,7 +1,12 @@
 """Ranking quality: pairwise accuracy and Spearman correlation of score with angle."""
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import numpy as np
+
+from datasets.pairs import make_pairs
+from datasets.sample_id import angle_of
 
 
 def pairwise_accuracy(scores: np.ndarray, pairs: np.ndarray, targets: np.ndarray) -> float:
@@ -36,3 +41,12 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     ra, rb = ra - ra.mean(), rb - rb.mean()
     denom = np.sqrt((ra**2).sum() * (rb**2).sum())
     return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+
+
+def ranking_quality(scores: Mapping[str, float], ids: Sequence[str]) -> tuple[float, float, int]:
+    """How well `scores` (sample id -> score) rank the recordings `ids` by the angle their ids name: the pairwise
+    accuracy over every cross-angle pair of them, the Spearman correlation of score with angle, and the pair count."""
+    angles = np.asarray([angle_of(s) for s in ids], dtype=np.float64)
+    values = np.asarray([scores[s] for s in ids], dtype=np.float64)
+    pairs, targets = make_pairs(range(len(ids)), angles)
+    return pairwise_accuracy(values, pairs, targets), spearman(values, angles), len(pairs)

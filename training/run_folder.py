@@ -17,11 +17,11 @@ import logging
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from training.config import EXECUTION_ONLY, TrainConfig
-from utils.atomic_io import read_json
-from utils.constants import K_FINAL_EPOCH, K_RUN_COMPLETE, LOCK_FILE, RUN_FILE
+from training.records import TrainingRun
+from utils.constants import LOCK_FILE, RUN_FILE
 from utils.locking import folder_lock
 
 log = logging.getLogger(__name__)
@@ -32,36 +32,32 @@ def has_run(run_dir: Path) -> bool:
     return run_dir.is_dir() and any(p.name != LOCK_FILE for p in run_dir.iterdir())
 
 
-def run_is_complete(info: dict[str, Any]) -> bool:
-    return info.get(K_RUN_COMPLETE) is True
-
-
-def resume_differences(cfg: TrainConfig, stored: dict[str, Any]) -> list[str]:
+def resume_differences(cfg: TrainConfig, stored: TrainConfig) -> list[str]:
     """`name: stored -> given` for each setting (execution-only ones aside) that differs from the stored run."""
-    given = cfg.to_dict()
-    return [f"{k} {stored.get(k)!r} -> {v!r}" for k, v in given.items()
-            if k not in EXECUTION_ONLY and k in stored and stored.get(k) != v]
+    given, before = cfg.to_dict(), stored.to_dict()
+    return [f"{k} {before.get(k)!r} -> {v!r}" for k, v in given.items()
+            if k not in EXECUTION_ONLY and k in before and before.get(k) != v]
 
 
-def check_run_folder(cfg: TrainConfig) -> dict[str, Any] | None:
+def check_run_folder(cfg: TrainConfig) -> TrainingRun | None:
     """Refuse, in one line, a run folder that cannot be used as asked; return the stored run.json with --resume."""
     run_dir = cfg.run_dir
     run_file = run_dir / RUN_FILE
     if cfg.resume:
         if not run_file.is_file():
             raise FileNotFoundError(f"--resume: {run_dir} holds no run to resume (no {RUN_FILE}); start it without --resume")
-        info = read_json(run_file, "run file")
-        if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        info = TrainingRun.read(run_dir)
+        if info.config is None:
             raise ValueError(f"--resume: {run_file} holds no run configuration")
-        if run_is_complete(info):
-            raise ValueError(f"--resume: {run_dir} is complete (epoch {info.get(K_FINAL_EPOCH)}): nothing to resume")
-        differences = resume_differences(cfg, info["config"])
+        if info.complete:
+            raise ValueError(f"--resume: {run_dir} is complete (epoch {info.final_epoch}): nothing to resume")
+        differences = resume_differences(cfg, info.config)
         if differences:
             raise ValueError(f"--resume: {run_dir} was started with other settings ({'; '.join(differences)}):"
                              " resume it with the flags it was started with")
         return info
     if has_run(run_dir) and not cfg.overwrite:
-        incomplete = run_file.is_file() and not run_is_complete(_read_quietly(run_file))
+        incomplete = run_file.is_file() and not _complete_quietly(run_dir)
         raise FileExistsError(
             f"run folder {run_dir} already exists: pass --run-name NAME for a new run, or --overwrite"
             " (the old folder is then kept as a dated copy)"
@@ -70,12 +66,12 @@ def check_run_folder(cfg: TrainConfig) -> dict[str, Any] | None:
     return None
 
 
-def _read_quietly(path: Path) -> dict[str, Any]:
+def _complete_quietly(run_dir: Path) -> bool:
+    """Whether run.json says the run is complete (False when it cannot be read)."""
     try:
-        info = read_json(path, "run file")
+        return TrainingRun.read(run_dir).complete is True
     except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
+        return False
 
 
 def _move_aside(run_dir: Path) -> Path:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Sequence
 
 from training.config import EXECUTION_ONLY, TrainConfig
-from utils.atomic_io import read_json
-from utils.constants import K_RUN_COMPLETE, RUN_FILE
+from training.records import TrainingRun
+from utils.constants import RUN_FILE
 
 NOT_COMPARED = (*EXECUTION_ONLY, "run_name", "seed", "exclusions_file", "relabel_file", "metadata_file",
                 "allow_unknown_exclusions", "device")
@@ -49,7 +49,7 @@ class SeedPlan:
         return bool(self.runs) and (self.runs[0].exclusions_file is not None or self.runs[0].relabel_file is not None)
 
 
-def _changed_inputs(cfg: TrainConfig, run: dict) -> list[str]:
+def _changed_inputs(cfg: TrainConfig, run: TrainingRun) -> list[str]:
     """What of the list and relabel file differs from what the finished run `run` (its run.json) trained with."""
     from datasets.exclusions import load_exclusions
     from datasets.relabels import load_relabels
@@ -57,10 +57,9 @@ def _changed_inputs(cfg: TrainConfig, run: dict) -> list[str]:
     relabels = load_relabels(cfg.relabel_file) if cfg.relabel_file is not None else {}
     listed = set(load_exclusions(cfg.exclusions_file).ids) - set(relabels) if cfg.exclusions_file is not None else set()
     changed = []
-    if not listed <= set(run.get("excluded_ids", [])) | set(run.get("unknown_excluded_ids", [])) or \
-            not set(run.get("excluded_ids", [])) <= listed:
+    if not listed <= set(run.excluded_ids) | set(run.unknown_excluded_ids) or not set(run.excluded_ids) <= listed:
         changed.append("the exclusions")
-    if {k: int(v) for k, v in relabels.items()} != {k: int(v) for k, v in run.get("relabeled", {}).items()}:
+    if {k: int(v) for k, v in relabels.items()} != {k: int(v) for k, v in run.relabeled.items()}:
         changed.append("the relabels")
     return changed
 
@@ -70,13 +69,15 @@ def existing_run(cfg: TrainConfig, what: str = "baseline run") -> bool:
     run_file = cfg.run_dir / RUN_FILE
     if not cfg.run_dir.exists():
         return False
-    if not run_file.is_file() or not read_json(run_file, "run file").get(K_RUN_COMPLETE):
+    stored_run = TrainingRun.read(cfg.run_dir) if run_file.is_file() else None
+    if stored_run is None or not stored_run.complete:
         raise ValueError(f"the {what} {cfg.run_dir} exists but did not finish: finish it (train.py with its "
                          "flags and --resume) or move it away, then run again")
-    run = read_json(run_file, "run file")
-    stored = TrainConfig.from_dict(run.get("config", {}))
+    stored = stored_run.config
+    if stored is None:
+        raise ValueError(f"{run_file} holds no run configuration: move the run away to have it trained again")
     differing = [k for k, v in cfg.to_dict().items() if k not in NOT_COMPARED and stored.to_dict().get(k) != v]
-    differing += _changed_inputs(cfg, run)
+    differing += _changed_inputs(cfg, stored_run)
     if differing:
         raise ValueError(f"the {what} {cfg.run_dir} was trained with other settings ({', '.join(differing)}): "
                          "pass the same flags, or move it away to have it trained again")

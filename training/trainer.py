@@ -20,19 +20,18 @@ from datasets.pairs import SPLIT_NAMES, make_pairs, stratified_split
 from losses import PairLoss, build_loss
 from models import build_model
 from models.presets import MODEL_CLASS
-from training.checkpoints import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint, save_checkpoint
+from training.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
 from training.config import LR_SCHEDULES, TrainConfig
 from training.metrics import pairwise_accuracy, spearman
 from training.optim import Adam
 from training.plots import plot_training_curves
+from training.records import CheckpointRecord, Resumed, TrainingRun
 from training.run_folder import check_run_folder, open_run_folder
-from utils.atomic_io import json_safe, read_json, write_json_atomic
+from utils.atomic_io import json_safe, write_json_atomic
 from utils.constants import (
     CHECKPOINT_PREFIX,
     CURVES_FILE,
     HISTORY_FILE,
-    K_FINAL_EPOCH,
-    K_RUN_COMPLETE,
     RUN_FILE,
     SCORES_FILE,
     SUMMARY_FILE,
@@ -118,28 +117,17 @@ def check_steps_have_pairs(angles: np.ndarray, batch_size: int, epochs: int, see
                              "angle(s))")
 
 
-def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: TrainConfig, run: dict,
-                history: list[dict], gen: torch.Generator) -> dict:
+def _checkpoint(model, optimizer, loss: PairLoss, epoch: int, lr: float, cfg: TrainConfig, run: TrainingRun,
+                history: list[dict], gen: torch.Generator) -> CheckpointRecord:
     """Everything TracIn needs, and everything `--resume` needs to continue bit for bit (the
     optimizer and loss state, every random state, the history so far)."""
-    return {
-        "format_version": CHECKPOINT_FORMAT,
-        "model_state": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "optimizer_state": optimizer.state_dict(),
-        "epoch": epoch,
-        "learning_rate": lr,
-        "config": run["config"],
-        "seed": cfg.seed,
-        "model_class": type(model).__name__,
-        "model_kwargs": model.constructor_kwargs(),
-        "loss_type": loss.name,
-        "loss_config": loss.config(),
-        "loss_state": loss.state_dict(),
-        "split": run["split"],
-        "excluded_ids": run["excluded_ids"],
-        "rng_state": rng_state(gen),
-        "history": [dict(h) for h in history],
-    }
+    return CheckpointRecord(
+        epoch=epoch, model_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        model_class=type(model).__name__, model_kwargs=model.constructor_kwargs(), learning_rate=lr,
+        config=run.config, seed=cfg.seed, optimizer_state=optimizer.state_dict(), loss_type=loss.name,
+        loss_config=loss.config(), loss_state=loss.state_dict(), split=run.split, excluded_ids=run.excluded_ids,
+        rng_state=rng_state(gen), history=[dict(h) for h in history],
+    )
 
 
 def _resume(run_dir: Path, model: nn.Module, optimizer, loss: PairLoss, gen: torch.Generator) -> tuple[int, list[dict]]:
@@ -151,21 +139,21 @@ def _resume(run_dir: Path, model: nn.Module, optimizer, loss: PairLoss, gen: tor
         log.warning("%s has no checkpoint yet: --resume starts it from epoch 1", run_dir)
         return 0, []
     ckpt = load_checkpoint(path)
-    if "rng_state" not in ckpt or "history" not in ckpt:
+    if ckpt.rng_state is None or ckpt.history is None:
         raise ValueError(f"--resume: {path} lacks the training state to continue from (written by an older train.py):"
                          " start the run again with --overwrite")
     try:
-        model.load_state_dict(ckpt["model_state"], strict=True)
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        loss.load_state_dict(ckpt.get("loss_state") or {})
-        restore_rng_state(ckpt["rng_state"], gen)
+        model.load_state_dict(ckpt.model_state, strict=True)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        loss.load_state_dict(ckpt.loss_state or {})
+        restore_rng_state(ckpt.rng_state, gen)
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
         detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__)[:200]
         raise ValueError(f"--resume: {path} does not fit this run's model and settings ({detail}): it was written by "
                          "another run; start this one again with --overwrite") from None
     log.info("resuming %s after epoch %d", run_dir, epoch)
-    return epoch, list(ckpt["history"])
+    return epoch, list(ckpt.history)
 
 
 def _load_dataset(cfg: TrainConfig) -> AudioSpectrumDataset:
@@ -186,7 +174,8 @@ def _load_dataset(cfg: TrainConfig) -> AudioSpectrumDataset:
     return dataset
 
 
-def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pairs: dict, device: torch.device) -> dict:
+def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pairs: dict,
+              device: torch.device) -> TrainingRun:
     """run.json: configuration, seed, split by sample id, exclusions and counts."""
     counts = {"recordings": len(dataset.sample_ids), "excluded_recordings": len(dataset.excluded_ids)}
     for name in SPLIT_NAMES:
@@ -194,19 +183,11 @@ def _run_info(cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pair
         counts[f"{name}_recordings"] = len(dataset.indices(split[name]))
         counts[f"{name}_pairs"] = len(pairs[name][0])
         counts[f"{name}_pairs_removed"] = len(every) - len(pairs[name][0])
-    return {
-        "config": cfg.to_dict(),
-        "seed": cfg.seed,
-        "split": split,
-        "excluded_ids": dataset.excluded_ids,
-        "unknown_excluded_ids": dataset.unknown_exclusions,
-        "relabeled": dataset.relabels,
-        "counts": counts,
-        "device": str(device),
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "threads": torch.get_num_threads(),
-        K_RUN_COMPLETE: False,
-    }
+    return TrainingRun(
+        config=cfg, seed=cfg.seed, split=split, excluded_ids=dataset.excluded_ids,
+        unknown_excluded_ids=dataset.unknown_exclusions, relabeled=dataset.relabels, counts=counts, device=str(device),
+        created=datetime.now().isoformat(timespec="seconds"), threads=torch.get_num_threads(), complete=False,
+    )
 
 
 def _train_epoch(
@@ -287,72 +268,96 @@ def train(cfg: TrainConfig) -> RunResult:
         raise ValueError("no training pairs: the training split needs recordings at two or more angles")
     check_steps_have_pairs(dataset.angles[dataset.indices(split["train"])], cfg.batch_size, cfg.epochs, cfg.seed)
     with open_run_folder(cfg) as run_dir:
-        return _train_in(run_dir, cfg, dataset, split, pairs, loss, device, started)
+        return _train_in(run_dir, cfg, _Prepared(dataset, split, pairs, loss, device, started))
 
 
-def _resumed_run_info(run_dir: Path, run_info: dict) -> dict:
+def _resumed_run_info(run_dir: Path, run_info: TrainingRun) -> TrainingRun:
     """The run.json the run started with, if the data it trains on is still the same."""
-    stored = read_json(run_dir / RUN_FILE, "run file")
+    stored = TrainingRun.read(run_dir)
     for key in ("split", "excluded_ids", "relabeled"):
-        if stored.get(key, run_info[key]) != run_info[key]:
+        if getattr(stored, key) not in (None, getattr(run_info, key)):
             raise ValueError(f"--resume: the {key.replace('_', ' ')} of {run_dir} differ from those of the data now"
                              " (recordings or exclusions changed since it started): start it again with --overwrite")
-    if stored.get("threads") not in (None, run_info["threads"]):
+    if stored.threads not in (None, run_info.threads):
         log.warning("--resume with %d threads, the run started with %s: the last bits of the results may differ",
-                    run_info["threads"], stored.get("threads"))
+                    run_info.threads, stored.threads)
     return stored
 
 
-def _train_in(run_dir: Path, cfg: TrainConfig, dataset: AudioSpectrumDataset, split: dict, pairs: dict,
-              loss: PairLoss, device: torch.device, started: float) -> RunResult:
-    """`train`, in its locked run folder."""
-    run_info = _run_info(cfg, dataset, split, pairs, device)
+@dataclass
+class _Prepared:
+    """What `train` prepares before it opens the run folder: the recordings, their split and pairs (per split
+    name: pairs (n, 2) and targets (n,)), the loss, the device and when it started."""
+
+    dataset: AudioSpectrumDataset
+    split: dict[str, list[str]]
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]]
+    loss: PairLoss
+    device: torch.device
+    started: float
+
+
+def _train_in(run_dir: Path, cfg: TrainConfig, prep: _Prepared) -> RunResult:
+    """`train`, in its locked run folder: run.json (incomplete), every epoch and its checkpoints, then the
+    results and, last, run.json marked complete."""
+    run_info = _run_info(cfg, prep.dataset, prep.split, prep.pairs, prep.device)
     gen = seed_everything(cfg.seed)
-    model = build_model(MODEL_CLASS, cfg.model_kwargs()).to(device)
+    model = build_model(MODEL_CLASS, cfg.model_kwargs()).to(prep.device)
     optimizer = Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     done, history = 0, []
     if cfg.resume:
         run_info = _resumed_run_info(run_dir, run_info)
-        done, history = _resume(run_dir, model, optimizer, loss, gen)
-        run_info = {**run_info, "resumed": [*run_info.get("resumed", []),
-                                            {"after_epoch": done, "at": datetime.now().isoformat(timespec="seconds")}]}
-    write_json_atomic(run_dir / RUN_FILE, run_info)  # "complete": false until the very end
-
-    train_recordings = dataset.indices(split["train"])
-    val_inputs = np.unique(pairs["validation"][0])
-    specs = dataset.spectrograms
+        done, history = _resume(run_dir, model, optimizer, prep.loss, gen)
+        run_info.resumed.append(Resumed(done, datetime.now().isoformat(timespec="seconds")))
+    write_json_atomic(run_dir / RUN_FILE, run_info.to_dict())  # "complete": false until the very end
     bar = tqdm(range(done + 1, cfg.epochs + 1), desc=f"train {run_dir.name}", unit="epoch", disable=not cfg.progress,
                initial=done, total=cfg.epochs)
     for epoch in bar:
-        lr = learning_rate_at(cfg, epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        train_loss = _train_epoch(model, optimizer, loss, specs, train_recordings, dataset.angles, cfg.batch_size, gen,
-                                  device)
-        record = {"epoch": epoch, "learning_rate": lr, "train_loss": train_loss,
-                  **_validation_record(loss, _scores_of(model, specs, val_inputs, device), *pairs["validation"])}
+        record = _epoch(model, optimizer, epoch, cfg, prep, gen)
         history.append(record)
-        bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
+        bar.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{record['validation_pairwise_accuracy']:.3f}")
         if epoch % cfg.checkpoint_interval == 0 or epoch == cfg.epochs:
-            ckpt = _checkpoint(model, optimizer, loss, epoch, lr, cfg, run_info, history, gen)
+            ckpt = _checkpoint(model, optimizer, prep.loss, epoch, record["learning_rate"], cfg, run_info, history, gen)
             save_checkpoint(ckpt, run_dir / checkpoint_file_name(epoch, CHECKPOINT_PREFIX))
+    summary = _finish(run_dir, cfg, prep, model, history, run_info)
+    return RunResult(run_dir=run_dir, summary=summary, history=history)
 
-    final_scores = score_all(model, specs, device)
+
+def _epoch(model: nn.Module, optimizer: Adam, epoch: int, cfg: TrainConfig, prep: _Prepared,
+           gen: torch.Generator) -> dict[str, float]:
+    """Train one epoch at its learning rate; its history record (learning rate, losses, validation accuracy)."""
+    lr = learning_rate_at(cfg, epoch)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    specs, dataset = prep.dataset.spectrograms, prep.dataset
+    train_loss = _train_epoch(model, optimizer, prep.loss, specs, dataset.indices(prep.split["train"]), dataset.angles,
+                              cfg.batch_size, gen, prep.device)
+    val_inputs = np.unique(prep.pairs["validation"][0])
+    return {"epoch": epoch, "learning_rate": lr, "train_loss": train_loss,
+            **_validation_record(prep.loss, _scores_of(model, specs, val_inputs, prep.device), *prep.pairs["validation"])}
+
+
+def _finish(run_dir: Path, cfg: TrainConfig, prep: _Prepared, model: nn.Module, history: list[dict],
+            run_info: TrainingRun) -> dict[str, Any]:
+    """The trained run's summary, history, scores and curves, then run.json marked complete (last). -> summary."""
+    dataset = prep.dataset
+    final_scores = score_all(model, dataset.spectrograms, prep.device)
     summary: dict[str, Any] = {"run": run_dir.name, "epochs": cfg.epochs, "seed": cfg.seed}
     for name in SPLIT_NAMES:
-        idx = dataset.indices(split[name])
-        summary[f"{name}_pairwise_accuracy"] = pairwise_accuracy(final_scores, *pairs[name])
+        idx = dataset.indices(prep.split[name])
+        summary[f"{name}_pairwise_accuracy"] = pairwise_accuracy(final_scores, *prep.pairs[name])
         summary[f"{name}_spearman"] = spearman(final_scores[idx], dataset.angles[idx])
     summary["excluded_recordings"] = len(dataset.excluded_ids)
     summary["relabelled_recordings"] = {sid: [int(dataset.stored_angles[dataset.index_of[sid]]), int(angle)]
                                         for sid, angle in sorted(dataset.relabels.items()) if sid in dataset.index_of}
-    summary["train_pairs_removed"] = run_info["counts"]["train_pairs_removed"]
-    summary["seconds"] = round(time.perf_counter() - started, 2)
+    summary["train_pairs_removed"] = run_info.counts["train_pairs_removed"]
+    summary["seconds"] = round(time.perf_counter() - prep.started, 2)
     write_json_atomic(run_dir / HISTORY_FILE, json_safe(history))
     write_json_atomic(run_dir / SUMMARY_FILE, json_safe(summary))
     write_json_atomic(run_dir / SCORES_FILE, {sid: float(s) for sid, s in zip(dataset.sample_ids, final_scores)})
     plot_training_curves(history, run_dir / CURVES_FILE, f"{run_dir.name} (seed {cfg.seed})")
     # Last: the run is complete only once everything above is on disk.
-    write_json_atomic(run_dir / RUN_FILE, {**run_info, K_RUN_COMPLETE: True, K_FINAL_EPOCH: cfg.epochs,
-                                           "finished": datetime.now().isoformat(timespec="seconds")})
-    return RunResult(run_dir=run_dir, summary=summary, history=history)
+    run_info.complete, run_info.final_epoch = True, cfg.epochs
+    run_info.finished = datetime.now().isoformat(timespec="seconds")
+    write_json_atomic(run_dir / RUN_FILE, run_info.to_dict())
+    return summary

@@ -5,7 +5,6 @@ and older tools wrote the same names, so change them only with a migration.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 FREQUENCIES = ("500hz", "1000hz", "3000hz")
@@ -128,22 +127,7 @@ K_NEG_OCCURRENCES = "negative_occurrences"
 K_AVG_INFLUENCE = "average_influence"
 K_AFFECTED = "affected_test_samples"
 
-# Sample id: {material}_deg{angle:03d}_{frequency}_{seq}.
-SAMPLE_ID_RE = re.compile(r"^(?P<material>.+)_deg(?P<angle>\d{3})_(?P<frequency>\d+hz)_(?P<seq>\d+)$")
-
-
-def angle_of(sample_id: str) -> int:
-    """The angle a sample id names: `plastic_deg036_500hz_04` -> 36."""
-    match = SAMPLE_ID_RE.match(sample_id)
-    if match is None:
-        raise ValueError(f"not a sample id: {sample_id!r}")
-    return int(match["angle"])
-
-# generate_tracin_exclusions.py: how candidates are ranked, and the extra tracin_info keys.
-DEFAULT_THRESHOLD = -3.0
-"""The tutorial's `--threshold`: a standardised score three robust SDs more harmful than comparable items."""
-DEFAULT_MIN_OCCURRENCES = 5
-"""The tutorial's `--min-occurrences`: validation pairs a training pair must be harmful on."""
+# generate_tracin_exclusions.py: its files, and the extra tracin_info keys.
 EXCLUSIONS_SUFFIX = "_tracin_exclusions.txt"
 RELABEL_SUFFIX = "_relabel.txt"
 LIST_DATA_ROOT_LINE = "# run data root: "

@@ -18,6 +18,7 @@ import errno
 import fcntl
 import json
 import logging
+import math
 import os
 import shlex
 import sys
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 10.0
 """Seconds a second writer waits for a folder (`--lock-timeout`)."""
 POLL_SECONDS = 0.1
+
+
+def check_lock_timeout(seconds: float) -> float:
+    """`--lock-timeout`, as every script's config checks it: a finite number of seconds, at least 0."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"--lock-timeout must be a finite number at least 0, got {seconds!r}")
+    return float(seconds)
 
 
 class FolderBusy(OSError):
