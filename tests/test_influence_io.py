@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from influence.data import InfluenceData
-from influence.io import load_influence, save_influence
+from influence.io import load_influence, read_matrix, read_run_info, recorded_data_root, save_influence
+from influence.records import InfluenceRun
 from influence.nested_json import NESTED_FULL
 from influence.pair_ids import split_pair_id
 from influence.summary import summarize_dense
@@ -52,6 +53,20 @@ def test_round_trip_through_npz(tmp_path):
     assert loaded.sample_ids == original.sample_ids
     assert loaded.info == original.info and (loaded.info.seed, loaded.info.measurement) == (7, "margin")
     assert loaded.val_pair_ids == [f"{V1}_{V2}", f"{V2}_{V1}"]
+
+
+def test_what_the_caller_read_once_is_what_is_used(tmp_path):
+    path = tmp_path / "plastic_500hz_influence_metadata.json"
+    save_influence(path, _data())
+    assert read_run_info(path) == InfluenceRun()  # no run file beside it: an empty record
+    matrix = read_matrix(path)
+    assert matrix is not None and matrix[1] == path.stat().st_size
+    matrix_path_for(path).unlink()  # read already: load_influence does not go back to the files
+    path.unlink()
+    assert read_matrix(path) is None
+    assert load_influence(path, matrix=matrix).sample_ids == _data().sample_ids
+    assert recorded_data_root(path, InfluenceRun(data_root=str(tmp_path))) == tmp_path
+    assert recorded_data_root(path) is None
 
 
 def test_nested_json_holds_the_standardised_scores(tmp_path):

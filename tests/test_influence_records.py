@@ -31,6 +31,7 @@ def test_what_compute_wrote_round_trips(run_file):
                                                         stored["summary"]["validation_pairs"], False)
     assert run.summary.quantile_rank == 5 and set(run.summary.quantiles) == {"0", "0.01", "0.05", "0.25", "0.5"}
     assert run.nested_json == "every score" and run.influence_json.file == "plastic_500hz_influence_metadata.json"
+    assert 0 < run.summary.seconds_tracin <= run.summary.seconds  # TracIn's own time, within the whole run's
 
 
 def test_older_or_foreign_run_files_read_as_far_as_they_go(tmp_path):
@@ -43,9 +44,11 @@ def test_older_or_foreign_run_files_read_as_far_as_they_go(tmp_path):
 
 
 def test_the_summary_names_its_quantiles_by_their_rank():
-    summary = InfluenceSummary(10, 4, 5, 1, 0, harmful_pairs=2, quantile_rank=3, quantiles={"0.5": -1.0}, seconds=1.5)
+    summary = InfluenceSummary(10, 4, 5, 1, 0, harmful_pairs=2, quantile_rank=3, quantiles={"0.5": -1.0}, seconds=1.5,
+                               seconds_tracin=0.75)
     stored = summary.to_dict()
     assert stored["quantiles_of_each_pairs_3th_lowest_z"] == {"0.5": -1.0} and stored["harmful_pairs_at_default_rule"] == 2
+    assert (stored["seconds"], stored["seconds_tracin"]) == (1.5, 0.75)
     assert InfluenceSummary.from_dict(stored) == summary
     without_pairs = InfluenceSummary(10, 4, 5, 1, 0).to_dict()  # --compute-self-influence only
     assert "harmful_pairs_at_default_rule" not in without_pairs and InfluenceSummary.from_dict(without_pairs).quantiles is None
