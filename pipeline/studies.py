@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.multi_seed import TARGETS, fmt
-from pipeline.report import suggestion_cells
+from pipeline.report import label, suggestion_cells
 from pipeline.steps import REPO
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
 from utils.cli import add_execution_args, make_parser, run_cli, setup_logging
@@ -94,6 +94,19 @@ def _gain_row(cell: tuple[str, str, float], s: dict[str, Any]) -> list[str]:
             share("exclude", "oracle"), share("act", "oracle-relabel")]
 
 
+def _rules_table(summaries: dict[tuple[str, str, float], dict[str, Any]]) -> list[str]:
+    """Every rule and the peer side by side, one row per cell: mislabels caught (precision, listed over the seeds)."""
+    names = list(dict.fromkeys(k for s in summaries.values() for k in s["detection"] if k not in ("tutorial", "oracle")))
+    peers = (PEER_SAME, PEER_OWN)
+
+    def entry(d: dict[str, Any] | None) -> str:
+        return "" if not d else f"{d['mislabels'][0]}/{d['mislabels'][1]} ({fmt(d['precision'], 2)}, {sum(d['listed'])})"
+
+    rows = [[c[0], c[1], f"{c[2]:.0%}", *(entry(s["detection"].get(k)) for k in names), *(entry(s["peers"].get(k)) for k in peers)]
+            for c, s in summaries.items()]
+    return table(["generator", "frequency", "mislabeled", *(label(k) for k in names), *peers], rows)
+
+
 def report(out: Path, cells: list[tuple[str, str, float]]) -> list[str]:
     """studies_report.md and studies_summary.json from every finished cell."""
     summaries = {}
@@ -113,7 +126,9 @@ def report(out: Path, cells: list[tuple[str, str, float]]) -> list[str]:
              "", "## The tutorial's command (the default rule), every cell", "",
              *table(["generator", "frequency", "mislabeled", "seeds", "mislabels caught", "precision", "listed",
                      "lists within 2x planted", "peer, as many listed", "peer, own cut (precision, listed)",
-                     "suggestion right (far)", "(near)", "suggestions to takes not mislabeled"], detection)]
+                     "suggestion right (far)", "(near)", "suggestions to takes not mislabeled"], detection),
+             "", "## Every rule and the peer, every cell: mislabels caught (precision, listed over the seeds)", "",
+             *_rules_table(summaries)]
     if gains:
         lines += ["", "## Clean-holdout gain of each action (mean ± 95% interval over seeds)", "",
                   *table(["generator", "frequency", "mislabeled", "exclude", "act (relabel + exclude)", "random", "oracle",
