@@ -318,10 +318,22 @@ def expected_false_line(selection: Selection) -> str:
             "normal; a bound, since the cut accounts for how many recordings were tested")
 
 
+def cut_lines(selection: Selection) -> list[str]:
+    """What the cut gave: how many qualified and were listed (and how many more the cap left out), the harmonic
+    profiles' estimated share of wrong labels, and the expected false listings. The list header and the review
+    sheet both state them."""
+    what = "harmful training pairs" if selection.criterion == PAIRS else "qualifying recordings"
+    lines = [f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed"
+             + (f"; {selection.capped} more qualified but did not fit under max-exclusions" if selection.capped else "")]
+    if selection.verdicts is not None:
+        v = selection.verdicts
+        lines.append(f"harmonic profiles: {v.eps:.1%} of the labels estimated wrong, {v.delta:.1%} of the takes broken")
+    return lines + [expected_false_line(selection)]
+
+
 def header_lines(cfg: ExclusionConfig, selection: Selection, info: InfluenceRun) -> list[str]:
     """The `# ` header of the list (after the date line): source, every parameter, the run."""
     criterion = selection.criterion
-    what = "harmful training pairs" if criterion == PAIRS else "qualifying recordings"
     # A criterion with its own cut does not read these flags: say so rather than imply a parameter acted.
     unused = "" if criterion in USES_TRACIN_THRESHOLD else (
         " (not used for the cut; TracIn's explanation of each take uses it)" if criterion == PROFILE else " (not used)")
@@ -333,13 +345,8 @@ def header_lines(cfg: ExclusionConfig, selection: Selection, info: InfluenceRun)
         f"max-exclusions: {cfg.max_exclusions}",
         f"consider-both-samples: {'yes' if cfg.consider_both_samples else 'no'}"
         + ("" if criterion in USES_CONSIDER_BOTH else " (not used)"),
-        f"result: {selection.qualifying} {what}, {len(selection.exclusions)} recordings listed"
-        + (f"; {selection.capped} more qualified but did not fit under max-exclusions" if selection.capped else ""),
+        *cut_lines(selection),
     ]
-    if selection.verdicts is not None:
-        v = selection.verdicts
-        lines.append(f"harmonic profiles: {v.eps:.1%} of the labels estimated wrong, {v.delta:.1%} of the takes broken")
-    lines.append(expected_false_line(selection))
     lines += run_info_lines(info)
     lines.append("One sample id per line, most harmful first; the '# tracin:' line above an id says which rule listed it,")
     lines.append("with its numbers and suggested angle. Comment an id out to keep it in training on re-runs; an id")

@@ -103,12 +103,14 @@ def review_outputs(
     run: str = "",
     list_text: str | None = None,
     relabel_text: str | None = None,
+    cut: Sequence[str] = (),
 ) -> tuple[ReviewFiles, list[Output]]:
     """The review page and sheet of `list_file` (module docstring), as outputs to write. `listed`: (sample id, the rule that
     listed it), in list order; `scores`: criterion -> (R,) over `recording_ids`; `records`: sample metadata
     by id; `run`: the run fingerprint the page names. The page edits `list_text` and `relabel_text`, the
     list's and the relabel file's (`datasets.stamps.relabel_file_for`) text as they are being written;
-    None: as the files hold them now."""
+    None: as the files hold them now; `cut`: what the list's cut gave (`exclusion.report.cut_lines`), stated on the
+    sheet."""
     md_path, csv_path, png_path = review_paths(list_file)
     data_root, params = Path(data_root), spectrogram or SpectrogramParams()
     rows = review_rows(listed, recording_ids, scores, records, data_root, dict(suggested or {}))
@@ -120,7 +122,7 @@ def review_outputs(
         outputs.append(Output.of_bytes(png_path, png))
     made = png_path if png is not None else None
     page_path = review_page_path(list_file)
-    outputs.append(Output.of_text(md_path, _markdown(list_file, rows, criteria, len(recording_ids), made, page_path)))
+    outputs.append(Output.of_text(md_path, _markdown(list_file, rows, criteria, len(recording_ids), made, page_path, cut)))
     relabel_file = relabel_file_for(Path(list_file))
     sources = PageSources(
         page_folder=page_path.parent, recording_ids=recording_ids, records=records, data_root=data_root,
@@ -160,7 +162,7 @@ def _csv(rows: list[ReviewRow], criteria: list[str], folder: Path) -> str:
 
 
 def _markdown(list_file: Path, rows: list[ReviewRow], criteria: list[str], n_train: int, png: Path | None,
-              page: Path) -> str:
+              page: Path, cut: Sequence[str] = ()) -> str:
     heads = [f"{SCORE_MEANING[c]} (rank of {n_train})" for c in criteria]
     lines = [f"# Review of `{Path(list_file).name}`", ""]
     if not rows:
@@ -174,6 +176,8 @@ def _markdown(list_file: Path, rows: list[ReviewRow], criteria: list[str], n_tra
         f"The review page [{page.name}]({relative_link(page, folder)}) plays each take beside typical ones, shows its "
         "harmonic profile, and gives back the list and the relabel file edited as you decide.",
         "",
+        *(f"- {line[0].upper()}{line[1:]}" for line in cut),
+        *([""] if cut else []),
     ]
     cells = []
     for k, row in enumerate(rows, 1):
@@ -297,7 +301,7 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
                          relabel_text: str | None = None) -> tuple[ReviewFiles, list[Output]]:
     """The review page and sheet of the list generate_exclusions is writing (`data`: its `influence.data.InfluenceData`;
     `list_text`, `relabel_text`: as `review_outputs`), as outputs to write together with the list."""
-    from exclusion.report import reason
+    from exclusion.report import cut_lines, reason
 
     run_config = data.info.run_config
     params = SpectrogramParams() if run_config is None else run_config.spectrogram_params
@@ -310,4 +314,5 @@ def review_for_selection(list_file: Path, selection: Any, listed_ids: Sequence[s
     return review_outputs(list_file, listed, data.recording_ids, selection.evidence, records, data_root,
                           main_criterion=MISFIT if selection.criterion == COMBINED
                           else selection.criterion, suggested=suggested, spectrogram=params,
-                          run=data.info.fingerprint or "", list_text=list_text, relabel_text=relabel_text)
+                          run=data.info.fingerprint or "", list_text=list_text, relabel_text=relabel_text,
+                          cut=cut_lines(selection))

@@ -315,6 +315,12 @@ def test_review_sheet_beside_every_list(tmp_path, make_root, run, scored):
     for k, sid in enumerate([scored.misfit, scored.hub], 1):
         assert f"| {k} | `{sid}` | {angle_of(sid)} |" in text
     assert "in 12 harmful training pair(s)" in text and "lands among the 108 degree recordings" in text
+    # The sheet states what the cut gave, the same lines as the list's header (issue 21).
+    header = [line[2:] for line in list_file(root).read_text(encoding="utf-8").splitlines()
+              if line.startswith(("# result:", "# expected false listings:"))]
+    assert len(header) == 2
+    for line in header:
+        assert f"- {line[0].upper()}{line[1:]}" in text
     csv_lines = review.with_suffix(".csv").read_text(encoding="utf-8").splitlines()
     assert len(csv_lines) == 3 and csv_lines[1].split(",")[-2] == "108"  # suggested angle column
     assert "no picture" in err  # the hand-made metadata names no WAV file that exists
