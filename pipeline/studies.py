@@ -88,7 +88,12 @@ def _gain_row(cell: tuple[str, str, float], s: dict[str, Any]) -> list[str]:
 
     def share(k: str, oracle: str) -> str:
         v = s["gains"].get(k, {}).get(f"share_of_{oracle}")
-        return "" if not v else f"{fmt(v['share'], 2)} [{fmt(v['low'], 2)}, {fmt(v['high'], 2)}]"
+        o = s["gains"].get(oracle)
+        if not v or o is None:
+            return ""
+        if not o["measurable"] or o["mean"] <= 0:  # a share of a gain within noise means nothing (as multi_seed says)
+            return "no measurable oracle gain"
+        return f"{fmt(v['share'], 2)} [{fmt(v['low'], 2)}, {fmt(v['high'], 2)}]"
 
     return [cell[0], cell[1], f"{cell[2]:.0%}", *(cell_of(k) for k in ("exclude", "act", "random", "oracle", "oracle-relabel")),
             share("exclude", "oracle"), share("act", "oracle-relabel")]

@@ -58,3 +58,22 @@ def test_oracle_share_and_its_interval():
     assert share == {"share": pytest.approx(0.5), "low": pytest.approx(0.5), "high": pytest.approx(0.5)}
     spread = oracle_share([0.0, 0.1, 0.05, 0.05], [0.1, 0.1, 0.1, 0.1])
     assert spread["low"] < 0.5 < spread["high"] and spread["share"] == pytest.approx(0.5)
+
+
+def test_studies_gain_row_gives_no_share_of_an_unmeasurable_oracle_gain():
+    from pipeline.studies import _gain_row
+
+    def gain(mean: float, ci95: float, share: float | None = None) -> dict:
+        g = {"mean": mean, "ci95": ci95, "measurable": abs(mean) > ci95}
+        if share is not None:
+            g["share_of_oracle"] = g["share_of_oracle-relabel"] = {"share": share, "low": share - 0.1, "high": share + 0.1}
+        return g
+
+    noisy = {"gains": {"exclude": gain(0.001, 0.004, 0.55), "act": gain(0.003, 0.003, 1.32), "random": gain(0.0, 0.001),
+                       "oracle": gain(0.001, 0.003), "oracle-relabel": gain(0.002, 0.003)}}
+    row = _gain_row(("demo", "500hz", 0.03), noisy)
+    assert row[-2:] == ["no measurable oracle gain", "no measurable oracle gain"]
+    clear = {"gains": {**noisy["gains"], "oracle": gain(0.04, 0.01), "oracle-relabel": gain(0.05, 0.01)}}
+    row = _gain_row(("room", "500hz", 0.2), clear)
+    assert row[-2:] == ["0.55 [0.45, 0.65]", "1.32 [1.22, 1.42]"]
+    assert row[:3] == ["room", "500hz", "20%"] and row[3] == "+0.001 ± 0.004"
