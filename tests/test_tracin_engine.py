@@ -174,3 +174,24 @@ def test_parameter_blocks_give_the_same_gram_and_a_sketch_approximates_it(fixtur
                                 projection_seed=1).checkpoint_terms(spec)
         errors.append(float((sketched.gram - whole.gram).norm() / whole.gram.norm()))
     assert errors[1] < errors[0] and errors[1] < 0.05
+
+
+@pytest.mark.parametrize("measurement", ["margin", "logistic"])
+def test_the_inputs_basis_matches_brute_force(fixture, measurement):
+    """Many test pairs on few test inputs take the `inputs` basis (the logistic measurement, one group per
+    checkpoint, only when the `pairs` basis exceeds the memory budget); the margin's +-1 derivatives are folded
+    into its columns (no multiply pass), the logistic's are not; both equal the brute-force loop."""
+    inputs, states, train, _ = fixture
+    te_pairs, te_targets = make_pairs(list(range(len(ANGLES))), ANGLES)
+    test = PairSet(torch.from_numpy(te_pairs), torch.from_numpy(te_targets).double())
+    losses = make_losses("standard")
+    specs = [checkpoint_spec(s, eta, loss, f"c{c}", measurement) for c, (s, eta, loss) in enumerate(zip(states, ETAS, losses))]
+    budget = {} if measurement == "margin" else {"memory_budget": 1}
+    engine = TracInEngine(TinyCheckpoints.model(), inputs, train, test, "cpu", torch.float64, 3, **budget)
+    terms = engine.all_terms(specs)
+    basis = engine.score_basis(terms)
+    assert basis.kind == "inputs" and len(test) > 2 * len(engine.test_inputs)
+    assert (basis.derivs == [None]) == (measurement == "margin")
+    ref_model = TinyCheckpoints.model()
+    refs = [reference_checkpoint(ref_model, s, eta, loss, inputs, train, measurement) for s, eta, loss in zip(states, ETAS, losses)]
+    assert rel_err(engine.influence_matrix(terms, block_rows=5), naive_tracin(ref_model, inputs, train, test, refs)) <= 1e-6
