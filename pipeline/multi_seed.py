@@ -90,6 +90,11 @@ def gain_summary(all_results: list[dict[str, Any]], key: str) -> dict[str, Any]:
             "measurable": bool(abs(m) > half)}
 
 
+def oracle_gain_measurable(summary: dict[str, Any]) -> bool:
+    """Whether an oracle's gain (`gain_summary`) is above noise and positive: only then is a share of it meaningful."""
+    return bool(summary["measurable"]) and summary["mean"] > 0
+
+
 def oracle_share(gains: list[float], oracle: list[float]) -> dict[str, float]:
     """The share of the oracle's mean gain an action recovers: mean(gains) / mean(oracle), with a 95% bootstrap
     interval over the seeds (resampled in pairs; seeded, so the report is the same on every run)."""
@@ -181,7 +186,7 @@ def verdict_lines(s: dict[str, Any]) -> list[str]:
         if not share:
             continue
         o = s["gains"][oracle]
-        if not o["measurable"] or o["mean"] <= 0:
+        if not oracle_gain_measurable(o):
             lines.append(f"- `{action}`: the {oracle}'s own gain is not measurable ({o['mean']:+.3f} ± {o['ci95']:.3f}), "
                          f"so there is no share of it to recover (the ratio, {fmt(share['share'], 2)}, means nothing here)")
             continue

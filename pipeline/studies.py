@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from pipeline.multi_seed import TARGETS, fmt
+from pipeline.multi_seed import TARGETS, fmt, oracle_gain_measurable
 from pipeline.report import label, suggestion_cells
 from pipeline.steps import REPO
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
@@ -70,11 +70,16 @@ def run_cell(args: argparse.Namespace, cell: tuple[str, str, float]) -> tuple[tu
     return cell, code
 
 
+def _caught(d: dict[str, Any]) -> str:
+    """A list's mislabels caught of planted, its precision and its length over the seeds: "c/p (precision, listed)"."""
+    return f"{d['mislabels'][0]}/{d['mislabels'][1]} ({fmt(d['precision'], 2)}, {sum(d['listed'])})"
+
+
 def _detection_row(cell: tuple[str, str, float], s: dict[str, Any]) -> list[str]:
     d = s["detection"]["tutorial"]
     same, own = s["peers"].get(PEER_SAME), s["peers"].get(PEER_OWN)
     peer = "n/a" if not same else f"{same['mislabels'][0]}/{same['mislabels'][1]}"
-    peer_own = "n/a" if not own else f"{own['mislabels'][0]}/{own['mislabels'][1]} ({fmt(own['precision'], 2)}, {sum(own['listed'])})"
+    peer_own = "n/a" if not own else _caught(own)
     return [cell[0], cell[1], f"{cell[2]:.0%}", str(len(s["seeds"])),
             f"{d['mislabels'][0]}/{d['mislabels'][1]} = {fmt(d['mislabel_recall'], 2)} ± {fmt(d['recall_ci95'], 2)}",
             f"{fmt(d['precision'], 2)} ± {fmt(d['precision_ci95'], 2)}", str(sum(d["listed"])),
@@ -91,7 +96,7 @@ def _gain_row(cell: tuple[str, str, float], s: dict[str, Any]) -> list[str]:
         o = s["gains"].get(oracle)
         if not v or o is None:
             return ""
-        if not o["measurable"] or o["mean"] <= 0:  # a share of a gain within noise means nothing (as multi_seed says)
+        if not oracle_gain_measurable(o):  # a share of a gain within noise means nothing
             return "no measurable oracle gain"
         return f"{fmt(v['share'], 2)} [{fmt(v['low'], 2)}, {fmt(v['high'], 2)}]"
 
@@ -105,7 +110,7 @@ def _rules_table(summaries: dict[tuple[str, str, float], dict[str, Any]]) -> lis
     peers = (PEER_SAME, PEER_OWN)
 
     def entry(d: dict[str, Any] | None) -> str:
-        return "" if not d else f"{d['mislabels'][0]}/{d['mislabels'][1]} ({fmt(d['precision'], 2)}, {sum(d['listed'])})"
+        return "" if not d else _caught(d)
 
     rows = [[c[0], c[1], f"{c[2]:.0%}", *(entry(s["detection"].get(k)) for k in names), *(entry(s["peers"].get(k)) for k in peers)]
             for c, s in summaries.items()]
