@@ -119,24 +119,12 @@ def train_one(cfg: TrainConfig, baseline: bool = False, compare: bool = True) ->
 
 def train_seeds(cfg: TrainConfig, seeds: list[int]) -> None:
     """`--seeds`: every seed's run and missing baseline, then the verdict (training/seeds.py, training/verdict.py)."""
-    from training.seeds import plan_seeds, verdict_path
-    from training.verdict import paired_verdict, write_verdict
+    from training.seeds import plan_seeds, train_plan, verdict_path
+    from training.verdict import write_verdict
 
     plan = plan_seeds(cfg, seeds)
-    for run, missing in [*zip(plan.runs, plan.train_run), *zip(plan.baselines, plan.train_baseline)]:
-        if missing:
-            check_run_folder(run)
-    for k, run in enumerate(plan.runs):
-        if plan.compares and plan.train_baseline[k]:
-            train_one(plan.baselines[k], baseline=True, compare=False)
-        elif plan.compares:
-            print(f"baseline of seed {plan.seeds[k]}: {plan.baselines[k].run_dir} (already trained, reused)")
-        if plan.train_run[k]:
-            train_one(run, compare=False)
-        else:
-            print(f"seed {plan.seeds[k]}: {run.run_dir} (already trained on the same list, reused)")
-    if plan.compares:
-        verdict = paired_verdict(plan.seeds, [b.run_dir for b in plan.baselines], [r.run_dir for r in plan.runs])
+    verdict = train_plan(plan, lambda run, baseline: train_one(run, baseline=baseline, compare=False), print)
+    if verdict is not None:
         print("\n".join(verdict.lines()))
         json_path, png_path = write_verdict(verdict, verdict_path(plan))
         print(f"verdict: {json_path} and {png_path.name}")

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from training.config import EXECUTION_ONLY, TrainConfig
 from training.records import TrainingRun
+from training.run_folder import check_run_folder
 from utils.constants import RUN_FILE
+
+if TYPE_CHECKING:
+    from training.verdict import Verdict
 
 NOT_COMPARED = (*EXECUTION_ONLY, "run_name", "seed", "exclusions_file", "relabel_file", "metadata_file",
                 "allow_unknown_exclusions", "device")
@@ -98,3 +102,26 @@ def verdict_path(plan: SeedPlan) -> Path:
     """`<checkpoints>/<retrain name without the seed>_verdict` (`.json`, `.png` added)."""
     first = plan.runs[0]
     return first.run_dir.parent / f"{first.run_dir.name.rsplit('_seed', 1)[0]}_verdict"
+
+
+def train_plan(plan: SeedPlan, train: Callable[[TrainConfig, bool], object], say: Callable[[str], None]) -> Verdict | None:
+    """Train what `plan` lacks, every missing run's folder checked before the first trains; `train(cfg, baseline)`
+    trains and reports one run, `say` reports a reused one. -> the paired verdict of the runs against their baselines
+    (`training.verdict`), or None when the runs have no list or relabel file to judge."""
+    from training.verdict import paired_verdict
+
+    for run, missing in [*zip(plan.runs, plan.train_run), *zip(plan.baselines, plan.train_baseline)]:
+        if missing:
+            check_run_folder(run)
+    for k, run in enumerate(plan.runs):
+        if plan.compares and plan.train_baseline[k]:
+            train(plan.baselines[k], True)
+        elif plan.compares:
+            say(f"baseline of seed {plan.seeds[k]}: {plan.baselines[k].run_dir} (already trained, reused)")
+        if plan.train_run[k]:
+            train(run, False)
+        else:
+            say(f"seed {plan.seeds[k]}: {run.run_dir} (already trained on the same list, reused)")
+    if not plan.compares:
+        return None
+    return paired_verdict(plan.seeds, [b.run_dir for b in plan.baselines], [r.run_dir for r in plan.runs])
