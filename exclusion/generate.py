@@ -217,7 +217,8 @@ def _relabel_note(e: Exclusion) -> str:
     """What the relabel file says after a suggestion: which rules listed the take, and how sure the angle is."""
     if e.suggestion_probability is None:  # where its ranker score lands: influence files without harmonic profiles
         return e.rule
-    return f"{e.rule}; recorded at this angle with probability {e.suggestion_probability:.2f} (harmonic profile)"
+    witnesses = "harmonic profile" if e.ranker_angle is None else "harmonic profile and ranker"
+    return f"{e.rule}; recorded at this angle with probability {e.suggestion_probability:.2f} ({witnesses})"
 
 
 def generate_exclusions(cfg: ExclusionConfig) -> ExclusionResult:

@@ -205,7 +205,8 @@ def fit_label_noise(f: ProfileFeatures, labels: np.ndarray, n_angles: int, itera
 @dataclass
 class LabelVerdicts:
     """Per training take (R,): P(stored angle wrong or take broken), P(broken), the most likely angle and its
-    probability; and the model's estimate of the share of wrong labels (eps) and broken takes (delta)."""
+    probability; the whole posterior (R, A + 1: each of the A `angles`, then broken); and the model's estimate
+    of the share of wrong labels (eps) and broken takes (delta)."""
 
     p_wrong: np.ndarray
     p_broken: np.ndarray
@@ -213,6 +214,8 @@ class LabelVerdicts:
     p_likely: np.ndarray
     eps: float
     delta: float
+    posterior: np.ndarray
+    angles: np.ndarray
 
     def listed(self) -> np.ndarray:
         """(R,) bool: more likely wrong than right."""
@@ -228,4 +231,5 @@ def judge_labels(f: ProfileFeatures, stored_angles: np.ndarray, judged: np.ndarr
     best = post[:, :A].argmax(axis=1)
     wrong = 1.0 - post[np.arange(len(judged)), labels[judged]]
     return LabelVerdicts(p_wrong=wrong, p_broken=post[:, A], likely_angle=angles[best],
-                         p_likely=post[np.arange(len(judged)), best], eps=model.eps, delta=model.delta)
+                         p_likely=post[np.arange(len(judged)), best], eps=model.eps, delta=model.delta,
+                         posterior=post, angles=angles)

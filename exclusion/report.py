@@ -115,7 +115,9 @@ def _profile_clause(e: Exclusion) -> str:
         return f"its harmonic profile fits no angle (broken take, p={e.p_broken:.2f}): listen, then exclude"
     text = f"its harmonic profile says its stored angle is wrong (p={e.p_wrong:.2f})"
     if e.suggested_angle is not None and e.suggestion_probability is not None:
-        text += f"; it sounds like {e.suggested_angle:g} degrees (p={e.suggestion_probability:.2f})"
+        text += f"; it was most likely recorded at {e.suggested_angle:g} degrees (p={e.suggestion_probability:.2f}, " + (
+            "its harmonic profile alone" if e.ranker_angle is None else
+            f"its harmonic profile with its ranker score, which lands among the {e.ranker_angle:g} degree recordings") + ")"
     else:
         text += "; no angle is sure enough to suggest"
     return text

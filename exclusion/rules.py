@@ -67,11 +67,10 @@ from exclusion.criteria import (
 )
 from exclusion.label_noise import LabelVerdicts, ProfileFeatures, judge_labels
 from exclusion.misfit import Misfit, misfit
+from exclusion.witnesses import Suggestions, combine
 from influence.harm import LowScores
 from influence.stats import ROBUST_Z, median_and_scale, robust_high_cut, robust_z
 
-RELABEL_SURE = 0.9
-"""A suggested angle goes in the relabel file only when the profile gives it at least this probability."""
 COUNT_MAD_FLOOR = 1.0
 """Counts of harmful pairs are whole numbers, mostly equal: their MAD is at least one pair."""
 FAMILY_ALPHA = 0.1
@@ -233,6 +232,13 @@ class Evidence:
         p = self.inputs.profiles
         return None if p is None else judge_labels(p.features, p.angles, p.training_rows)
 
+    @cached_property
+    def suggestions(self) -> Suggestions | None:
+        """The profile's and the ranker's suggested angles (`exclusion.witnesses`); None without profiles."""
+        if self.verdicts is None:
+            return None
+        return combine(self.verdicts, self.inputs.angles, None if self.misfit is None else self.misfit.suggested_angle)
+
     def by_criterion(self) -> dict[str, np.ndarray]:
         """Each criterion's per-recording number (R,), larger = more suspect (robust z, or a probability)."""
         inputs = self.inputs
@@ -393,15 +399,15 @@ def _keep_every_angle(chosen: list[tuple[int, float]], angles: np.ndarray) -> tu
 
 
 def _suggestion(ev: Evidence, r: int) -> tuple[float | None, float | None]:
-    """(suggested angle, how sure) of training recording r: the profile's angle where it says the label is
-    wrong and the take is not broken, sure enough; none otherwise. Without profiles: where the ranker puts it."""
-    v = ev.verdicts
-    if v is None:
+    """(suggested angle, how sure) of training recording r: the angle the profile and the ranker together
+    give it where the profile says the label is wrong, sure enough (`exclusion.witnesses`); none otherwise.
+    Without profiles: where the ranker puts it."""
+    s = ev.suggestions
+    if s is None:
         return (None, None) if ev.misfit is None else (float(ev.misfit.suggested_angle[r]), None)
-    label_error = v.p_wrong[r] > 0.5 and v.p_broken[r] < 0.5 and v.likely_angle[r] != ev.inputs.angles[r]
-    if label_error and v.p_likely[r] >= RELABEL_SURE:
-        return float(v.likely_angle[r]), float(v.p_likely[r])
-    return None, None
+    if np.isnan(s.angle[r]):
+        return None, None
+    return float(s.angle[r]), float(s.probability[r])
 
 
 def _pair_details(ev: Evidence, r: int) -> tuple[np.ndarray, float, int]:

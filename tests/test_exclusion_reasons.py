@@ -30,7 +30,9 @@ def test_each_clause_quotes_its_own_number():
 def test_a_profile_listing_quotes_its_probabilities_and_tracin_explains_it():
     e = _exclusion(rules=("profile",), p_wrong=0.97, p_broken=0.01, suggested_angle=144.0, suggestion_probability=0.93)
     text = reason(e, Selection("profile", None, 5, [], 0), 135)
-    assert "stored angle is wrong (p=0.97)" in text and "sounds like 144 degrees (p=0.93)" in text
+    assert "stored angle is wrong (p=0.97)" in text
+    assert ("most likely recorded at 144 degrees (p=0.93, its harmonic profile with its ranker score, which lands "
+            "among the 180 degree recordings)") in text
     assert text.endswith("TracIn: in 30 harmful training pair(s) (below -3 on at least 5 of 135 validation pairs; "
                          "5.4 robust SD more than a typical recording)")
     broken = reason(_exclusion(rules=("profile",), p_wrong=1.0, p_broken=0.99), Selection("profile", None, 5, [], 0), 135)
