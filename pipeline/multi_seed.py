@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.demo import DemoConfig, StepFailed, add_demo_args, config_from_args, config_record, run_demo
+from pipeline.relist import relist_demo
 from pipeline.report import fmt, label, list_order, run_order, suggestion_cells
 from training.verdict import mean_interval
 from utils.atomic_io import json_safe, read_json, write_json_atomic, write_text_atomic
@@ -219,6 +220,19 @@ def _gain_table(s: dict[str, Any], n: int) -> list[str]:
     return table(["retrain", "mean gain", "95% interval", "seeds not worse", "share of the oracle's gain", "per seed"], rows)
 
 
+def relisted_lines(all_results: list[dict[str, Any]]) -> list[str]:
+    """What a report says of seeds whose lists were made again after training (`pipeline.relist`)."""
+    relisted = [r for r in all_results if "relisted" in r]
+    if not relisted:
+        return []
+    stale = [f"seed {r['seed']}: {', '.join(r['relisted']['stale_actions'])}" for r in relisted
+             if r["relisted"]["stale_actions"]]
+    return ["", f"The lists of {len(relisted)} of {len(all_results)} seeds were made again with later rules after their "
+            "models were trained (`--relist`); detection above is of the new lists. "
+            + ("Retrained models whose list changed, so that their gain belongs to the earlier list: "
+               + "; ".join(stale) + "." if stale else "Every retrained model's list stayed the same.")]
+
+
 def aggregate(all_results: list[dict[str, Any]], study: Path = Path(".")) -> tuple[list[str], dict[str, Any]]:
     """Markdown lines and a JSON-able summary across seeds."""
     s = summarise(all_results, study)
@@ -241,6 +255,7 @@ def aggregate(all_results: list[dict[str, Any]], study: Path = Path(".")) -> tup
                                                                             for k in shown))] for kind in kinds])
     if s["gains"]:
         lines += ["", "## Clean-holdout accuracy: retrain minus baseline", "", *_gain_table(s, n)]
+    lines += relisted_lines(all_results)
     base = [r["holdout"]["baseline"]["clean_pairwise_accuracy"] for r in all_results]
     lines += ["", f"Baseline clean-holdout accuracy: {pm(base)} (mean ± SD over seeds).", "",
               "Each seed's own report: `seed_<N>/report.md`.", ""]
@@ -288,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     p.add_argument("--from-results", action="store_true",
                    help="do not run anything: aggregate the seeds' existing results.json files")
+    p.add_argument("--relist", action="store_true",
+                   help="train nothing: make each finished seed's lists again with the current rules and score them "
+                        "(pipeline.relist); retrained models whose list changed are named in the report")
     p.add_argument("--keep-done", action="store_true",
                    help="keep a seed whose results.json was made with the same settings (an interrupted study continues)")
     add_demo_args(p)
@@ -299,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     for n, seed in enumerate(args.seeds, 1):
         if args.from_results:
             all_results.append(read_json(Path(args.output_dir) / f"seed_{seed}" / "results.json", "demo results"))
+            continue
+        if args.relist:
+            print(f"=== seed {seed} ({n} of {len(args.seeds)}): lists made again ===", flush=True)
+            try:
+                all_results.append(relist_demo(Path(args.output_dir) / f"seed_{seed}"))
+            except StepFailed as exc:
+                print(f"multi_seed: error: {exc}", file=sys.stderr)
+                return 1
             continue
         cfg = config_from_args(args, seed)
         done = finished_seed(cfg) if args.keep_done else None
@@ -313,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"multi_seed: error: {exc}", file=sys.stderr)
             return 1
     out = Path(args.output_dir)
-    lines = write_study(all_results, out, None if args.from_results else round(time.perf_counter() - started, 1))
+    lines = write_study(all_results, out, None if args.from_results or args.relist else round(time.perf_counter() - started, 1))
     print()
     print("\n".join(lines[lines.index("## Verdict") + 2: lines.index("## Detection (planted faults in the training split)") - 1]))
     print(f"report: {out / 'multi_seed_report.md'}" + ("  (from existing results)" if args.from_results else ""))

@@ -134,6 +134,16 @@ def _holdout_rows(results: dict[str, Any]) -> list[str]:
                  rows)
 
 
+def _relisted_rows(results: dict[str, Any]) -> list[str]:
+    """A relisted seed (`pipeline.relist`): its lists are newer than its retrained models."""
+    if "relisted" not in results:
+        return []
+    stale = results["relisted"]["stale_actions"]
+    return ["The lists above were made again with later rules after the models were trained (`--relist`). "
+            + (f"Retrained on the earlier lists, so their gains belong to those: {', '.join(stale)}." if stale
+               else "Every retrained model's list stayed the same."), ""]
+
+
 def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
     """report.md, summary.txt and holdout_accuracy.png in `seed_dir`."""
     cfg = results["config"]
@@ -163,6 +173,7 @@ def write_seed_report(results: dict[str, Any], seed_dir: Path) -> None:
         "Each action is retrained with every training seed (the lists of the single criteria are scored above, not "
         "retrained). Clean: holdout pairs with no planted fault in them. All: every holdout pair.", "",
         *_holdout_rows(results), "",
+        *_relisted_rows(results),
         f"Clean holdout pairs: {results['holdout']['baseline']['clean_pairs']:.0f}. One seed is an anecdote: "
         "`make demo-seeds` runs several and reports means with 95% intervals.", "",
         "## Review sheet and pictures", "",

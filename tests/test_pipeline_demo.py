@@ -11,6 +11,7 @@ from datasets.exclusions import load_exclusions
 from pipeline.demo import DemoConfig, main, run_demo, suggested_angles
 from pipeline.multi_seed import aggregate
 from pipeline.multi_seed import main as multi_seed_main
+from pipeline.relist import relist_demo
 
 
 def test_suggested_angles_from_the_tools_notes(tmp_path):
@@ -109,3 +110,27 @@ def test_failed_step_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "generate recordings" in err[0]
     assert Path(err[0].split("[log: ")[1].rstrip("]")).exists()
+
+
+@pytest.mark.slow
+def test_relist_makes_the_same_lists_again_and_names_a_changed_action(demo):
+    """With the rules unchanged, a relisted seed has the lists and detection it had; when the list its retrained
+    models read differs from the new one, the action is named stale in results and reports."""
+    tmp_path, results = demo
+    seed_dir = tmp_path / "seed_1"
+    again = relist_demo(seed_dir)
+    assert again["lists"] == results["lists"] and again["detection"] == results["detection"]
+    assert again["holdout"] == results["holdout"] and again["relisted"]["stale_actions"] == []
+    assert json.loads((seed_dir / "results.json").read_text())["relisted"]["stale_actions"] == []
+    # As if the models had been trained on a list one take longer than what the rules give now.
+    tutorial = seed_dir / "data/exclusions/plastic_500hz_tracin_exclusions.txt"
+    extra = next(s for s in json.loads((Path(results["runs"]["baseline"][0]) / "run.json").read_text())["split"]["train"]
+                 if s not in results["lists"]["tutorial"])
+    tutorial.write_text(tutorial.read_text() + f"{extra}\n")
+    changed = relist_demo(seed_dir)
+    assert changed["lists"]["tutorial"] == results["lists"]["tutorial"]
+    assert changed["relisted"]["stale_actions"] == ["exclude", "act"]
+    assert "Retrained on the earlier lists, so their gains belong to those: exclude, act." in \
+        (seed_dir / "report.md").read_text()
+    lines, _ = aggregate([changed, results])
+    assert any("seed 1: exclude, act" in line for line in lines)
