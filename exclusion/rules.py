@@ -40,9 +40,10 @@ Criteria (`CRITERIA`; `select_exclusions(criterion, inputs, params)`), each list
 
 A listed take's `rules` are the criteria that list it (a set, in `CRITERIA` order);
 `numbers` holds each criterion's own number for it, whatever listed it, so a reason quotes
-the number its words name. Its suggested angle comes from the harmonic profile when the
-influence files have one (only where the profile says the label is wrong, with how sure),
-else from where its ranker score lands (`exclusion.misfit`). Ids in `forbidden` (commented
+the number its words name. Its suggested angle comes from the harmonic profile and where its
+ranker score lands, combined (`exclusion.witnesses`: only where the profile says the label is
+wrong, with how sure), when the influence files have profiles; else from where its ranker
+score lands (`exclusion.misfit`). Ids in `forbidden` (commented
 out by hand) are never listed and do not use up a slot; in `pairs` they still explain their
 pairs away. A rule never removes the last training recording of an angle.
 """

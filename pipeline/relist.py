@@ -20,8 +20,10 @@ from typing import Any
 from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels, relabel_path_for
 from pipeline.demo import ACT, EXCLUDE, RANDOM, TUTORIAL, Demo, DemoConfig, suggestions_of
+from exclusion.criteria import CRITERIA
 from pipeline.evaluate import detection_score
 from pipeline.report import write_seed_report
+from pipeline.steps import StepRunner
 from training.records import TrainingRun
 from utils.atomic_io import json_safe, read_json, write_json_atomic
 from utils.constants import EXCLUSIONS_DIR, METADATA_DIR, exclusions_file_name, influence_file_name
@@ -50,6 +52,8 @@ def relist_demo(seed_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     results = read_json(seed_dir / "results.json", "demo results")
     demo = Demo(config_of(results, seed_dir))
+    lists = 2 + (len(CRITERIA) - 1 if demo.cfg.compare_criteria else 0)
+    demo.steps = StepRunner(demo.dir / "logs" / "relist", lists, env=demo.steps.env)  # the list steps only
     before = _acted_on(demo)
     for old in [*(demo.data / EXCLUSIONS_DIR).glob("*"), demo.dir / "criteria", demo.dir / "controls"]:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
