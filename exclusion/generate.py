@@ -167,6 +167,11 @@ class ExclusionResult:
             lines.append(f"the harmonic profiles estimate {v.eps:.0%} of the labels wrong and {v.delta:.0%} of the takes "
                          "broken" + ("" if sel.expected_false is None else
                                      f"; expected false listings among these: {sel.expected_false:.1f}"))
+        for f in sel.withheld:
+            lines.append(f"no angle suggested for the {f.takes} takes stored at {f.stored:g} that sound like {f.suggested:g}: "
+                         f"more than accidental wrong labels explain ({f.expected:.1f} expected); the {f.stored:g} degree "
+                         f"takes may sound two ways, or {f.suggested:g} degree recordings were filed under {f.stored:g}: "
+                         "listen before relabelling")
         for e in sel.exclusions:
             angle = "" if e.suggested_angle is None else f", suggested angle {e.suggested_angle:g}" + (
                 "" if e.suggestion_probability is None else f" (p={e.suggestion_probability:.2f})")

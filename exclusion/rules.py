@@ -68,7 +68,7 @@ from exclusion.criteria import (
 )
 from exclusion.label_noise import LabelVerdicts, ProfileFeatures, judge_labels
 from exclusion.misfit import Misfit, misfit
-from exclusion.witnesses import Suggestions, combine
+from exclusion.witnesses import Flow, Suggestions, combine
 from influence.harm import LowScores
 from influence.stats import ROBUST_Z, median_and_scale, robust_high_cut, robust_z
 
@@ -177,6 +177,8 @@ class Selection:
     capped: int = 0
     """Recordings that qualified but did not fit under --max-exclusions."""
     verdicts: LabelVerdicts | None = None
+    withheld: list[Flow] = field(default_factory=list)
+    """Flows of suggestions from one angle to another, more than accidental wrong labels explain: no angle given."""
 
     @property
     def ids(self) -> list[str]:
@@ -465,7 +467,7 @@ def select_exclusions(criterion: str, inputs: RuleInputs, params: RuleParams) ->
     return Selection(criterion, params.threshold if criterion in USES_TRACIN_THRESHOLD else None, params.min_occurrences,
                      [_describe(ev, r, rules[r], s, numbers) for r, s in chosen], listing.qualifying, listing.vetoed,
                      listing.cut, numbers, _suggested_angles(ev), [inputs.recording_ids[r] for r in kept], expected,
-                     capped, ev.verdicts)
+                     capped, ev.verdicts, [] if ev.suggestions is None else ev.suggestions.withheld)
 
 
 def _suggested_angles(ev: Evidence) -> np.ndarray | None:

@@ -20,11 +20,21 @@ combined probability >= `RELABEL_SURE`, and the take is not more likely broken. 
 both witnesses place elsewhere gets the angle, a take only the profile doubts keeps none,
 and where the profile cannot tell two angles apart the ranker decides.
 
+The model behind both assumes a wrong label is an accident: each take's, independently of the
+others, to any other angle alike. Then the suggestions from stored angle a to angle b number
+about Binomial(n_a, eps / (A - 1)) (n_a training takes stored at a, eps the estimated share of
+wrong labels). When one such flow holds more takes than that explains (its tail probability
+below `FLOW_ALPHA` / (A (A - 1)), a Bonferroni cut over every flow), the takes are not
+accidents as modelled: angle a's takes may sound two ways (one of them like b), or recordings
+of b were filed under a as a whole. Their angles are withheld (they stay listed), and
+generate says so, so that a person listens before anything is relabelled.
+
 Shapes: R training takes, A angles.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,14 +42,56 @@ from exclusion.label_noise import LabelVerdicts
 
 RELABEL_SURE = 0.9
 """A suggested angle goes in the relabel file only when the two witnesses give it at least this probability."""
+FLOW_ALPHA = 0.1
+"""Expected flows withheld by chance over all A (A - 1) of them, were the labels wrong as the model assumes."""
+
+
+@dataclass
+class Flow:
+    """Suggestions from one stored angle to one other angle, more than accidental wrong labels explain."""
+
+    stored: float
+    suggested: float
+    takes: int
+    expected: float
+    """Takes expected in this flow by chance (n_a eps / (A - 1))."""
 
 
 @dataclass
 class Suggestions:
-    """Per training take (R,): the suggested angle (NaN: none) and the combined probability of that angle."""
+    """Per training take (R,): the suggested angle (NaN: none) and the combined probability of that angle; and
+    the flows whose angles were withheld."""
 
     angle: np.ndarray
     probability: np.ndarray
+    withheld: list[Flow] = field(default_factory=list)
+
+
+def binomial_tail(n: int, p: float, k: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, p), summed in log space (exact for the counts here)."""
+    if k <= 0:
+        return 1.0
+    if p <= 0.0:
+        return 0.0
+    log_p, log_q = math.log(p), math.log1p(-p) if p < 1.0 else -math.inf
+    terms = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * log_p + (n - j) * log_q
+             for j in range(k, n + 1)]
+    top = max(terms, default=-math.inf)
+    return 0.0 if top == -math.inf else min(1.0, math.exp(top) * sum(math.exp(t - top) for t in terms))
+
+
+def systematic_flows(stored: np.ndarray, angle: np.ndarray, levels: np.ndarray, eps: float) -> list[Flow]:
+    """The (stored, suggested) flows of the suggestions `angle` (R,) (NaN: none) for takes stored at `stored` (R,)
+    that accidental wrong labels at rate `eps` explain with probability below FLOW_ALPHA / (A (A - 1))."""
+    A = len(levels)
+    p, cut = eps / max(A - 1, 1), FLOW_ALPHA / max(A * (A - 1), 1)
+    out = []
+    for a in levels:
+        n_a = int(np.count_nonzero(stored == a))
+        targets, counts = np.unique(angle[(stored == a) & ~np.isnan(angle)], return_counts=True)
+        out += [Flow(float(a), float(b), int(c), n_a * p) for b, c in zip(targets, counts)
+                if binomial_tail(n_a, p, int(c)) < cut]
+    return out
 
 
 def landing_steps(lands: np.ndarray, stored: np.ndarray, levels: np.ndarray, confirmed: np.ndarray) -> np.ndarray:
@@ -76,4 +128,8 @@ def combine(verdicts: LabelVerdicts, stored: np.ndarray, lands: np.ndarray | Non
     best = post[:, :A].argmax(axis=1)
     p_best = post[np.arange(len(post)), best]
     give = ((verdicts.p_wrong > 0.5) & (levels[best] != stored) & (p_best >= RELABEL_SURE) & (post[:, A] < 0.5))
-    return Suggestions(angle=np.where(give, levels[best], np.nan), probability=np.where(give, p_best, np.nan))
+    withheld = systematic_flows(stored, np.where(give, levels[best], np.nan), levels, verdicts.eps)
+    for flow in withheld:
+        give &= ~((stored == flow.stored) & (levels[best] == flow.suggested))
+    return Suggestions(angle=np.where(give, levels[best], np.nan), probability=np.where(give, p_best, np.nan),
+                       withheld=withheld)

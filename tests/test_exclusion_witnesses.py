@@ -2,11 +2,13 @@
 takes get an angle when the two witnesses agree, disagree, or the profile cannot tell angles apart."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from exclusion.label_noise import LabelVerdicts
-from exclusion.witnesses import RELABEL_SURE, combine, landing_likelihood, landing_steps
+from exclusion.witnesses import RELABEL_SURE, Flow, binomial_tail, combine, landing_likelihood, landing_steps
 
 ANGLES = np.array([0.0, 36.0, 72.0, 108.0, 144.0, 180.0])
 
@@ -91,3 +93,27 @@ def test_an_angle_needs_both_witnesses_or_a_sure_profile():
     alone = combine(verdicts, stored, None)  # the profile alone (influence files without ranker scores)
     given = {int(r): float(alone.angle[r]) for r in np.flatnonzero(~np.isnan(alone.angle))}
     assert given == {54: 36.0, 56: 72.0, 57: 72.0}
+
+
+def test_binomial_tail_matches_the_sum_by_hand():
+    for n, p, k in ((12, 0.01, 2), (12, 0.04, 4), (30, 0.3, 0), (30, 0.3, 31), (800, 0.002, 6), (5, 0.5, 5)):
+        want = sum(math.comb(n, j) * p**j * (1 - p) ** (n - j) for j in range(k, n + 1))
+        assert binomial_tail(n, p, k) == pytest.approx(want, rel=1e-9, abs=1e-300)
+
+
+def test_a_flow_of_suggestions_more_than_accidents_explain_is_withheld_and_named():
+    """12 takes per angle, 5% of labels wrong: five takes stored at 108 all sounding like 36 (to both witnesses)
+    are more than accidents explain (expected 0.12 per flow); the one take stored at 0 sounding like 72 is not."""
+    stored = np.repeat(ANGLES, 12)
+    rows = [_row(**{f"a{a:g}": 0.99, "broken": 0.01}) for a in stored]
+    lands = stored.copy()
+    odd = [int(np.flatnonzero(stored == 108.0)[k]) for k in range(5)] + [int(np.flatnonzero(stored == 0.0)[0])]
+    for r in odd[:5]:
+        rows[r], lands[r] = _row(a36=0.999, a108=0.001), 36.0
+    rows[odd[5]], lands[odd[5]] = _row(a72=0.999, a0=0.001), 72.0
+    verdicts = _verdicts(np.array(rows), stored)
+    verdicts.eps = 0.05
+    got = combine(verdicts, stored, lands)
+    assert got.withheld == [Flow(stored=108.0, suggested=36.0, takes=5, expected=pytest.approx(12 * 0.05 / 5))]
+    assert np.isnan(got.angle[odd[:5]]).all() and got.angle[odd[5]] == 72.0
+    assert np.flatnonzero(~np.isnan(got.angle)).tolist() == [odd[5]]
