@@ -4,8 +4,10 @@ A seed's recordings, baseline, TracIn run and retrained models stay as they are;
 made again by generate with the current rules (the old lists are removed first, so nothing of
 them is taken for a hand edit) and scored against the truth file, and results.json and the
 seed's report are rewritten. A retrained model was trained on the earlier lists: an action whose
-list or relabel file changed is named in `results["relisted"]["stale_actions"]`, and the reports
-say that its gain belongs to the earlier lists.
+models were trained on other takes than the new list excludes or relabels (each run's run.json
+says what it left out and relabelled) is named in `results["relisted"]["stale_actions"]`, and
+the reports say that its gain belongs to the earlier lists. A relist stopped half-way is
+finished by running it again.
 
     python -m pipeline.multi_seed --relist --seeds 0 1 2 3 4 --output-dir demo_output/studies/demo_3000hz_r10
 """
@@ -26,7 +28,7 @@ from pipeline.report import write_seed_report
 from pipeline.steps import StepRunner
 from training.records import TrainingRun
 from utils.atomic_io import json_safe, read_json, write_json_atomic
-from utils.constants import EXCLUSIONS_DIR, METADATA_DIR, exclusions_file_name, influence_file_name
+from utils.constants import EXCLUSIONS_DIR, METADATA_DIR, influence_file_name
 
 
 def config_of(results: dict[str, Any], seed_dir: Path) -> DemoConfig:
@@ -36,14 +38,22 @@ def config_of(results: dict[str, Any], seed_dir: Path) -> DemoConfig:
     return replace(DemoConfig(**record), output_dir=Path(seed_dir).parent)
 
 
-def _acted_on(demo: Demo) -> dict[str, Any]:
-    """What each retrained action read: the tutorial's ids, its relabel lines, the random control's ids."""
-    tutorial_list = demo.data / EXCLUSIONS_DIR / exclusions_file_name(demo.cfg.material, demo.cfg.frequency)
-    random_list = demo.dir / "controls" / f"{RANDOM}.txt"
-    relabel = relabel_path_for(tutorial_list)
-    return {EXCLUDE: load_exclusions(tutorial_list).ids if tutorial_list.is_file() else [],
-            ACT: sorted(load_relabels(relabel).items()) if relabel.is_file() else [],
-            RANDOM: load_exclusions(random_list).ids if random_list.is_file() else []}
+def _trained_on(run: Path) -> tuple[list[str], dict[str, float]]:
+    """What a retrained run changed: the ids it left out of training (sorted) and those it relabelled."""
+    info = read_json(Path(run) / "run.json", "training run")
+    return sorted(info.get("excluded_ids") or []), {s: float(a) for s, a in (info.get("relabeled") or {}).items()}
+
+
+def stale_actions(results: dict[str, Any], demo: Demo) -> list[str]:
+    """The retrained actions (of exclude, act, random) whose runs were trained on other takes than the new lists say."""
+    tutorial = demo.lists[TUTORIAL]
+    relabels = {s: float(a) for s, a in load_relabels(relabel_path_for(tutorial)).items()} \
+        if relabel_path_for(tutorial).is_file() else {}
+    ids = load_exclusions(tutorial).ids
+    wanted = {EXCLUDE: (sorted(ids), {}), ACT: (sorted(set(ids) - set(relabels)), relabels),
+              RANDOM: (sorted(load_exclusions(demo.lists[RANDOM]).ids) if RANDOM in demo.lists else [], {})}
+    return [a for a in (EXCLUDE, ACT, RANDOM) if a in results["runs"]
+            and any(_trained_on(run) != wanted[a] for run in results["runs"][a])]
 
 
 def relist_demo(seed_dir: Path) -> dict[str, Any]:
@@ -54,7 +64,6 @@ def relist_demo(seed_dir: Path) -> dict[str, Any]:
     demo = Demo(config_of(results, seed_dir))
     lists = 2 + (len(CRITERIA) - 1 if demo.cfg.compare_criteria else 0)
     demo.steps = StepRunner(demo.dir / "logs" / "relist", lists, env=demo.steps.env)  # the list steps only
-    before = _acted_on(demo)
     for old in [*(demo.data / EXCLUSIONS_DIR).glob("*"), demo.dir / "criteria", demo.dir / "controls"]:
         shutil.rmtree(old) if old.is_dir() else old.unlink()
     c = demo.cfg
@@ -62,10 +71,7 @@ def relist_demo(seed_dir: Path) -> dict[str, Any]:
     train_ids = sorted(TrainingRun.read(Path(results["runs"]["baseline"][0])).split["train"])
     faults = read_json(demo.dir / "truth.json", "truth file")["faults"]
     demo.plan_actions(train_ids, faults)
-    after = _acted_on(demo)
-    retrained = set(results["holdout"])
-    stale = [a for a in (EXCLUDE, ACT, RANDOM) if a in retrained and (before[a] != after[a] or
-                                                                      (a == ACT and before[EXCLUDE] != after[EXCLUDE]))]
+    stale = stale_actions(results, demo)
     results["lists"] = {label: load_exclusions(path).ids for label, path in demo.lists.items()}
     results["detection"] = {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults,
                                                           suggestions_of(path)))
