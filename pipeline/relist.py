@@ -65,7 +65,7 @@ def relist_demo(seed_dir: Path) -> dict[str, Any]:
     lists = 2 + (len(CRITERIA) - 1 if demo.cfg.compare_criteria else 0)
     demo.steps = StepRunner(demo.dir / "logs" / "relist", lists, env=demo.steps.env)  # the list steps only
     for old in [*(demo.data / EXCLUSIONS_DIR).glob("*"), demo.dir / "criteria", demo.dir / "controls"]:
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
+        shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)  # a relist stopped half-way removed some
     c = demo.cfg
     demo.make_lists(demo.data / METADATA_DIR / influence_file_name(c.material, c.frequency))
     train_ids = sorted(TrainingRun.read(Path(results["runs"]["baseline"][0])).split["train"])
