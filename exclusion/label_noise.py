@@ -209,13 +209,25 @@ class LabelVerdicts:
     of the share of wrong labels (eps) and broken takes (delta)."""
 
     p_wrong: np.ndarray
-    p_broken: np.ndarray
-    likely_angle: np.ndarray
-    p_likely: np.ndarray
     eps: float
     delta: float
     posterior: np.ndarray
     angles: np.ndarray
+
+    @property
+    def p_broken(self) -> np.ndarray:
+        """(R,) P(broken): the posterior's last column."""
+        return self.posterior[:, -1]
+
+    @property
+    def likely_angle(self) -> np.ndarray:
+        """(R,) the angle each take was most likely recorded at."""
+        return self.angles[self.posterior[:, :-1].argmax(axis=1)]
+
+    @property
+    def p_likely(self) -> np.ndarray:
+        """(R,) the posterior probability of `likely_angle`."""
+        return self.posterior[:, :-1].max(axis=1)
 
     def listed(self) -> np.ndarray:
         """(R,) bool: more likely wrong than right."""
@@ -227,9 +239,5 @@ def judge_labels(f: ProfileFeatures, stored_angles: np.ndarray, judged: np.ndarr
     angles, labels = np.unique(np.asarray(stored_angles, dtype=np.float64), return_inverse=True)
     model = fit_label_noise(f, labels, len(angles))
     post = posteriors(model, f.take(judged), labels[judged])
-    A = len(angles)
-    best = post[:, :A].argmax(axis=1)
     wrong = 1.0 - post[np.arange(len(judged)), labels[judged]]
-    return LabelVerdicts(p_wrong=wrong, p_broken=post[:, A], likely_angle=angles[best],
-                         p_likely=post[np.arange(len(judged)), best], eps=model.eps, delta=model.delta,
-                         posterior=post, angles=angles)
+    return LabelVerdicts(p_wrong=wrong, eps=model.eps, delta=model.delta, posterior=post, angles=angles)

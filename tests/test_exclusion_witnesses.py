@@ -16,9 +16,8 @@ ANGLES = np.array([0.0, 36.0, 72.0, 108.0, 144.0, 180.0])
 def _verdicts(post: np.ndarray, stored: np.ndarray) -> LabelVerdicts:
     """Verdicts with the given posterior (R, A + 1) for takes stored at `stored` (R,) angles."""
     idx = np.searchsorted(ANGLES, stored)
-    best = post[:, :-1].argmax(axis=1)
-    return LabelVerdicts(p_wrong=1.0 - post[np.arange(len(post)), idx], p_broken=post[:, -1], likely_angle=ANGLES[best],
-                         p_likely=post[np.arange(len(post)), best], eps=0.05, delta=0.02, posterior=post, angles=ANGLES)
+    return LabelVerdicts(p_wrong=1.0 - post[np.arange(len(post)), idx], eps=0.05, delta=0.02, posterior=post,
+                         angles=ANGLES)
 
 
 def _row(**mass: float) -> np.ndarray:
