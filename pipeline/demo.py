@@ -254,6 +254,12 @@ class Demo:
         self.actions[ORACLE] = (folder / f"{ORACLE}.txt", None)
         self.actions[ORACLE_RELABEL] = (folder / f"{ORACLE_RELABEL}.txt", oracle_relabel)
 
+    def scored_lists(self, train_ids: list[str], faults: dict[str, Any]) -> dict[str, Any]:
+        """results.json's `lists` (label -> ids) and `detection` (label -> `detection_score`) of every list made."""
+        ids = {label: load_exclusions(path).ids for label, path in self.lists.items()}
+        return {"lists": ids, "detection": {label: asdict(detection_score(ids[label], train_ids, faults, suggestions_of(path)))
+                                            for label, path in self.lists.items()}}
+
     def retrain(self, action: str) -> None:
         """Train `action` with every training seed; one that changes the same takes as one already trained reuses it."""
         exclusions, relabels = self.actions[action]
@@ -312,9 +318,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
         "split_counts": {k: len(v) for k, v in run_info.split.items()},
         "faults": faults,
         "fault_split": {s: next((n for n, ids in run_info.split.items() if s in ids), "?") for s in faults},
-        "lists": {label: load_exclusions(path).ids for label, path in demo.lists.items()},
-        "detection": {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults, suggestions_of(path)))
-                      for label, path in demo.lists.items()},
+        **demo.scored_lists(train_ids, faults),
         "holdout": holdout,
         "runs": {label: [str(p) for p in runs] for label, runs in demo.runs.items()},
         "step_seconds": demo.steps.seconds,

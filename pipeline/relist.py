@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from datasets.exclusions import load_exclusions
 from datasets.relabels import load_relabels, relabel_path_for
-from pipeline.demo import ACT, EXCLUDE, RANDOM, TUTORIAL, Demo, DemoConfig, suggestions_of
 from exclusion.criteria import CRITERIA
-from pipeline.evaluate import detection_score
+from pipeline.demo import ACT, EXCLUDE, RANDOM, TUTORIAL, Demo, DemoConfig
 from pipeline.report import write_seed_report
 from pipeline.steps import StepRunner
 from training.records import TrainingRun
@@ -40,8 +39,8 @@ def config_of(results: dict[str, Any], seed_dir: Path) -> DemoConfig:
 
 def _trained_on(run: Path) -> tuple[list[str], dict[str, float]]:
     """What a retrained run changed: the ids it left out of training (sorted) and those it relabelled."""
-    info = read_json(Path(run) / "run.json", "training run")
-    return sorted(info.get("excluded_ids") or []), {s: float(a) for s, a in (info.get("relabeled") or {}).items()}
+    info = TrainingRun.read(Path(run))
+    return sorted(info.excluded_ids), {s: float(a) for s, a in info.relabeled.items()}
 
 
 def stale_actions(results: dict[str, Any], demo: Demo) -> list[str]:
@@ -72,10 +71,7 @@ def relist_demo(seed_dir: Path) -> dict[str, Any]:
     faults = read_json(demo.dir / "truth.json", "truth file")["faults"]
     demo.plan_actions(train_ids, faults)
     stale = stale_actions(results, demo)
-    results["lists"] = {label: load_exclusions(path).ids for label, path in demo.lists.items()}
-    results["detection"] = {label: asdict(detection_score(load_exclusions(path).ids, train_ids, faults,
-                                                          suggestions_of(path)))
-                            for label, path in demo.lists.items()}
+    results.update(demo.scored_lists(train_ids, faults))
     results["relisted"] = {"stale_actions": stale, "seconds": round(time.perf_counter() - started, 1),
                            "tutorial_list": str(demo.lists[TUTORIAL])}
     write_json_atomic(seed_dir / "results.json", json_safe(results))
