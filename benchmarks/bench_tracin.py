@@ -112,9 +112,11 @@ def engine_phases(engine, terms, plan, rec_index, keep_dense: bool) -> tuple[dic
     P = len(engine.train_local)
     dense = np.empty((P, n_cols)) if keep_dense else None
     for b in range(0, P, step):
-        block = engine.influence_rows(terms, torch.arange(b, min(b + step, P)), plan.columns, basis=basis)
+        # (Q', B), the layout influence.summary asks for (the engine's fastest, tracin.pair_scores).
+        block = engine.influence_rows(terms, torch.arange(b, min(b + step, P)), plan.columns, transposed=True,
+                                      basis=basis)
         if dense is not None:
-            dense[b : b + len(block)] = block.double().numpy()
+            dense[b : b + block.shape[1]] = block.T.double().numpy()
     seconds["pair scores"] = time.perf_counter() - start
     start = time.perf_counter()
     engine.pair_self_influence(terms)

@@ -163,6 +163,38 @@ def lowest(z: torch.Tensor, k: int, offset: int = 0) -> tuple[torch.Tensor, torc
     return vals, idx + offset
 
 
+LOWEST_CHUNK = 16
+"""Rows per chunk in `lowest_columns`: its first pass reads every value once, its second reads k x 16 per column."""
+
+
+def lowest_columns(z: torch.Tensor, k: int, chunk: int = LOWEST_CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k smallest values of each column of z (Q, B), ascending, and their row indices. -> (B, k'), k' = min(k, Q).
+
+    The same values as `lowest(z.T, k)` (ties may pick other indices). The k smallest of a column lie in the
+    k chunks of `chunk` rows with the smallest minima (a chunk holding one of them has a minimum no larger
+    than the k-th smallest, and at most k chunks do), so only those chunks are searched: one pass over z
+    for the chunk minima instead of a selection over each whole column (torch.topk was 5.4 s per 2e9
+    scores, this 1 s).
+    """
+    Q, B = z.shape
+    k = min(k, Q)
+    n_full = Q // chunk
+    if n_full <= k:
+        return lowest(z.T, k)
+    mins = z[: n_full * chunk].view(n_full, chunk, B).amin(dim=1)  # (chunks, B)
+    if Q > n_full * chunk:
+        mins = torch.cat([mins, z[n_full * chunk :].amin(dim=0, keepdim=True)])
+    if bool(mins.isnan().any()):  # amin spreads a NaN over its chunk; topk ranks NaN above every number
+        return lowest(z.T, k)
+    best = torch.topk(mins.T, k, dim=1, largest=False, sorted=False).indices  # (B, k)
+    rows = (best[:, :, None] * chunk + torch.arange(chunk, device=z.device)).reshape(B, -1)  # (B, k x chunk)
+    outside = rows >= Q  # the last chunk's missing rows
+    rows.clamp_(max=Q - 1)
+    candidates = z[rows, torch.arange(B, device=z.device)[:, None]].masked_fill_(outside, float("inf"))
+    vals, pos = torch.topk(candidates, k, dim=1, largest=False, sorted=True)
+    return vals, rows.gather(1, pos)
+
+
 def merge_lowest(
     a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor], k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:

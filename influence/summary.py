@@ -28,6 +28,7 @@ from influence.standardize import (
     column_stats,
     group_labels,
     lowest,
+    lowest_columns,
     merge_lowest,
     sample_rows,
     standardize,
@@ -94,15 +95,16 @@ def pair_scores(
         g_med, g_scale = med[g].float(), scale[g].float()
         for start in range(0, len(members), step):
             rows = members[start : start + step]
-            z = engine.influence_rows(terms, rows, columns, basis=basis).cpu()  # (B, Q') raw, standardised in place
+            # (Q', B): the engine's fastest layout (tracin.pair_scores); raw, standardised in place.
+            z = engine.influence_rows(terms, rows, columns, transposed=True, basis=basis).cpu()
             if dense is not None:
-                raw = z.to(torch.float64, copy=True)
+                raw = z.T.to(torch.float64, copy=True)
                 dense(rows, raw, standardize_group(raw.clone(), med[g], scale[g]))
             # In float32 and in place (the dense sink has its own copy): this pass is memory-bound.
-            z = z.float().sub_(g_med).div_(g_scale)
-            vals, idx = lowest(z, k)
+            z = z.float().sub_(g_med[:, None]).div_(g_scale[:, None])
+            vals, idx = lowest_columns(z, k)
             low_z[rows], low_idx[rows] = vals, (all_cols[idx] if columns is not None else idx).int()
-            mean_z[rows] = z.sum(dim=1).double() / z.shape[1]  # a float32 cascade sum; a float64 one was 40x slower
+            mean_z[rows] = z.sum(dim=0).double() / z.shape[0]  # a float32 cascade sum; a float64 one was 40x slower
             if progress is not None:
                 progress(len(rows))
     return LowScores(low_z.numpy(), low_idx.numpy(), mean_z.numpy(), n_cols)

@@ -11,6 +11,7 @@ from influence.standardize import (
     column_stats,
     group_labels,
     lowest,
+    lowest_columns,
     merge_lowest,
     sample_rows,
     standardize,
@@ -67,3 +68,21 @@ def test_the_lowest_scores_of_each_row_and_their_merge():
     assert lowest(z, 9)[0].shape == (2, 4)
     merged = merge_lowest((vals, idx), (torch.tensor([[-3.0], [-2.0]]), torch.tensor([[20], [21]])), 2)
     assert merged[0].tolist() == [[-5.0, -3.0], [-2.0, -2.0]] and merged[1].tolist() == [[13, 20], [13, 21]]
+
+
+@pytest.mark.parametrize("shape,k", [((100, 7), 3), ((37, 5), 2), ((16, 3), 4), ((48, 2), 40), ((5, 3), 9)])
+def test_the_lowest_of_each_column_are_the_lowest_of_each_row_of_the_transpose(shape, k):
+    """Chunk minima choose where to look; the values are those of a full selection, ties included, and each
+    index points at its value; a short last chunk, k beyond the chunks and NaN fall back or mask correctly."""
+    gen = torch.Generator().manual_seed(shape[0])
+    z = torch.randint(-20, 20, shape, generator=gen).float()  # integers: many ties
+    z[3, 0] = -100.0  # one column's extreme in the short last chunk too
+    z[-1, -1] = -100.0
+    vals, idx = lowest_columns(z, k, chunk=16)
+    ref_vals, _ = lowest(z.T, k)
+    assert torch.equal(vals, ref_vals)
+    assert torch.equal(z.T.gather(1, idx), vals) and all(len(set(r)) == len(r) for r in idx.tolist())
+    with_nan = z.clone()
+    with_nan[1, 1] = float("nan")
+    torch.testing.assert_close(lowest_columns(with_nan, k, chunk=16)[0], lowest(with_nan.T, k)[0], rtol=0, atol=0,
+                               equal_nan=True)

@@ -195,3 +195,29 @@ def test_the_inputs_basis_matches_brute_force(fixture, measurement):
     ref_model = TinyCheckpoints.model()
     refs = [reference_checkpoint(ref_model, s, eta, loss, inputs, train, measurement) for s, eta, loss in zip(states, ETAS, losses)]
     assert rel_err(engine.influence_matrix(terms, block_rows=5), naive_tracin(ref_model, inputs, train, test, refs)) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("measurement", ["margin", "logistic", "pairs-basis"])
+def test_the_transposed_layout_holds_the_same_numbers_bit_for_bit(fixture, measurement, dtype):
+    """(Q', B) scores (one embedding_bag per group in the `inputs` basis) are the (B, Q') scores transposed,
+    exactly: A_k + (-1) A_l is A_k - A_l in IEEE arithmetic, and the derivatives multiply the same values."""
+    inputs, states, train, test = fixture
+    if measurement != "pairs-basis":  # every pair of every recording: the inputs basis
+        te_pairs, te_targets = make_pairs(list(range(len(ANGLES))), ANGLES)
+        test = PairSet(torch.from_numpy(te_pairs), torch.from_numpy(te_targets).double())
+    spec_measurement = "logistic" if measurement == "logistic" else "margin"
+    specs = [checkpoint_spec(s, eta, loss, f"c{c}", spec_measurement)
+             for c, (s, eta, loss) in enumerate(zip(states, ETAS, make_losses("ghm")))]
+    budget = {"memory_budget": 1} if measurement == "logistic" else {}
+    engine = TracInEngine(TinyCheckpoints.model(), inputs.to(dtype), train, test, "cpu", dtype, 3, **budget)
+    terms = engine.all_terms(specs)
+    # A few repeated columns take the pairs basis; all of them (many pairs on few inputs) the inputs basis.
+    cols = torch.tensor([5, 0, 3, 3, 1]) if measurement == "pairs-basis" else torch.arange(len(test)).flip(0)
+    basis = engine.score_basis(terms, cols)
+    assert basis.kind == ("pairs" if measurement == "pairs-basis" else "inputs")
+    rows = torch.tensor([4, 0, 2, 7, 1])
+    by_row = engine.influence_rows(terms, rows, cols, basis=basis)
+    by_column = engine.influence_rows(terms, rows, cols, transposed=True, basis=basis)
+    assert by_column.shape == (len(cols), len(rows)) and by_column.is_contiguous()
+    assert torch.equal(by_column, by_row.T) and bool(by_row.abs().max() > 0)

@@ -189,8 +189,8 @@ class TracInEngine:
         """
         basis = self.score_basis(terms, columns) if basis is None else basis
         rows = rows.to(self.device)
-        out = score_block(basis, self.train_first[rows], self.train_second[rows], self.pair_weights(terms, rows))
-        return out.T.contiguous() if transposed else out
+        return score_block(basis, self.train_first[rows], self.train_second[rows], self.pair_weights(terms, rows),
+                           transposed)
 
     def influence_blocks(self, terms: Sequence[CheckpointTerms], block_rows: int = 4096) -> Iterator[tuple[slice, torch.Tensor]]:
         """Yield (rows, TracIn block (rows, Q)) over the training pairs; memory is O(block_rows x Q)."""

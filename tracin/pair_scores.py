@@ -16,6 +16,13 @@ less per row:
   checkpoints with equal test derivatives: the product is A_g = sum_c w_pc (K_c[i,.] - K_c[j,.]),
   and TracIn(p, q) = sum_g (A_g[p, k] - A_g[p, l]) b_gq. Cheaper when M' is much smaller
   than Q' (every test pair of 250 validation recordings: 26,000 pairs, 250 inputs).
+
+The columns of A_g are spread to the test pairs either as a (B, Q') block (two column gathers
+and a subtraction: three passes over the block) or, `transposed`, as a (Q', B) block made by
+one `embedding_bag` over the rows of A_g^T: each test pair a bag of its two inputs with
+weights +1 and -1, so that every output value is written once (A_k + (-1) A_l is A_k - A_l
+exactly: IEEE negation and a product by 1 are exact). On 2e9 scores on one core that was
+1.4 s against 3.8 s for the gathers (benchmarks/bench_tracin.py measures the whole engine).
 """
 from __future__ import annotations
 
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass
@@ -99,9 +107,11 @@ def pair_weights(first: torch.Tensor, second: torch.Tensor, weights: torch.Tenso
         return torch.sparse_csr_tensor(rows, columns, values, (b, c * n_inputs), check_invariants=False)
 
 
-def score_block(basis: ScoreBasis, first: torch.Tensor, second: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def score_block(basis: ScoreBasis, first: torch.Tensor, second: torch.Tensor, weights: torch.Tensor,
+                transposed: bool = False) -> torch.Tensor:
     """TracIn (B, Q') of the training pairs (first, second) (positions among the T training inputs), with
-    w_pc = `weights` (B, C) (eta_c l'_pc, checkpoints in the terms' order), on the basis's test pairs."""
+    w_pc = `weights` (B, C) (eta_c l'_pc, checkpoints in the terms' order), on the basis's test pairs;
+    (Q', B) with `transposed`."""
     out = None
     for stack, members, g in zip(basis.stacks, basis.members, range(len(basis.stacks))):
         x = pair_weights(first, second, weights[:, members], basis.n_train_inputs)
@@ -109,9 +119,26 @@ def score_block(basis: ScoreBasis, first: torch.Tensor, second: torch.Tensor, we
             warnings.simplefilter("ignore", UserWarning)
             product = x @ stack  # (B, width)
         if basis.kind == "pairs":
-            return product
-        piece = product.index_select(1, basis.cols[:, 0]).sub_(product.index_select(1, basis.cols[:, 1]))
-        if basis.derivs[g] is not None:
-            piece.mul_(basis.derivs[g][None, :])
+            return product.T.contiguous() if transposed else product
+        if transposed:
+            piece = spread_columns(product.T.contiguous(), basis.cols)
+            if basis.derivs[g] is not None:
+                piece.mul_(basis.derivs[g][:, None])
+        else:
+            piece = product.index_select(1, basis.cols[:, 0]).sub_(product.index_select(1, basis.cols[:, 1]))
+            if basis.derivs[g] is not None:
+                piece.mul_(basis.derivs[g][None, :])
         out = piece if out is None else out.add_(piece)
     return out
+
+
+def spread_columns(table: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Row q = table[cols[q, 0]] - table[cols[q, 1]]: table (M', B), cols (Q', 2) -> (Q', B).
+
+    One `embedding_bag` (a bag of two rows per output row, weights +1 and -1) where the device has it,
+    two row gathers and a subtraction elsewhere; the same values either way."""
+    if table.device.type not in ("cpu", "cuda"):
+        return table.index_select(0, cols[:, 0]).sub_(table.index_select(0, cols[:, 1]))
+    signs = torch.tensor([1.0, -1.0], dtype=table.dtype, device=table.device).repeat(len(cols))
+    offsets = torch.arange(0, 2 * len(cols), 2, device=table.device)
+    return F.embedding_bag(cols.reshape(-1), table, offsets, mode="sum", per_sample_weights=signs)
